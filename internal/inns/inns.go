@@ -1,0 +1,91 @@
+// Package inns runs code inside a Linux network namespace without moving the
+// calling goroutine there.
+//
+// A network namespace is a property of an OS thread. Go moves goroutines
+// between threads freely, so code that enters a namespace must lock its thread
+// and must never hand a thread left in a foreign namespace back to the
+// scheduler. Do runs the function on a fresh goroutine that locks its thread,
+// enters the namespace, runs the function, and returns to the original
+// namespace; if it cannot return, the thread stays locked and is destroyed when
+// the goroutine exits.
+package inns
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// Path resolves a namespace reference to a file path. An empty string means
+// the caller's namespace (and returns ""). A reference containing a slash is a
+// path (for example /proc/1234/ns/net); anything else is the name of a
+// namespace made by `ip netns add`, under /var/run/netns.
+func Path(ns string) string {
+	if ns == "" || strings.Contains(ns, "/") {
+		return ns
+	}
+	return filepath.Join("/var/run/netns", ns)
+}
+
+// Open returns a handle on the namespace ns (see Path). The caller closes it.
+// An empty ns opens the calling thread's current namespace.
+func Open(ns string) (netns.NsHandle, error) {
+	if ns == "" {
+		h, err := netns.Get()
+		if err != nil {
+			return netns.None(), fmt.Errorf("open current network namespace: %w", err)
+		}
+		return h, nil
+	}
+	h, err := netns.GetFromPath(Path(ns))
+	if err != nil {
+		return netns.None(), fmt.Errorf("open network namespace %s: %w", ns, err)
+	}
+	return h, nil
+}
+
+// Do runs fn with its OS thread inside the namespace ns (see Path) and returns
+// fn's error. With an empty ns, fn runs directly on the calling goroutine.
+// File descriptors and sockets that fn opens keep the namespace they were
+// made in after Do returns; that is the point of Do.
+func Do(ns string, fn func() error) error {
+	if ns == "" {
+		return fn()
+	}
+	target, err := Open(ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return DoHandle(target, fn)
+}
+
+// DoHandle is Do for an already open namespace handle.
+func DoHandle(target netns.NsHandle, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		}
+		// Otherwise the thread stays locked and dies with this goroutine.
+		errc <- ferr
+	}()
+	return <-errc
+}

@@ -1,0 +1,88 @@
+// Package tun opens Linux TUN and TAP devices and moves packets through them.
+//
+// A TUN device carries IP packets (layer 3); a TAP device carries Ethernet
+// frames (layer 2). Either way, a user-space program holding the device's file
+// descriptor becomes a network interface: what the kernel routes into the
+// interface is read from the descriptor, and what is written to the
+// descriptor the kernel receives as if it had arrived on the wire.
+//
+// # Opening a device
+//
+// Open creates a device, or attaches to an existing one of the same name
+// (the kernel's own semantics), according to a Config:
+//
+//	dev, err := tun.Open(tun.Config{Name: "tun%d", MTU: 1420})
+//	if err != nil {
+//		return err // for example: needs CAP_NET_ADMIN
+//	}
+//	defer dev.Close()
+//	fmt.Println("opened", dev.Name()) // tun0, tun1, ...
+//
+// A name containing %d is a pattern the kernel fills in with the first free
+// number. Config.Exclusive refuses to attach to an existing device;
+// Attach refuses to create one. FromFile wraps a descriptor inherited from
+// another process (a parent, systemd, Android's VpnService). Config.NetNS makes
+// the device inside another network namespace without moving the caller.
+//
+// The options mirror the kernel's: packet information header
+// (Config.PacketInfo, off by default), persistence, owner and group (which let
+// an unprivileged user attach later), carrier state, the MAC address of a TAP
+// device, the socket send buffer, the MTU and multiple queues. What the running
+// kernel does not support is reported as a *NotSupportedError before anything
+// is created; ProbeFeatures reports what it supports.
+//
+// # Reading and writing
+//
+// Every queue's descriptor is non-blocking and registered with the Go runtime
+// poller: a Read waiting for a packet parks its goroutine, not an OS thread.
+// Read and Write move one packet (or frame) per call; ReadBatch and WriteBatch
+// move many, into and out of caller-owned buffers:
+//
+//	bufs := make([][]byte, dev.BatchSize())
+//	for i := range bufs {
+//		bufs[i] = make([]byte, tun.Headroom+65535)
+//	}
+//	sizes := make([]int, len(bufs))
+//	n, err := dev.ReadBatch(bufs, sizes, tun.Headroom)
+//	// packet i is bufs[i][tun.Headroom : tun.Headroom+sizes[i]]
+//
+// The offset argument reserves headroom in front of each packet, so a caller
+// can prepend its own header (a tunnel header, say) without copying, and so
+// the device can put its own header (a virtio-net header, once offloads are
+// enabled) there. Offsets of at least Headroom always work.
+//
+// # Buffers and ownership
+//
+// Buffers passed to Read, ReadBatch, Write and WriteBatch belong to the caller
+// before and after the call; the package keeps no reference to them. A read
+// packet longer than its buffer is truncated by the kernel, so buffers should
+// hold at least the MTU plus the link header (14 bytes for TAP, 4 with packet
+// information).
+//
+// # Concurrency
+//
+// A Device has one or more Queues; each queue is an independent descriptor
+// that the kernel feeds with a share of the device's flows. On one queue, at
+// most one goroutine reads and at most one writes at a time, but the reader
+// and the writer may run concurrently (calls in the same direction are
+// serialised by a per-queue lock, never a global one). Different queues are
+// fully independent, so the usual design is one goroutine (or pair) per queue.
+// Methods of Device other than the I/O shortcuts are safe for concurrent use.
+//
+// # Deadlines and closing
+//
+// SetReadDeadline and SetWriteDeadline work as on net.Conn: an expired
+// deadline makes the blocked call return an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) is true. Close, from any goroutine,
+// promptly unblocks every Read and Write parked on the device, which return
+// an error for which errors.Is(err, ErrClosed) is true. When the interface is
+// deleted underneath (ip link del), reads fail with ErrDeviceRemoved.
+//
+// # Errors
+//
+// Kernel errors come back wrapped with what was being done and, where the
+// cause is common, a hint a person can act on: EPERM names CAP_NET_ADMIN and
+// the device's owner, ENOENT on /dev/net/tun says the device node is missing
+// and how to make it, EBUSY says the name is taken. errors.Is still sees the
+// underlying errno (for example unix.EPERM or os.ErrPermission).
+package tun
