@@ -42,6 +42,9 @@ type Queue struct {
 	wbufs     [][]byte
 	woffset   int
 	wn        int
+	wdropped  int
+	wfirst    int
+	wfirstErr error
 	werr      error
 	writeFunc func(uintptr) bool
 }
@@ -152,9 +155,11 @@ func (q *Queue) readBatchFn(fd uintptr) bool {
 }
 
 // WriteBatch writes the packets bufs[i][offset:], in order, and returns how
-// many were written. It stops at the first error, so bufs[n] is the packet
-// that failed; a *PacketError means the kernel refused that packet alone
-// (malformed, too big) and the caller may drop it and carry on with the rest.
+// many the kernel took. A packet the kernel refuses on its own (malformed,
+// too big for the device) is dropped and the rest are still written; the
+// error is then a *PacketError naming the first refused packet and how many
+// were dropped, and the caller may simply carry on. Any other error (the
+// queue closed, the device removed, a write deadline) stops the batch.
 // Bytes before offset are not written; the device may use them for its own
 // header.
 func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
@@ -166,21 +171,21 @@ func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
 	if err := q.ready("write"); err != nil {
 		return 0, err
 	}
-	q.wbufs, q.woffset, q.wn, q.werr = bufs, offset, 0, nil
+	q.wbufs, q.woffset, q.wn, q.wdropped, q.wfirst, q.werr = bufs, offset, 0, 0, -1, nil
 	err := q.rc.Write(q.writeFunc)
-	n, werr := q.wn, q.werr
-	q.wbufs, q.werr = nil, nil
+	written := q.wn - q.wdropped
+	dropped, first, ferr, werr := q.wdropped, q.wfirst, q.wfirstErr, q.werr
+	q.wbufs, q.werr, q.wfirstErr = nil, nil, nil
 	if werr != nil {
-		switch werr {
-		case unix.EINVAL, unix.EMSGSIZE, unix.EFAULT, unix.ENOMEM, unix.ENOBUFS, unix.EIO:
-			return n, &PacketError{Index: n, Err: werr}
-		}
 		err = werr
 	}
 	if err != nil {
-		return n, q.mapErr("write", err)
+		return written, q.mapErr("write", err)
 	}
-	return n, nil
+	if dropped > 0 {
+		return written, &PacketError{Index: first, Dropped: dropped, Err: ferr}
+	}
+	return written, nil
 }
 
 func (q *Queue) writeBatchFn(fd uintptr) bool {
@@ -192,6 +197,13 @@ func (q *Queue) writeBatchFn(fd uintptr) bool {
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
+		case unix.EINVAL, unix.EMSGSIZE, unix.EFAULT, unix.ENOMEM, unix.ENOBUFS, unix.EIO:
+			// This packet alone is refused: drop it and go on.
+			if q.wdropped == 0 {
+				q.wfirst, q.wfirstErr = q.wn, err
+			}
+			q.wdropped++
+			q.wn++
 		default:
 			q.werr = err
 			return true
@@ -200,14 +212,17 @@ func (q *Queue) writeBatchFn(fd uintptr) bool {
 	return true
 }
 
-// PacketError is a packet of a batch that the kernel refused on its own.
+// PacketError reports packets of a batch that the kernel refused one by one
+// and that were dropped; the rest of the batch was written.
 type PacketError struct {
-	Index int   // position of the packet in the batch
-	Err   error // the kernel's error
+	Index   int   // position of the first refused packet in the batch
+	Dropped int   // how many packets were refused
+	Err     error // the kernel's error for the first one
 }
 
 func (e *PacketError) Error() string {
-	return "tun: write packet " + strconv.Itoa(e.Index) + " of batch: " + e.Err.Error()
+	return "tun: write batch: " + strconv.Itoa(e.Dropped) + " packet(s) refused, the first (index " +
+		strconv.Itoa(e.Index) + "): " + e.Err.Error()
 }
 
 // Unwrap returns the kernel's error.
