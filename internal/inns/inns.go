@@ -89,3 +89,45 @@ func DoHandle(target netns.NsHandle, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// Create makes a new named network namespace, like `ip netns add NAME`: it is
+// bind-mounted under /var/run/netns so that Path, Do and `ip netns exec` find
+// it. The calling goroutine's namespace is unchanged. Remove it with Delete.
+func Create(name string) error {
+	if name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("create network namespace %q: bad name", name)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		// NewNamed moves this thread into the new namespace.
+		ns, err := netns.NewNamed(name)
+		if err == nil {
+			ns.Close()
+		}
+		if serr := netns.Set(orig); serr == nil {
+			runtime.UnlockOSThread()
+		}
+		if err != nil {
+			err = fmt.Errorf("create network namespace %s: %w", name, err)
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// Delete removes a named network namespace made by Create or `ip netns add`.
+// The namespace itself lives on while a process or descriptor still holds it.
+func Delete(name string) error {
+	if err := netns.DeleteNamed(name); err != nil {
+		return fmt.Errorf("delete network namespace %s: %w", name, err)
+	}
+	return nil
+}

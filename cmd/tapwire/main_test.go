@@ -1,0 +1,56 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tapwire/tapwire/internal/nstest"
+)
+
+func TestDemo(t *testing.T) {
+	nstest.RequireRoot(t)
+	var out bytes.Buffer
+	name := fmt.Sprintf("twt-demo-%d", os.Getpid())
+	err := demo(context.Background(), &out, demoOptions{Count: 3, Namespace: name, Interval: 10e6})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"PING 192.0.2.2", "PING 2001:db8::2", "3 sent, 3 answered, 0 lost",
+		"the responder answered 6 echo requests", "namespace " + name + " deleted",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat("/var/run/netns/" + name); !os.IsNotExist(err) {
+		t.Errorf("demo left its namespace behind: %v", err)
+	}
+}
+
+func TestDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{nil, 0, "Commands:"},
+		{[]string{"help"}, 0, "demo"},
+		{[]string{"nonsense"}, 2, "unknown command"},
+		{[]string{"demo", "-count", "0"}, 2, "-count must be"},
+		{[]string{"demo", "extra"}, 2, "unexpected argument"},
+		{[]string{"demo", "-h"}, 0, "Usage: tapwire demo"},
+		{[]string{"help", "demo"}, 0, "Usage: tapwire demo"},
+		{[]string{"version"}, 0, "tapwire "},
+	} {
+		var out bytes.Buffer
+		code := run(context.Background(), &out, &out, tc.args)
+		if code != tc.code || !strings.Contains(out.String(), tc.out) {
+			t.Errorf("tapwire %v: exit %d, want %d; output lacks %q?\n%s", tc.args, code, tc.code, tc.out, out.String())
+		}
+	}
+}

@@ -1,0 +1,35 @@
+// Package pingtest runs the system's ping inside a test namespace and checks
+// that every echo request was answered.
+package pingtest
+
+import (
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/tapwire/tapwire/internal/nstest"
+)
+
+var received = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+
+// Require skips the test when ping (iputils-ping) is missing.
+func Require(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("ping"); err != nil {
+		t.Skip("needs ping (Debian package iputils-ping; the README's test command installs it)")
+	}
+}
+
+// Ping sends count echo requests of size payload bytes to dst from inside ns
+// and fails the test unless all are answered. It returns ping's output.
+func Ping(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
+	t.Helper()
+	out, err := ns.Output("ping", "-n", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "2",
+		"-s", strconv.Itoa(size), dst)
+	m := received.FindStringSubmatch(out)
+	if err != nil || m == nil || m[1] != m[2] {
+		t.Fatalf("ping -s %d %s in %s: %v\n%s", size, dst, ns.Name, err, out)
+	}
+	return out
+}

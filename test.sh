@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every tapwire test. As root (CI runs as root) the tests that create
+# network namespaces and TUN/TAP devices run too; without root they skip.
+# Installs what the tests need when it is missing: Debian packages (as root)
+# and the Go modules. FUZZTIME (default 10s) bounds each fuzz target's run.
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH="$PATH:/usr/local/go/bin"
+
+# command:package pairs the tests use
+need=()
+for pair in ip:iproute2 ping:iputils-ping setpriv:util-linux; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if ((${#need[@]})); then
+	if [ "$(id -u)" = 0 ]; then
+		echo "test.sh: installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	else
+		echo "test.sh: missing ${need[*]}: the tests that need them will skip (run as root to install)" >&2
+	fi
+fi
+if ! command -v go >/dev/null 2>&1; then
+	echo "test.sh: Go is missing: install it from go.dev/dl (see go.mod for the version)" >&2
+	exit 1
+fi
+[ "$(id -u)" = 0 ] || echo "test.sh: not root: the device and namespace tests will skip" >&2
+
+go mod download
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "test.sh: gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -count=1 -timeout 20m ./...
+
+# Every fuzz target, for a bounded time each, from its checked-in corpus.
+fuzztime=${FUZZTIME:-10s}
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+		echo "fuzz $pkg $target ($fuzztime)"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+	done
+done
+echo "test.sh: all tests passed"
