@@ -23,7 +23,7 @@ func (r *Responder) Serve(dev Device, mode tun.Mode) error {
 	const batch = tun.DefaultBatchSize
 	bufs := make([][]byte, batch)
 	for i := range bufs {
-		bufs[i] = make([]byte, tun.Headroom+65535)
+		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
 	}
 	sizes := make([]int, batch)
 	replies := make([][]byte, 0, batch)
@@ -46,9 +46,10 @@ func (r *Responder) Serve(dev Device, mode tun.Mode) error {
 			continue
 		}
 		// A reply the kernel refuses alone is dropped; the rest go out.
-		var pe *tun.PacketError
-		if _, err := dev.WriteBatch(replies, tun.Headroom); err != nil && !errors.As(err, &pe) {
-			return err
+		if _, err := dev.WriteBatch(replies, tun.Headroom); err != nil {
+			if pe := (*tun.PacketError)(nil); !errors.As(err, &pe) {
+				return err
+			}
 		}
 	}
 }

@@ -40,7 +40,7 @@
 //
 //	bufs := make([][]byte, dev.BatchSize())
 //	for i := range bufs {
-//		bufs[i] = make([]byte, tun.Headroom+65535)
+//		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
 //	}
 //	sizes := make([]int, len(bufs))
 //	n, err := dev.ReadBatch(bufs, sizes, tun.Headroom)

@@ -63,7 +63,7 @@ func ExampleDevice_ReadBatch() {
 
 	bufs := make([][]byte, dev.BatchSize())
 	for i := range bufs {
-		bufs[i] = make([]byte, tun.Headroom+65535)
+		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
 	}
 	sizes := make([]int, len(bufs))
 	for {

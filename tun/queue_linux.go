@@ -46,6 +46,9 @@ type Queue struct {
 	wfirst    int
 	wfirstErr error
 	werr      error
+	wsegs     int // packets written, counting each segment of a super-packet
+
+	vnet      *vnetState // non-nil when the descriptor has a virtio-net header
 	writeFunc func(uintptr) bool
 }
 
@@ -62,6 +65,11 @@ func newQueue(d *Device, fd, index int) (*Queue, error) {
 	q := &Queue{dev: d, index: index, fd: fd, file: f, rc: rc}
 	q.readFunc = q.readBatchFn
 	q.writeFunc = q.writeBatchFn
+	if d.flags&unix.IFF_VNET_HDR != 0 {
+		q.vnet = newVnetState(q, d.l2Len(), d.off.Offloads)
+		q.readFunc = q.readVnetFn
+		q.writeFunc = q.writeVnetFn
+	}
 	return q, nil
 }
 
@@ -75,6 +83,13 @@ func (q *Queue) Read(p []byte) (int, error) {
 	defer q.rmu.Unlock()
 	if err := q.ready("read"); err != nil {
 		return 0, err
+	}
+	if q.vnet != nil {
+		v := q.vnet
+		v.one[0] = p
+		n, err := q.readBatchLocked(v.one[:], v.oneSize[:], 0)
+		v.one[0] = nil
+		return v.oneSize[0] * min(n, 1), err
 	}
 	n, err := q.file.Read(p)
 	if err != nil {
@@ -90,6 +105,12 @@ func (q *Queue) Write(p []byte) (int, error) {
 	defer q.wmu.Unlock()
 	if err := q.ready("write"); err != nil {
 		return 0, err
+	}
+	if q.vnet != nil {
+		if err := q.writev(q.vnet.zero[:], p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	n, err := q.file.Write(p)
 	if err != nil {
@@ -117,6 +138,16 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 	defer q.rmu.Unlock()
 	if err := q.ready("read"); err != nil {
 		return 0, err
+	}
+	return q.readBatchLocked(bufs, sizes, offset)
+}
+
+func (q *Queue) readBatchLocked(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if q.vnet != nil {
+		// Segments left over from the last super-packet come first.
+		if n := q.vnet.drainSpill(bufs, sizes, offset); n > 0 {
+			return n, nil
+		}
 	}
 	q.rbufs, q.rsizes, q.roffset, q.rn, q.rerr = bufs, sizes, offset, 0, nil
 	err := q.rc.Read(q.readFunc)
@@ -155,7 +186,11 @@ func (q *Queue) readBatchFn(fd uintptr) bool {
 }
 
 // WriteBatch writes the packets bufs[i][offset:], in order, and returns how
-// many the kernel took. A packet the kernel refuses on its own (malformed,
+// many the kernel took. With offloads (see Device.Offloads), WriteBatch may
+// merge consecutive segments of a flow into the buffer of the first one,
+// which it then extends (bufs[i] = bufs[i][:longer], within cap), and it
+// writes the device's header into the headroom before offset: after the
+// call, the contents of the buffers are undefined. A packet the kernel refuses on its own (malformed,
 // too big for the device) is dropped and the rest are still written; the
 // error is then a *PacketError naming the first refused packet and how many
 // were dropped, and the caller may simply carry on. Any other error (the
@@ -170,6 +205,9 @@ func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
 	defer q.wmu.Unlock()
 	if err := q.ready("write"); err != nil {
 		return 0, err
+	}
+	if q.vnet != nil {
+		return q.writeVnetBatch(bufs, offset)
 	}
 	q.wbufs, q.woffset, q.wn, q.wdropped, q.wfirst, q.werr = bufs, offset, 0, 0, -1, nil
 	err := q.rc.Write(q.writeFunc)

@@ -45,6 +45,12 @@ func ParseMode(s string) (Mode, error) {
 // 16-byte aligned in a buffer that starts aligned.
 const Headroom = 32
 
+// MaxPacket is the largest packet (or frame) a device hands over in one
+// read when offloads are on: a 64 KiB super-packet behind an Ethernet header
+// with a VLAN tag. Buffers of at least Headroom+MaxPacket bytes let ReadBatch
+// read into them directly and WriteBatch coalesce into them.
+const MaxPacket = 65535 + 18
+
 // DefaultBatchSize is the number of packets ReadBatch and WriteBatch are
 // sized for when the device has no better figure.
 const DefaultBatchSize = 64
@@ -111,6 +117,14 @@ type Config struct {
 
 	// MTU, if positive, sets the interface MTU after opening.
 	MTU int
+
+	// NoOffload turns off the kernel's checksum and segmentation offloads
+	// (the virtio-net header), which are otherwise used where the kernel has
+	// them. The environment variable TAPWIRE_OFFLOAD=off does the same for
+	// every device a program opens. Offloads never change what Read and
+	// ReadBatch return (plain packets, at most MTU-sized) or what Write and
+	// WriteBatch take; they make batches cheaper.
+	NoOffload bool
 
 	// NetNS is the network namespace to create the device in: empty for the
 	// caller's own, a name made by `ip netns add`, or a path such as

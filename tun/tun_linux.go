@@ -29,6 +29,7 @@ type Device struct {
 	flags uint16 // TUNSETIFF flags every queue is opened with
 	netNS string // namespace the device was opened in, fallback for lookups
 	first *Queue
+	off   *offloadState // nil without a virtio-net header
 
 	mu     sync.Mutex
 	queues []*Queue // open queues, in opening order
@@ -211,8 +212,15 @@ func openIn(cfg Config) (dev *Device, err error) {
 	if err := unsupported(feat, flags); err != nil {
 		return nil, err
 	}
+	if cfg.offloadWanted() && feat.VnetHdr {
+		flags |= unix.IFF_VNET_HDR
+	}
 	if name, err = setIFF(fd, name, flags); err != nil {
 		return nil, err
+	}
+	var off *offloadState
+	if flags&unix.IFF_VNET_HDR != 0 {
+		off = &offloadState{Offloads: probeOffloads(fd)}
 	}
 	// Further queues attach to the device by its real name; the exclusive
 	// flag would make them fail against the device just made.
@@ -230,7 +238,7 @@ func openIn(cfg Config) (dev *Device, err error) {
 		return nil, err
 	}
 
-	dev = &Device{name: name, mode: cfg.Mode, flags: flags &^ unix.IFF_TUN_EXCL, netNS: cfg.NetNS}
+	dev = &Device{name: name, mode: cfg.Mode, flags: flags &^ unix.IFF_TUN_EXCL, netNS: cfg.NetNS, off: off}
 	for i, fd := range fds {
 		q, qerr := newQueue(dev, fd, i)
 		if qerr != nil {
@@ -395,18 +403,19 @@ func FromFD(fd int) (*Device, error) {
 		return nil, &OpError{Op: "wrap descriptor", Err: err, Hint: "the descriptor is not an attached TUN/TAP device"}
 	}
 	name, flags := ifr.Name(), ifr.Uint16()
-	if flags&unix.IFF_VNET_HDR != 0 {
-		return nil, &NotSupportedError{Feature: "wrapping a descriptor opened with IFF_VNET_HDR"}
-	}
 	mode := ModeTUN
 	if flags&unix.IFF_TAP != 0 {
 		mode = ModeTAP
 	}
 	// TUNGETIFF reports IFF_NOFILTER in the bit IFF_NO_PI uses, so ask the
 	// interface itself.
-	keep := unix.IFF_TUN | unix.IFF_TAP | unix.IFF_MULTI_QUEUE | unix.IFF_NO_PI
+	keep := unix.IFF_TUN | unix.IFF_TAP | unix.IFF_MULTI_QUEUE | unix.IFF_NO_PI | unix.IFF_VNET_HDR
 	flags &= uint16(keep)
 	dev := &Device{name: name, mode: mode}
+	if flags&unix.IFF_VNET_HDR != 0 {
+		// We do not know what the descriptor's owner agreed to: set our own.
+		dev.off = &offloadState{Offloads: probeOffloads(fd)}
+	}
 	if h, err := dev.netlinkFD(fd); err == nil {
 		if link, err := h.LinkByName(name); err == nil {
 			if tt, ok := link.(*netlink.Tuntap); ok && tt.Flags&netlink.TUNTAP_NO_PI == 0 {
@@ -454,6 +463,14 @@ func (d *Device) Name() string { return d.name }
 
 // Mode returns whether the device is TUN or TAP.
 func (d *Device) Mode() Mode { return d.mode }
+
+// l2Len is the length of the link header in front of IP: 14 on TAP.
+func (d *Device) l2Len() int {
+	if d.mode == ModeTAP {
+		return 14
+	}
+	return 0
+}
 
 // PacketInfo reports whether packets carry the 4-byte packet information header.
 func (d *Device) PacketInfo() bool { return d.flags&unix.IFF_NO_PI == 0 }

@@ -62,6 +62,9 @@ func TestOpenPatternAndModes(t *testing.T) {
 		if mode == tun.ModeTAP {
 			want = unix.IFF_TAP | unix.IFF_NO_PI
 		}
+		if dev.Offloads().VnetHdr {
+			want |= unix.IFF_VNET_HDR
+		}
 		if flags != want {
 			t.Errorf("mode %v: tun_flags %#x, want %#x", mode, flags, want)
 		}
