@@ -110,6 +110,7 @@ type offloadState struct {
 	Offloads
 	noCoalesce atomic.Bool
 	warned     atomic.Bool
+	refuseGSO  bool // set by tests only: act as a kernel that refuses super-packets
 }
 
 // Offloads reports which offloads the device uses.
@@ -151,6 +152,7 @@ type vnetState struct {
 	// Counted per super-packet, not per packet.
 	splitPkts, splitSegs atomic.Uint64
 	coalPkts, coalSegs   atomic.Uint64
+	resent               atomic.Uint64
 }
 
 func newVnetState(q *Queue, l2Len int, o Offloads) *vnetState {
@@ -305,7 +307,12 @@ func (q *Queue) writeVnetFn(fd uintptr) bool {
 	for q.wn < len(v.toWrite) {
 		i := v.toWrite[q.wn]
 		b := q.wbufs[i][q.woffset-vnetLen:]
-		_, err := unix.Write(int(fd), b)
+		var err error
+		if q.dev.off.refuseGSO && b[1] != packet.GSONone {
+			err = unix.EINVAL // a test standing in for a kernel that refuses super-packets
+		} else {
+			_, err = unix.Write(int(fd), b)
+		}
 		switch err {
 		case nil:
 			segs := segments(b)
@@ -324,7 +331,9 @@ func (q *Queue) writeVnetFn(fd uintptr) bool {
 				// kernels): stop coalescing, and send its segments one by one.
 				q.disableCoalescing(err)
 				if q.writeSegments(fd, b) {
-					q.wsegs += segments(b)
+					segs := segments(b)
+					v.resent.Add(uint64(segs))
+					q.wsegs += segs
 					q.wn++
 					continue
 				}
@@ -434,6 +443,7 @@ type OffloadStats struct {
 	SuperPacketsWritten uint64 // coalesced super-packets the kernel took
 	SegmentsCoalesced   uint64 // packets WriteBatch merged into them
 	ReadDropped         uint64 // super-packets that could not be split (malformed)
+	Resent              uint64 // packets re-sent one by one after the kernel refused their super-packet
 }
 
 // OffloadStats returns the device's offload counters.
@@ -446,6 +456,7 @@ func (d *Device) OffloadStats() OffloadStats {
 			st.SuperPacketsWritten += v.coalPkts.Load()
 			st.SegmentsCoalesced += v.coalSegs.Load()
 			st.ReadDropped += v.dropped.Load()
+			st.Resent += v.resent.Load()
 		}
 	}
 	return st
