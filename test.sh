@@ -2,7 +2,7 @@
 # Runs every tapwire test. As root (CI runs as root) the tests that create
 # network namespaces and TUN/TAP devices run too; without root they skip.
 # Installs what the tests need when it is missing: Debian packages (as root)
-# and the Go modules. FUZZTIME (default 10s) bounds each fuzz target's run.
+# and the Go modules. FUZZTIME (default 20s) bounds each fuzz target's run.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/local/go/bin"
@@ -37,7 +37,7 @@ go vet ./...
 go test -count=1 -timeout 20m ./...
 
 # Every fuzz target, for a bounded time each, from its checked-in corpus.
-fuzztime=${FUZZTIME:-10s}
+fuzztime=${FUZZTIME:-20s}
 for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
