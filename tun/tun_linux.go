@@ -644,52 +644,6 @@ func (d *Device) Index() (int, error) {
 	return link.Attrs().Index, nil
 }
 
-// Info is what the kernel reports about a TUN/TAP interface over netlink.
-type Info struct {
-	Name           string
-	Index          int
-	Mode           Mode
-	MTU            int
-	HardwareAddr   net.HardwareAddr // TAP only
-	Up             bool             // administratively up
-	Carrier        bool             // lower layer up
-	PacketInfo     bool
-	VnetHdr        bool
-	Persist        bool
-	MultiQueue     bool
-	Queues         int // attached queues
-	DisabledQueues int // detached queues
-}
-
-// Info asks the kernel for the interface's current state.
-func (d *Device) Info() (Info, error) {
-	link, err := d.link()
-	if err != nil {
-		return Info{}, err
-	}
-	tt, ok := link.(*netlink.Tuntap)
-	if !ok {
-		return Info{}, &OpError{Op: "inspect", Name: d.name, Err: fmt.Errorf("interface is a %s", link.Type())}
-	}
-	a := tt.Attrs()
-	info := Info{
-		Name: a.Name, Index: a.Index, MTU: a.MTU, Mode: ModeTUN,
-		Up:             a.Flags&net.FlagUp != 0,
-		Carrier:        a.RawFlags&unix.IFF_LOWER_UP != 0,
-		PacketInfo:     tt.Flags&netlink.TUNTAP_NO_PI == 0,
-		VnetHdr:        tt.Flags&netlink.TUNTAP_VNET_HDR != 0,
-		Persist:        !tt.NonPersist,
-		MultiQueue:     tt.Flags&netlink.TUNTAP_MULTI_QUEUE != 0,
-		Queues:         tt.Queues,
-		DisabledQueues: tt.DisabledQueues,
-	}
-	if tt.Mode == netlink.TUNTAP_MODE_TAP {
-		info.Mode = ModeTAP
-		info.HardwareAddr = a.HardwareAddr
-	}
-	return info, nil
-}
-
 func (d *Device) link() (netlink.Link, error) {
 	var link netlink.Link
 	err := d.withNetlink("inspect", func(h *netlink.Handle) error {

@@ -458,3 +458,44 @@ func TestOpenErrorsHaveHints(t *testing.T) {
 		t.Errorf("unprivileged create: %s", out)
 	}
 }
+
+func TestListAndHolders(t *testing.T) {
+	ns := nstest.New(t)
+	openIn(t, ns, tun.Config{Name: "twls0", Owner: tun.ID(1234)})
+	openIn(t, ns, tun.Config{Name: "twls1", Mode: tun.ModeTAP, Group: tun.ID(0), NoOffload: true, Queues: 2})
+	ns.Run("ip", "tuntap", "add", "dev", "twls2", "mode", "tap", "user", "0", "multi_queue")
+	ns.Run("ip", "link", "add", "twveth0", "type", "veth", "peer", "name", "twveth1")
+	infos, err := tun.List(ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 {
+		t.Fatalf("List found %d devices, want 3 (no veths): %+v", len(infos), infos)
+	}
+	a, b, c := infos[0], infos[1], infos[2]
+	if a.Name != "twls0" || a.Mode != tun.ModeTUN || a.Owner == nil || *a.Owner != 1234 || a.Group != nil ||
+		a.Persist || a.Queues != 0 || !a.VnetHdr {
+		t.Errorf("twls0: %+v", a)
+	}
+	if b.Name != "twls1" || b.Mode != tun.ModeTAP || b.Owner != nil || b.Group == nil || *b.Group != 0 ||
+		!b.MultiQueue || b.Queues != 2 || b.VnetHdr || len(b.HardwareAddr) != 6 {
+		t.Errorf("twls1: %+v", b)
+	}
+	if c.Name != "twls2" || c.Mode != tun.ModeTAP || !c.Persist || c.Queues != 0 || c.Owner == nil || *c.Owner != 0 || !c.MultiQueue {
+		t.Errorf("twls2 (made by ip tuntap): %+v", c)
+	}
+	holders, err := tun.Holders("twls0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range holders {
+		found = found || p.PID == os.Getpid()
+	}
+	if !found {
+		t.Errorf("Holders(twls0) = %+v, lacks this process %d", holders, os.Getpid())
+	}
+	if h, _ := tun.Holders("twls2"); len(h) != 0 {
+		t.Errorf("a persistent device nobody holds has holders: %+v", h)
+	}
+}
