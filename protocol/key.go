@@ -1,0 +1,96 @@
+package protocol
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+
+	"golang.org/x/crypto/curve25519"
+)
+
+// KeyLen is the length of WireGuard keys: Curve25519 private and public keys
+// and preshared keys.
+const KeyLen = 32
+
+// Key is a Curve25519 private or public key, or a preshared key.
+type Key [KeyLen]byte
+
+// GeneratePrivateKey returns a new random private key, clamped as
+// Curve25519 wants it (as `wg genkey` does).
+func GeneratePrivateKey() (Key, error) {
+	var k Key
+	if _, err := rand.Read(k[:]); err != nil {
+		return Key{}, fmt.Errorf("generate private key: %w", err)
+	}
+	k.clamp()
+	return k, nil
+}
+
+// GeneratePresharedKey returns a new random preshared key (`wg genpsk`).
+func GeneratePresharedKey() (Key, error) {
+	var k Key
+	if _, err := rand.Read(k[:]); err != nil {
+		return Key{}, fmt.Errorf("generate preshared key: %w", err)
+	}
+	return k, nil
+}
+
+func (k *Key) clamp() {
+	k[0] &= 248
+	k[31] = (k[31] & 127) | 64
+}
+
+// PublicKey returns the public key of private key k (`wg pubkey`).
+func (k Key) PublicKey() Key {
+	var pub Key
+	priv := k
+	priv.clamp()
+	curve25519.ScalarBaseMult((*[32]byte)(&pub), (*[32]byte)(&priv))
+	return pub
+}
+
+// IsZero reports whether k is all zeros (no key), in constant time.
+func (k Key) IsZero() bool {
+	var zero Key
+	return subtle.ConstantTimeCompare(k[:], zero[:]) == 1
+}
+
+// Equal compares two keys in constant time.
+func (k Key) Equal(o Key) bool { return subtle.ConstantTimeCompare(k[:], o[:]) == 1 }
+
+// String returns the key in base64, as wg prints keys.
+func (k Key) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
+
+// Hex returns the key in hex, as the cross-platform UAPI carries keys.
+func (k Key) Hex() string { return hex.EncodeToString(k[:]) }
+
+// ParseKey parses a base64 key as wg and wg-quick files write them.
+func ParseKey(s string) (Key, error) {
+	var k Key
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != KeyLen {
+		return Key{}, fmt.Errorf("invalid key %q: want %d bytes in base64 (as `wg genkey` prints)", truncate(s), KeyLen)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+// ParseHexKey parses a hex key as the UAPI carries them.
+func ParseHexKey(s string) (Key, error) {
+	var k Key
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != KeyLen {
+		return Key{}, fmt.Errorf("invalid hex key %q: want %d bytes", truncate(s), KeyLen)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 48 {
+		return s[:48] + "..."
+	}
+	return s
+}
