@@ -85,3 +85,25 @@ func (ns *NS) Run(name string, args ...string) string {
 
 // Do runs fn on a thread inside the namespace (see inns.Do).
 func (ns *NS) Do(fn func() error) error { return inns.Do(ns.Name, fn) }
+
+// Link joins ns and other with a veth pair (names a in ns, b in other),
+// gives each end its addresses (IPv6 without duplicate address detection)
+// and brings both up.
+func (ns *NS) Link(other *NS, a, b string, addrsA, addrsB []string) {
+	ns.t.Helper()
+	ns.Run("ip", "link", "add", a, "type", "veth", "peer", "name", b, "netns", other.Name)
+	for _, end := range []struct {
+		ns    *NS
+		name  string
+		addrs []string
+	}{{ns, a, addrsA}, {other, b, addrsB}} {
+		for _, addr := range end.addrs {
+			args := []string{"addr", "add", addr, "dev", end.name}
+			if strings.Contains(addr, ":") {
+				args = append(args, "nodad")
+			}
+			end.ns.Run("ip", args...)
+		}
+		end.ns.Run("ip", "link", "set", end.name, "up")
+	}
+}

@@ -1,0 +1,368 @@
+//go:build linux
+
+package uapi
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// SocketDir is where wg(8) looks for userspace interfaces' sockets.
+const SocketDir = "/var/run/wireguard"
+
+// writeTimeout bounds writing one answer to a client that does not read.
+const writeTimeout = 30 * time.Second
+
+// An Option configures a Server.
+type Option func(*Server)
+
+// WithLogger makes the Server log to l (by default it logs nothing). It never
+// logs keys other than public keys.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// Server answers UAPI requests on a unix socket.
+type Server struct {
+	log  *slog.Logger
+	path string
+	ln   *net.UnixListener
+	dev  uint64 // identity of the socket file, so Close removes only ours
+	ino  uint64
+
+	mu      sync.Mutex
+	closed  bool
+	serving bool
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup // connection goroutines
+
+	cfg sync.RWMutex // Apply excludes Apply and Status, as wireguard-go's ipcMutex
+}
+
+// Listen creates SocketDir (mode 0755) and listens on SocketDir/IFACE.sock,
+// where wg(8) finds userspace interfaces. See ListenPath.
+func Listen(iface string, opts ...Option) (*Server, error) {
+	if err := checkName(iface); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(SocketDir, 0o755); err != nil {
+		return nil, fmt.Errorf("uapi: %w", err)
+	}
+	return ListenPath(filepath.Join(SocketDir, iface+".sock"), opts...)
+}
+
+// checkName accepts what wg(8) accepts as an interface name.
+func checkName(iface string) error {
+	switch {
+	case iface == "", iface == ".", iface == "..":
+		return fmt.Errorf("uapi: bad interface name %q", iface)
+	case len(iface) > 15:
+		return fmt.Errorf("uapi: interface name %q is longer than 15 bytes", iface)
+	case strings.ContainsAny(iface, "/\x00"):
+		return fmt.Errorf("uapi: interface name %q contains '/' or NUL", iface)
+	}
+	return nil
+}
+
+// ListenPath listens on the unix socket path, whose directory must exist.
+// The socket is created with mode 0600 (as wireguard-go's umask 077 makes
+// it) and appears at path fully set up. A socket file left by a process that
+// is gone is replaced; if a live process listens on path, or path is not a
+// socket, ListenPath fails and changes nothing.
+func ListenPath(path string, opts ...Option) (*Server, error) {
+	s := &Server{
+		log:   slog.New(slog.DiscardHandler),
+		path:  path,
+		conns: make(map[net.Conn]struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.checkFree(path); err != nil {
+		return nil, err
+	}
+
+	// Bind in a private directory, set the mode, then rename into place:
+	// no moment where the socket is reachable with a wider mode, and no
+	// process-wide umask change.
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".uapi-")
+	if err != nil {
+		return nil, fmt.Errorf("uapi: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	tmpSock := filepath.Join(tmp, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmpSock, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("uapi: listen on %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // the file moves; Close removes it itself
+	fail := func(err error) (*Server, error) {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Chmod(tmpSock, 0o600); err != nil {
+		return fail(fmt.Errorf("uapi: %w", err))
+	}
+	if err := s.checkFree(path); err != nil { // again, just before taking it
+		return fail(err)
+	}
+	if err := os.Rename(tmpSock, path); err != nil {
+		return fail(fmt.Errorf("uapi: listen on %s: %w", path, err))
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(fmt.Errorf("uapi: %w", err))
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino = uint64(st.Dev), uint64(st.Ino)
+	}
+	s.ln = ln
+	s.log.Debug("uapi: listening", "path", path)
+	return s, nil
+}
+
+// checkFree returns nil if nothing is at path or only a stale socket (which
+// it removes), and an error if path is not a socket or a live process
+// accepts connections on it.
+func (s *Server) checkFree(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("uapi: %w", err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("uapi: %s exists and is not a socket (%v): not replacing it", path, fi.Mode().Type())
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("uapi: %s is in use: another process serves this interface", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("uapi: %s exists and may be in use: %w", path, err)
+	}
+	// Nobody listens: a socket left by a process that died. wg(8) removes
+	// such sockets too.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("uapi: remove stale socket: %w", err)
+	}
+	s.log.Info("uapi: removed a stale socket left by a process that is gone", "path", path)
+	return nil
+}
+
+// Path returns the socket's path.
+func (s *Server) Path() string { return s.path }
+
+// Serve accepts connections and answers their requests with b until Close.
+// Each connection has its own goroutine and may carry several requests. It
+// returns nil after Close, once every connection's goroutine has finished.
+func (s *Server) Serve(b Backend) error {
+	if b == nil {
+		return errors.New("uapi: Serve with a nil Backend")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("uapi: Serve called twice")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	defer s.wg.Wait()
+
+	var delay time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+				errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED) {
+				// Out of descriptors or memory for now: back off, retry.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("uapi: accept", "err", err, "retry_in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("uapi: accept: %w", err)
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.handle(c, b)
+		}()
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops the Server: it stops accepting, closes the open connections
+// and removes the socket file if it is still the one Listen created.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	if fi, serr := os.Lstat(s.path); serr == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino {
+			if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+				err = rerr
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("uapi: close: %w", err)
+	}
+	return nil
+}
+
+// handle answers the requests of one connection until it ends or sends
+// something the server cannot understand.
+func (s *Server) handle(c net.Conn, b Backend) {
+	br := bufio.NewReader(c)
+	log := s.log.With("conn", connID(c))
+	for {
+		op, err := readLine(br, MaxLineLen)
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				log.Warn("uapi: request line too long")
+				s.answer(c, log, Errorf(syscall.EINVAL, "request line too long"))
+			} else if !errors.Is(err, io.EOF) && !s.isClosed() {
+				log.Debug("uapi: connection ended", "err", err)
+			}
+			return
+		}
+		switch op {
+		case "get=1":
+			// The request ends with a blank line.
+			blank, err := readLine(br, MaxLineLen)
+			if err != nil && !errors.Is(err, errLineTooLong) {
+				return
+			}
+			if err != nil || blank != "" {
+				s.answer(c, log, Errorf(syscall.EINVAL, "trailing data after get=1"))
+				return
+			}
+			s.cfg.RLock()
+			st := b.Status()
+			s.cfg.RUnlock()
+			var out bytes.Buffer
+			appendGet(&out, st)
+			out.WriteString("errno=0\n\n")
+			if !s.write(c, log, out.Bytes()) {
+				return
+			}
+		case "set=1":
+			cfg, terminated, err := parseSet(br)
+			if err != nil {
+				log.Warn("uapi: bad set request", "err", err)
+				s.answer(c, log, err)
+				return
+			}
+			if !terminated {
+				log.Debug("uapi: set request cut short by the client; nothing applied")
+				return
+			}
+			s.cfg.Lock()
+			err = b.Apply(cfg)
+			s.cfg.Unlock()
+			if err != nil {
+				log.Warn("uapi: set failed", "err", err, "errno", errnoOf(err))
+			} else {
+				log.Debug("uapi: set applied", "peers", len(cfg.Peers))
+			}
+			if !s.answer(c, log, err) {
+				return
+			}
+		default:
+			log.Warn("uapi: unknown operation", "op", quote(op))
+			s.answer(c, log, Errorf(syscall.EINVAL, "unknown operation %s", quote(op)))
+			return
+		}
+	}
+}
+
+// answer writes the errno line for err (nil: errno=0), negated as
+// wireguard-go writes it. It reports whether the write succeeded.
+func (s *Server) answer(c net.Conn, log *slog.Logger, err error) bool {
+	return s.write(c, log, []byte("errno="+strconv.Itoa(-errnoOf(err))+"\n\n"))
+}
+
+func (s *Server) write(c net.Conn, log *slog.Logger, p []byte) bool {
+	c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.Write(p); err != nil {
+		if !s.isClosed() {
+			log.Debug("uapi: write answer", "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// connID names a connection in logs: the peer's pid when the kernel says.
+func connID(c net.Conn) string {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return "?"
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return "?"
+	}
+	id := "?"
+	raw.Control(func(fd uintptr) {
+		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
+			id = "pid " + strconv.Itoa(int(cred.Pid))
+		}
+	})
+	return id
+}
