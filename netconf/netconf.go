@@ -756,3 +756,34 @@ func (h *Handle) DetachFromBridge(link string) error {
 		return nl.LinkSetNoMaster(l)
 	})
 }
+
+// AddVeth creates a veth pair: name in the handle's namespace and peer in
+// the namespace peerNS ("" for the same one; a name or a path as for Open).
+// Both ends stay down. A link called name that already exists is an error
+// matching fs.ErrExist.
+func (h *Handle) AddVeth(name, peer, peerNS string) error {
+	var target netns.NsHandle = -1
+	if peerNS != "" {
+		t, err := inns.Open(peerNS)
+		if err != nil {
+			return h.errorf(err, "add veth %s", name)
+		}
+		defer t.Close()
+		target = t
+	}
+	nl, err := h.lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		veth := &netlink.Veth{LinkAttrs: attrs, PeerName: peer}
+		if target >= 0 {
+			veth.PeerNamespace = netlink.NsFd(int(target))
+		}
+		err = nl.LinkAdd(veth)
+	}
+	if err != nil {
+		return h.errorf(err, "add veth %s (peer %s)", name, peer)
+	}
+	return nil
+}

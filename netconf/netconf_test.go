@@ -586,3 +586,24 @@ func TestStaysInOwnNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestAddVethAcrossNamespaces(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	h, err := netconf.Open(a.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.AddVeth("twx0", "twx1", b.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Output("ip", "link", "show", "twx0"); err != nil {
+		t.Error(err)
+	}
+	if _, err := b.Output("ip", "link", "show", "twx1"); err != nil {
+		t.Error(err)
+	}
+	if err := h.AddVeth("twx0", "twx2", ""); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second AddVeth: %v, want EEXIST", err)
+	}
+}

@@ -30,26 +30,36 @@ var (
 )
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("demo", "[-count N]", stderr)
-	count := fs.Int("count", 3, "echo requests to send to each address")
+	fs := newFlags("demo", "[-count N] [-seconds N] [-echo]", stderr)
+	count := fs.Int("count", 3, "echo requests to send")
+	seconds := fs.Int("seconds", 3, "how long to measure throughput through the tunnel")
+	echo := fs.Bool("echo", false, "instead: one TUN device whose pings are answered from user space (no tunnel)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *count < 1 || *count > 1000 {
 		return usageError{"-count must be between 1 and 1000"}
 	}
-	return demo(ctx, stdout, demoOptions{Count: *count, Namespace: fmt.Sprintf("tapwire-demo-%d", os.Getpid())})
+	if *seconds < 0 || *seconds > 60 {
+		return usageError{"-seconds must be between 0 and 60"}
+	}
+	o := demoOptions{Count: *count, Namespace: fmt.Sprintf("tapwire-demo-%d", os.Getpid()), Duration: time.Duration(*seconds) * time.Second}
+	if *echo {
+		return echoDemo(ctx, stdout, o)
+	}
+	return tunnelDemo(ctx, stdout, o)
 }
 
 type demoOptions struct {
 	Count     int
-	Namespace string
+	Namespace string        // the demo's namespace, or the prefix of its two
 	Interval  time.Duration // between echo requests; 0 = 200 ms
+	Duration  time.Duration // of the throughput measurement
 }
 
-// demo makes a namespace with a TUN device in it, answers pings to the
+// echoDemo makes a namespace with a TUN device in it, answers pings to the
 // device's prefixes from user space, pings them, and removes everything.
-func demo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
+func echoDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 	if o.Interval == 0 {
 		o.Interval = 200 * time.Millisecond
 	}
@@ -107,7 +117,7 @@ func demo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 	// namespace would.
 	lost := 0
 	for _, dst := range []netip.Addr{netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::2")} {
-		n, err := pingFrom(ctx, out, o, dst)
+		n, err := pingFrom(ctx, out, o.Namespace, o, dst)
 		if err != nil {
 			return err
 		}
@@ -123,7 +133,10 @@ func demo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 
 // pingFrom sends o.Count echo requests to dst from inside the namespace and
 // prints a line per reply, as ping does. It returns the number of replies.
-func pingFrom(ctx context.Context, out io.Writer, o demoOptions, dst netip.Addr) (int, error) {
+func pingFrom(ctx context.Context, out io.Writer, ns string, o demoOptions, dst netip.Addr) (int, error) {
+	if o.Interval == 0 {
+		o.Interval = 200 * time.Millisecond
+	}
 	network, proto := "ip4:icmp", 1
 	var reqType, repType icmp.Type = ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
 	if dst.Is6() {
@@ -131,13 +144,13 @@ func pingFrom(ctx context.Context, out io.Writer, o demoOptions, dst netip.Addr)
 		reqType, repType = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
 	}
 	var conn *icmp.PacketConn
-	err := inns.Do(o.Namespace, func() error {
+	err := inns.Do(ns, func() error {
 		var err error
 		conn, err = icmp.ListenPacket(network, "")
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("open ICMP socket in %s: %w", o.Namespace, err)
+		return 0, fmt.Errorf("open ICMP socket in %s: %w", ns, err)
 	}
 	defer conn.Close()
 

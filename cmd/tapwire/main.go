@@ -32,6 +32,11 @@ func commands() []command {
 		{"device", "add, delete, list and show TUN/TAP devices (like ip tuntap)", runDevice},
 		{"doctor", "say why TUN/TAP does not work on this host, and how to fix it", runDoctor},
 		{"capture", "capture the packets crossing a TUN/TAP device to pcapng, or print them", runCapture},
+		{"up", "bring up a WireGuard interface from a wg-quick file", runUp},
+		{"down", "take down an interface brought up by tapwire up", runDown},
+		{"genkey", "print a new private key (as wg genkey)", runGenkey},
+		{"pubkey", "print the public key of the private key on stdin", runPubkey},
+		{"genpsk", "print a new preshared key", runGenpsk},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -7,15 +7,37 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapwire/tapwire/internal/nstest"
 )
 
-func TestDemo(t *testing.T) {
+func TestTunnelDemo(t *testing.T) {
+	nstest.RequireRoot(t)
+	var out bytes.Buffer
+	name := fmt.Sprintf("twt-tdemo-%d", os.Getpid())
+	err := tunnelDemo(context.Background(), &out, demoOptions{Count: 3, Namespace: name, Interval: 10e6, Duration: time.Second})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"PING 198.51.100.2", "3 sent, 3 answered, 0 lost", "handshake  completed",
+		"Mbit/s", "all of it received", "namespaces " + name + "-a and " + name + "-b deleted"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, ns := range []string{name + "-a", name + "-b"} {
+		if _, err := os.Stat("/var/run/netns/" + ns); !os.IsNotExist(err) {
+			t.Errorf("demo left namespace %s behind: %v", ns, err)
+		}
+	}
+}
+
+func TestEchoDemo(t *testing.T) {
 	nstest.RequireRoot(t)
 	var out bytes.Buffer
 	name := fmt.Sprintf("twt-demo-%d", os.Getpid())
-	err := demo(context.Background(), &out, demoOptions{Count: 3, Namespace: name, Interval: 10e6})
+	err := echoDemo(context.Background(), &out, demoOptions{Count: 3, Namespace: name, Interval: 10e6})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -42,6 +64,7 @@ func TestDispatch(t *testing.T) {
 		{[]string{"help"}, 0, "demo"},
 		{[]string{"nonsense"}, 2, "unknown command"},
 		{[]string{"demo", "-count", "0"}, 2, "-count must be"},
+		{[]string{"demo", "-seconds", "100"}, 2, "-seconds must be"},
 		{[]string{"demo", "extra"}, 2, "unexpected argument"},
 		{[]string{"demo", "-h"}, 0, "Usage: tapwire demo"},
 		{[]string{"help", "demo"}, 0, "Usage: tapwire demo"},

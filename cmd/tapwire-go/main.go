@@ -1,0 +1,100 @@
+// Command tapwire-go is tapwire's tunnel behind wireguard-go's command-line
+// contract, so that tools written for wireguard-go drive it unchanged:
+//
+//	WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go wg-quick up ./wg0.conf
+//
+// Usage: tapwire-go [-f|--foreground] INTERFACE
+//
+// It creates the TUN interface, serves the UAPI socket
+// /var/run/wireguard/INTERFACE.sock for wg, and goes into the background
+// once both are ready (unless -f or WG_PROCESS_FOREGROUND=1). It exits when
+// the interface is deleted (as wg-quick down does) or on SIGINT/SIGTERM.
+// LOG_LEVEL=verbose (or debug) logs handshakes, error logs errors only,
+// silent logs nothing.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tapwire/tapwire/internal/daemon"
+	"github.com/tapwire/tapwire/internal/service"
+)
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [-f|--foreground] INTERFACE-NAME\n", os.Args[0])
+}
+
+func main() {
+	foreground := os.Getenv("WG_PROCESS_FOREGROUND") == "1"
+	var name string
+	for _, a := range os.Args[1:] {
+		switch a {
+		case "-f", "--foreground":
+			foreground = true
+		case "-h", "--help":
+			usage(os.Stdout)
+			return
+		case "--version", "-v":
+			fmt.Println("tapwire-go (tapwire's WireGuard engine, wireguard-go command line)")
+			return
+		default:
+			if strings.HasPrefix(a, "-") || name != "" {
+				usage(os.Stderr)
+				os.Exit(1)
+			}
+			name = a
+		}
+	}
+	if name == "" {
+		usage(os.Stderr)
+		os.Exit(1)
+	}
+	if !foreground && !daemon.IsChild() {
+		if err := daemon.Background("", 30*time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(name); err != nil {
+		daemon.Ready(err)
+		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func logger() *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
+	case "verbose", "debug":
+		level = slog.LevelDebug
+	case "error":
+		level = slog.LevelError
+	case "silent":
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func run(name string) error {
+	log := logger()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := service.Start(service.Options{Name: name, Log: log})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	log.Info("interface up", "name", name, "uapi", "/var/run/wireguard/"+name+".sock")
+	daemon.Ready(nil)
+	s.Wait(ctx)
+	return nil
+}

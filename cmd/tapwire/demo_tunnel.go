@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/tapwire/tapwire/internal/inns"
+	"github.com/tapwire/tapwire/netconf"
+	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/tun"
+	"github.com/tapwire/tapwire/tunnel"
+	"github.com/tapwire/tapwire/uapi"
+)
+
+// demoSide is one of the tunnel demo's two hosts.
+type demoSide struct {
+	ns      string
+	under   netip.Prefix // on the veth
+	inner   netip.Prefix // on the tunnel
+	port    uint16
+	key     protocol.Key
+	dev     *tunnel.Device
+	devName string
+}
+
+// tunnelDemo builds two namespaces joined by a veth, runs an encrypted
+// tapwire tunnel between them, and shows the handshake, a ping and a short
+// throughput figure, then removes everything.
+func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
+	fmt.Fprintln(out, "tapwire demo: an encrypted WireGuard tunnel between two network namespaces")
+	fmt.Fprintln(out)
+	a := &demoSide{ns: o.Namespace + "-a", under: netip.MustParsePrefix("192.0.2.1/24"),
+		inner: netip.MustParsePrefix("198.51.100.1/24"), port: 51820, devName: "tapwire0"}
+	b := &demoSide{ns: o.Namespace + "-b", under: netip.MustParsePrefix("192.0.2.2/24"),
+		inner: netip.MustParsePrefix("198.51.100.2/24"), port: 51820, devName: "tapwire0"}
+
+	// 1. Two hosts: namespaces joined by a veth, the "wire".
+	for _, s := range []*demoSide{a, b} {
+		if err := inns.Create(s.ns); err != nil {
+			return fmt.Errorf("%w (the demo needs root: try sudo)", err)
+		}
+		defer func(ns string) {
+			if derr := inns.Delete(ns); derr != nil && err == nil {
+				err = derr
+			}
+		}(s.ns)
+	}
+	defer fmt.Fprintf(out, "\ncleaned up: tunnels closed, namespaces %s and %s deleted\n", a.ns, b.ns)
+	nca, err := netconf.Open(a.ns)
+	if err != nil {
+		return err
+	}
+	defer nca.Close()
+	if err := nca.AddVeth("wire0", "wire0", b.ns); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  hosts      %s and %s, joined by a veth: %s <-> %s\n", a.ns, b.ns, a.under.Addr(), b.under.Addr())
+
+	// 2. A tapwire interface on each, with its own key.
+	for _, s := range []*demoSide{a, b} {
+		if err := s.start(); err != nil {
+			return err
+		}
+		defer s.dev.Close()
+	}
+	for _, pair := range [][2]*demoSide{{a, b}, {b, a}} {
+		if err := pair[0].addPeer(pair[1]); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "  tunnel     %s %s (key %s...) <-> %s %s (key %s...), UDP port %d\n",
+		a.devName, a.inner, a.key.PublicKey().String()[:8], b.devName, b.inner, b.key.PublicKey().String()[:8], a.port)
+	fmt.Fprintln(out)
+
+	// 3. The first packet starts the handshake; ping shows the tunnel up.
+	n, err := pingFrom(ctx, out, a.ns, o, b.inner.Addr())
+	if err != nil {
+		return err
+	}
+	st := a.dev.Status().Peers[0]
+	if st.LastHandshake.IsZero() {
+		return errors.New("no handshake: the tunnel did not come up")
+	}
+	fmt.Fprintf(out, "  handshake  completed %s ago (Noise_IKpsk2, Curve25519, ChaCha20-Poly1305); endpoint %s\n",
+		time.Since(st.LastHandshake).Round(time.Millisecond), st.Endpoint)
+	if n < o.Count {
+		return fmt.Errorf("%d of %d echo requests were not answered", o.Count-n, o.Count)
+	}
+
+	// 4. Bulk data through the tunnel, with live progress.
+	if o.Duration > 0 {
+		fmt.Fprintf(out, "\nTCP %s -> %s through the tunnel for %v:\n", a.inner.Addr(), b.inner.Addr(), o.Duration)
+		if err := demoThroughput(ctx, out, a, b, o.Duration); err != nil {
+			return err
+		}
+	}
+	st = a.dev.Status().Peers[0]
+	fmt.Fprintf(out, "\n  counters   %s sent %s and received %s over the wire (encrypted)\n", a.devName, bytesString(st.TxBytes), bytesString(st.RxBytes))
+	return nil
+}
+
+func (s *demoSide) start() error {
+	k, err := protocol.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	s.key = k
+	nc, err := netconf.Open(s.ns)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for _, l := range []string{"lo", "wire0"} {
+		if err := nc.SetUp(l); err != nil {
+			return err
+		}
+	}
+	if err := nc.AddAddr("wire0", s.under); err != nil {
+		return err
+	}
+	dev, err := tun.Open(tun.Config{Name: s.devName, NetNS: s.ns, MTU: 1420})
+	if err != nil {
+		return err
+	}
+	s.dev, err = tunnel.New(dev, tunnel.Options{NetNS: s.ns, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	if err := s.dev.Apply(uapi.DeviceConfig{PrivateKey: &k, ListenPort: &s.port}); err != nil {
+		return err
+	}
+	if err := nc.AddAddr(s.devName, s.inner); err != nil {
+		return err
+	}
+	return nc.SetUp(s.devName)
+}
+
+func (s *demoSide) addPeer(o *demoSide) error {
+	ep := netip.AddrPortFrom(o.under.Addr(), o.port)
+	return s.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{
+		PublicKey: o.key.PublicKey(), Endpoint: &ep,
+		AllowedIPs: []netip.Prefix{netip.PrefixFrom(o.inner.Addr(), 32)},
+	}}})
+}
+
+// demoThroughput sends data over TCP from a to b for d and prints the rate
+// every half second.
+func demoThroughput(ctx context.Context, out io.Writer, a, b *demoSide, d time.Duration) error {
+	var ln net.Listener
+	if err := inns.Do(b.ns, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(b.inner.Addr(), 5201).String())
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	received := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- 0
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		received <- n
+	}()
+	var c net.Conn
+	if err := inns.Do(a.ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	buf := make([]byte, 128<<10)
+	rand.Read(buf)
+	start := time.Now()
+	var sent, lastSent int64
+	last := start
+	for time.Since(start) < d && ctx.Err() == nil {
+		c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := c.Write(buf)
+		sent += int64(n)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.Close()
+			return err
+		}
+		if now := time.Now(); now.Sub(last) >= 500*time.Millisecond {
+			fmt.Fprintf(out, "  %4.1fs  %8.0f Mbit/s\n", now.Sub(start).Seconds(), float64(sent-lastSent)*8/now.Sub(last).Seconds()/1e6)
+			last, lastSent = now, sent
+		}
+	}
+	c.Close()
+	got := <-received
+	el := time.Since(start)
+	fmt.Fprintf(out, "  total: %s in %.1fs = %.0f Mbit/s, all of it received\n", bytesString(uint64(got)), el.Seconds(), float64(got)*8/el.Seconds()/1e6)
+	if got != sent {
+		return fmt.Errorf("sent %d bytes, received %d", sent, got)
+	}
+	return nil
+}
+
+func bytesString(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapwire/tapwire/internal/nstest"
+	"github.com/tapwire/tapwire/internal/pingtest"
+	"github.com/tapwire/tapwire/protocol"
+)
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binaries builds tapwire and tapwire-go once and returns their folder.
+func binaries(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "tapwire-bin"); binErr != nil {
+			return
+		}
+		for _, pkg := range []string{"github.com/tapwire/tapwire/cmd/tapwire", "github.com/tapwire/tapwire/cmd/tapwire-go"} {
+			out, err := exec.Command("go", "build", "-o", binDir, pkg).CombinedOutput()
+			if err != nil {
+				binErr = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+type wgEnd struct {
+	key   protocol.Key
+	addr  []string // inner addresses with prefix
+	under string   // underlay address
+	port  int
+}
+
+// writeConf writes a wg-quick file for me with the given peers.
+func writeConf(t *testing.T, dir, name string, me wgEnd, extra string, peers ...wgEnd) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "[Interface]\nPrivateKey = %s\nListenPort = %d\nAddress = %s\n%s\n", me.key, me.port, strings.Join(me.addr, ", "), extra)
+	for _, p := range peers {
+		var allowed []string
+		for _, a := range p.addr {
+			ip, _, _ := strings.Cut(a, "/")
+			if strings.Contains(ip, ":") {
+				allowed = append(allowed, ip+"/128")
+			} else {
+				allowed = append(allowed, ip+"/32")
+			}
+		}
+		ep := p.under
+		if strings.Contains(ep, ":") {
+			ep = "[" + ep + "]"
+		}
+		fmt.Fprintf(&b, "\n[Peer]\nPublicKey = %s\nAllowedIPs = %s\nEndpoint = %s:%d\n", p.key.PublicKey(), strings.Join(allowed, ", "), ep, p.port)
+	}
+	path := filepath.Join(dir, name+".conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func key(t *testing.T) protocol.Key {
+	k, err := protocol.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// tapwireIn runs the built tapwire in ns.
+func tapwireIn(t *testing.T, ns *nstest.NS, args ...string) (string, error) {
+	return ns.Output(filepath.Join(binaries(t), "tapwire"), args...)
+}
+
+func TestUpDown(t *testing.T) {
+	pingtest.Require(t)
+	requireWGTool(t)
+	na, nb := nstest.New(t), nstest.New(t)
+	na.Link(nb, "twva", "twvb", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
+	dir := t.TempDir()
+	a := wgEnd{key: key(t), addr: []string{"198.51.100.1/24", "2001:db8:2::1/64"}, under: "192.0.2.1", port: 51011}
+	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24", "2001:db8:2::2/64"}, under: "192.0.2.2", port: 51012}
+	confA := writeConf(t, dir, "twupa", a, "MTU = 1400\nPostUp = echo up %i > "+filepath.Join(dir, "hook"), b)
+	confB := writeConf(t, dir, "twupb", b, "", a)
+
+	for _, c := range []struct {
+		ns   *nstest.NS
+		conf string
+	}{{na, confA}, {nb, confB}} {
+		out, err := tapwireIn(t, c.ns, "up", c.conf)
+		if err != nil || !strings.Contains(out, "is up") {
+			t.Fatalf("tapwire up %s: %v\n%s", c.conf, err, out)
+		}
+		t.Cleanup(func() { tapwireIn(t, c.ns, "down", c.conf) })
+	}
+	pingtest.Ping(t, na, "198.51.100.2", 3, 56)
+	pingtest.Ping(t, nb, "2001:db8:2::1", 3, 1300)
+	if hook, _ := os.ReadFile(filepath.Join(dir, "hook")); strings.TrimSpace(string(hook)) != "up twupa" {
+		t.Errorf("PostUp hook wrote %q", hook)
+	}
+	if out := na.Run("ip", "link", "show", "twupa"); !strings.Contains(out, "mtu 1400") {
+		t.Errorf("MTU not applied:\n%s", out)
+	}
+	dump := na.Run("wg", "show", "twupa", "dump")
+	if !strings.Contains(dump, b.key.PublicKey().String()+"\t(none)\t192.0.2.2:51012\t") {
+		t.Errorf("wg show dump:\n%s", dump)
+	}
+	out, err := tapwireIn(t, na, "down", confA)
+	if err != nil || !strings.Contains(out, "is down") {
+		t.Fatalf("tapwire down: %v\n%s", err, out)
+	}
+	if _, err := na.Output("ip", "link", "show", "twupa"); err == nil {
+		t.Error("interface still there after tapwire down")
+	}
+	if _, err := os.Stat("/var/run/wireguard/twupa.sock"); err == nil {
+		t.Error("UAPI socket left behind")
+	}
+}
+
+func TestUpBadConfigSetsNothingUp(t *testing.T) {
+	ns := nstest.New(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "twbad0.conf")
+	os.WriteFile(bad, []byte("[Interface]\nPrivateKey = "+key(t).String()+"\nAddress = 198.51.100.1/24\nListenPort = 99999\n"), 0o600)
+	out, err := tapwireIn(t, ns, "up", bad)
+	if err == nil || !strings.Contains(out, bad+":4") || !strings.Contains(strings.ToLower(out), "listenport") {
+		t.Errorf("bad config: %v\n%s", err, out)
+	}
+	if links := ns.Run("ip", "-o", "link"); strings.Contains(links, "twbad0") {
+		t.Errorf("a bad config left an interface:\n%s", links)
+	}
+}
+
+func requireWGTool(t *testing.T) {
+	for _, tool := range []string{"wg", "wg-quick"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian package wireguard-tools; the README's test command installs it)", tool)
+		}
+	}
+}
+
+// TestWGQuickWithTapwireGo brings an interface with two peers and IPv6 up
+// and down with an unmodified wg-quick, using tapwire-go as its userspace
+// implementation, as one would use wireguard-go.
+func TestWGQuickWithTapwireGo(t *testing.T) {
+	pingtest.Require(t)
+	requireWGTool(t)
+	bin := binaries(t)
+	na, nb, nc := nstest.New(t), nstest.New(t), nstest.New(t)
+	na.Link(nb, "twvb", "twva", []string{"2001:db8:1::1/64"}, []string{"2001:db8:1::2/64"})
+	na.Link(nc, "twvc", "twva", []string{"203.0.113.1/24"}, []string{"203.0.113.2/24"})
+	dir := t.TempDir()
+	a := wgEnd{key: key(t), addr: []string{"198.51.100.1/24", "2001:db8:2::1/64"}, port: 51021}
+	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24", "2001:db8:2::2/64"}, under: "2001:db8:1::2", port: 51022}
+	c := wgEnd{key: key(t), addr: []string{"198.51.100.3/24", "2001:db8:2::3/64"}, under: "203.0.113.2", port: 51023}
+	aForB, aForC := a, a
+	aForB.under, aForC.under = "2001:db8:1::1", "203.0.113.1"
+	confA := writeConf(t, dir, "twgq0", a, "", b, c)
+	for _, side := range []struct {
+		ns   *nstest.NS
+		conf string
+	}{{nb, writeConf(t, dir, "twgqb", b, "", aForB)}, {nc, writeConf(t, dir, "twgqc", c, "", aForC)}} {
+		if out, err := tapwireIn(t, side.ns, "up", side.conf); err != nil {
+			t.Fatalf("tapwire up: %v\n%s", err, out)
+		}
+		t.Cleanup(func() { tapwireIn(t, side.ns, "down", side.conf) })
+	}
+
+	wgQuick := func(verb string) (string, error) {
+		cmd := na.Command("wg-quick", verb, confA)
+		cmd.Env = append(os.Environ(), "WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go", "PATH="+bin+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := wgQuick("up")
+	if err != nil {
+		t.Fatalf("wg-quick up with tapwire-go: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { wgQuick("down") })
+	for _, dst := range []string{"198.51.100.2", "198.51.100.3", "2001:db8:2::2", "2001:db8:2::3"} {
+		pingtest.Ping(t, na, dst, 3, 56)
+	}
+	show := na.Run("wg", "show", "twgq0")
+	if strings.Count(show, "latest handshake:") != 2 {
+		t.Errorf("wg show after pinging both peers:\n%s", show)
+	}
+	if out, err := wgQuick("down"); err != nil {
+		t.Fatalf("wg-quick down: %v\n%s", err, out)
+	}
+	// wg-quick down deletes the interface; tapwire-go must notice and exit.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat("/var/run/wireguard/twgq0.sock"); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tapwire-go still serving after wg-quick down")
+		}
+	}
+}
+
+func TestKeyCommands(t *testing.T) {
+	bin := filepath.Join(binaries(t), "tapwire")
+	priv, err := exec.Command(bin, "genkey").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := protocol.ParseKey(strings.TrimSpace(string(priv)))
+	if err != nil {
+		t.Fatalf("genkey printed %q: %v", priv, err)
+	}
+	cmd := exec.Command(bin, "pubkey")
+	cmd.Stdin = strings.NewReader(string(priv))
+	pub, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(pub)) != k.PublicKey().String() {
+		t.Errorf("pubkey: %q, %v", pub, err)
+	}
+	if wg, err := exec.LookPath("wg"); err == nil {
+		cmd := exec.Command(wg, "pubkey")
+		cmd.Stdin = strings.NewReader(string(priv))
+		if want, _ := cmd.Output(); string(want) != string(pub) {
+			t.Errorf("wg pubkey says %q, tapwire pubkey %q", want, pub)
+		}
+	}
+	psk, err := exec.Command(bin, "genpsk").Output()
+	if _, perr := protocol.ParseKey(strings.TrimSpace(string(psk))); err != nil || perr != nil {
+		t.Errorf("genpsk: %q %v %v", psk, err, perr)
+	}
+}

@@ -1,0 +1,78 @@
+// Package service runs a tunnel interface the way both tapwire up and
+// tapwire-go do: a TUN device, the engine on it, and the UAPI socket through
+// which wg configures and reads it.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/tapwire/tapwire/tun"
+	"github.com/tapwire/tapwire/tunnel"
+	"github.com/tapwire/tapwire/uapi"
+)
+
+// DefaultMTU is wireguard-go's default MTU: 1500 less the largest overhead
+// of WireGuard over IPv6 (40 + 8 + 32).
+const DefaultMTU = 1420
+
+// Service is a running interface.
+type Service struct {
+	Device *tunnel.Device
+	uapi   *uapi.Server
+	served chan error
+	log    *slog.Logger
+}
+
+// Options configure Start.
+type Options struct {
+	Name   string // interface name
+	MTU    int    // 0: DefaultMTU
+	Log    *slog.Logger
+	Timers tunnel.Timers // zero: the whitepaper's
+}
+
+// Start opens the TUN device, starts the engine and serves the UAPI socket
+// /var/run/wireguard/NAME.sock. On error nothing is left behind.
+func Start(o Options) (*Service, error) {
+	if o.MTU == 0 {
+		o.MTU = DefaultMTU
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	dev, err := tun.Open(tun.Config{Name: o.Name, MTU: o.MTU})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := tunnel.New(dev, tunnel.Options{Log: o.Log, Timers: o.Timers})
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	srv, err := uapi.Listen(dev.Name())
+	if err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("UAPI socket for %s: %w", dev.Name(), err)
+	}
+	s := &Service{Device: eng, uapi: srv, served: make(chan error, 1), log: o.Log}
+	go func() { s.served <- srv.Serve(eng) }()
+	return s, nil
+}
+
+// Wait blocks until ctx ends or the interface disappears (ip link del).
+func (s *Service) Wait(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-s.Device.Done():
+		s.log.Info("interface removed, exiting")
+	}
+}
+
+// Close stops serving the UAPI, then the engine, which deletes the device.
+func (s *Service) Close() {
+	s.uapi.Close()
+	<-s.served
+	s.Device.Close()
+}

@@ -1,0 +1,219 @@
+package protocol
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Keypair is the pair of transport keys one handshake derived (whitepaper
+// section 5.4.5), with its send counter and receive replay window. It is
+// safe for concurrent SealTransport and OpenTransport calls; the exported
+// fields are set by DeriveKeypair and must not change afterwards.
+type Keypair struct {
+	LocalIndex  uint32    // our index: the receiver index of messages to us
+	RemoteIndex uint32    // the peer's index: the receiver index we send
+	Created     time.Time // when the handshake completed
+	Initiator   bool      // whether we initiated the handshake
+
+	send cipher.AEAD
+	recv cipher.AEAD
+
+	sendCounter atomic.Uint64 // next counter to send
+
+	mu     sync.Mutex // guards replay
+	replay ReplayWindow
+}
+
+func newKeypair(send, recv *sum) (*Keypair, error) {
+	s, err := chacha20poly1305.New(send[:])
+	if err != nil {
+		return nil, err
+	}
+	r, err := chacha20poly1305.New(recv[:])
+	if err != nil {
+		return nil, err
+	}
+	return &Keypair{send: s, recv: r}, nil
+}
+
+// Errors of the transport path, wrapped once here so that returning them
+// allocates nothing.
+var (
+	errSealShort     = fmt.Errorf("seal transport: %w", ErrShortBuffer)
+	errSealLength    = fmt.Errorf("seal transport: %w: negative length or MTU", ErrMalformed)
+	errSealExhausted = fmt.Errorf("seal transport: %w", ErrKeypairExhausted)
+	errOpenShort     = fmt.Errorf("open transport: %w: shorter than %d bytes", ErrMalformed, TransportOverhead)
+	errOpenType      = fmt.Errorf("open transport: %w: not a transport message", ErrMalformed)
+	errOpenIndex     = fmt.Errorf("open transport: %w: receiver index is not this keypair's", ErrMalformed)
+	errOpenExhausted = fmt.Errorf("open transport: %w", ErrKeypairExhausted)
+	errOpenAuth      = fmt.Errorf("open transport: %w", ErrAuth)
+	errOpenReplay    = fmt.Errorf("open transport: %w", ErrReplay)
+	errParseShort    = fmt.Errorf("parse transport header: %w: shorter than %d bytes", ErrMalformed, TransportOverhead)
+	errParseType     = fmt.Errorf("parse transport header: %w: not a transport message", ErrMalformed)
+)
+
+// SealTransport encrypts, in place, the packet buf[TransportHeaderSize :
+// TransportHeaderSize+n] into a transport message: the header goes into
+// buf[:TransportHeaderSize], zero padding up to a multiple of
+// PaddingMultiple follows the packet, then the tag. len(buf) must be at
+// least TransportHeaderSize + PaddedLen(n, 0) + TagSize. It returns the
+// message length. n == 0 makes a keepalive. Each call takes the next
+// counter; past RejectAfterMessages it fails with ErrKeypairExhausted (the
+// engine rekeys long before, at RekeyAfterMessages). It does not allocate.
+//
+// wireguard-go pads to a multiple of 16 but never beyond the tunnel MTU;
+// SealTransportMTU does that.
+func (kp *Keypair) SealTransport(buf []byte, n int) (int, error) {
+	return kp.SealTransportMTU(buf, n, 0)
+}
+
+// SealTransportMTU is SealTransport with the padding of PaddedLen(n, mtu):
+// to a multiple of 16 but not beyond mtu (no limit when mtu is 0), as
+// wireguard-go pads. Passing it the unpadded length n keeps messages of
+// MTU-sized packets within the path MTU.
+func (kp *Keypair) SealTransportMTU(buf []byte, n, mtu int) (int, error) {
+	if n < 0 || mtu < 0 {
+		return 0, errSealLength
+	}
+	padded := PaddedLen(n, mtu)
+	if len(buf)-TransportOverhead < padded {
+		return 0, errSealShort
+	}
+	counter := kp.sendCounter.Add(1) - 1
+	if counter >= RejectAfterMessages {
+		kp.sendCounter.Store(RejectAfterMessages)
+		return 0, errSealExhausted
+	}
+	clear(buf[TransportHeaderSize+n : TransportHeaderSize+padded])
+	// The AEAD nonce is 32 zero bits then the little-endian counter. It is
+	// built in buf[4:16], where the counter belongs anyway, and the
+	// receiver index is written over its zeros after sealing: a nonce on
+	// the stack would escape to the heap through the cipher.AEAD interface.
+	binary.LittleEndian.PutUint32(buf[0:4], TypeTransport)
+	binary.LittleEndian.PutUint32(buf[4:8], 0)
+	binary.LittleEndian.PutUint64(buf[8:16], counter)
+	kp.send.Seal(buf[:TransportHeaderSize], buf[4:16], buf[TransportHeaderSize:TransportHeaderSize+padded], nil)
+	binary.LittleEndian.PutUint32(buf[4:8], kp.RemoteIndex)
+	return TransportOverhead + padded, nil
+}
+
+// OpenTransport authenticates and decrypts, in place, transport message
+// msg for this keypair and returns the plaintext, a subslice of msg, padding
+// included (the engine trims it by the IP header's length; an empty
+// plaintext is a keepalive). The counter is checked against, and entered
+// into, the replay window only once the message is authentic. Errors:
+// ErrMalformed (too short, not a transport message, or another receiver
+// index), ErrKeypairExhausted (counter at or past RejectAfterMessages),
+// ErrAuth (bad tag: msg's content is then garbage), ErrReplay. It does not
+// allocate. The engine also drops messages for an Expired keypair.
+func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
+	if len(msg) < TransportOverhead {
+		return nil, errOpenShort
+	}
+	if binary.LittleEndian.Uint32(msg[0:4]) != TypeTransport {
+		return nil, errOpenType
+	}
+	if binary.LittleEndian.Uint32(msg[4:8]) != kp.LocalIndex {
+		return nil, errOpenIndex
+	}
+	counter := binary.LittleEndian.Uint64(msg[offsetTransportCounter:])
+	if counter >= RejectAfterMessages {
+		return nil, errOpenExhausted
+	}
+	// The nonce is built in msg[4:16] as in SealTransport.
+	binary.LittleEndian.PutUint32(msg[4:8], 0)
+	plain, err := kp.recv.Open(msg[TransportHeaderSize:TransportHeaderSize], msg[4:16], msg[TransportHeaderSize:], nil)
+	binary.LittleEndian.PutUint32(msg[4:8], kp.LocalIndex)
+	if err != nil {
+		return nil, errOpenAuth
+	}
+	kp.mu.Lock()
+	fresh := kp.replay.Check(counter)
+	kp.mu.Unlock()
+	if !fresh {
+		return nil, errOpenReplay
+	}
+	return plain, nil
+}
+
+// SendCount returns how many counters SealTransport has used: the number of
+// messages sealed so far (RejectAfterMessages once exhausted).
+func (kp *Keypair) SendCount() uint64 {
+	if n := kp.sendCounter.Load(); n < RejectAfterMessages {
+		return n
+	}
+	return RejectAfterMessages
+}
+
+// Expired reports whether the keypair is older than RejectAfterTime at now,
+// after which it must be neither used to send nor accepted for receiving.
+func (kp *Keypair) Expired(now time.Time) bool {
+	return kp.Created.Add(RejectAfterTime).Before(now)
+}
+
+// PaddedLen returns the length a packet of n bytes is padded to in a
+// transport message, as wireguard-go computes it: up to a multiple of
+// PaddingMultiple, but not beyond mtu (for a packet longer than mtu, a GSO
+// batch, its last mtu-sized unit is padded). mtu 0 means no limit.
+func PaddedLen(n, mtu int) int {
+	if n < 0 {
+		return 0
+	}
+	last := n
+	if mtu <= 0 {
+		return roundUp(n)
+	}
+	if last > mtu {
+		last %= mtu
+	}
+	padded := roundUp(last)
+	if padded > mtu {
+		padded = mtu
+	}
+	return n + padded - last
+}
+
+func roundUp(n int) int { return (n + PaddingMultiple - 1) &^ (PaddingMultiple - 1) }
+
+// ParseTransportHeader returns the receiver index (which names our
+// Keypair) and the counter of transport message msg. The counter is not
+// authenticated until OpenTransport succeeds.
+func ParseTransportHeader(msg []byte) (receiver uint32, counter uint64, err error) {
+	if len(msg) < TransportOverhead {
+		return 0, 0, errParseShort
+	}
+	if binary.LittleEndian.Uint32(msg[0:4]) != TypeTransport {
+		return 0, 0, errParseType
+	}
+	return binary.LittleEndian.Uint32(msg[4:8]), binary.LittleEndian.Uint64(msg[offsetTransportCounter:]), nil
+}
+
+// MessageType returns the type of msg, its first four bytes read as a
+// little-endian uint32 (the type byte and three reserved zero bytes), and
+// whether msg is a well-formed message of a known type: an initiation,
+// response or cookie reply of exactly its size, or a transport message of
+// at least TransportOverhead bytes. It returns false for anything else,
+// which the engine drops.
+func MessageType(msg []byte) (uint32, bool) {
+	if len(msg) < 4 {
+		return 0, false
+	}
+	typ := binary.LittleEndian.Uint32(msg[0:4])
+	switch typ {
+	case TypeInitiation:
+		return typ, len(msg) == InitiationSize
+	case TypeResponse:
+		return typ, len(msg) == ResponseSize
+	case TypeCookieReply:
+		return typ, len(msg) == CookieReplySize
+	case TypeTransport:
+		return typ, len(msg) >= TransportOverhead
+	}
+	return typ, false
+}

@@ -1,0 +1,179 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/uapi"
+)
+
+func isReplay(err error) bool { return errors.Is(err, protocol.ErrReplay) }
+
+func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply changes the configuration as one `wg set` transaction does (see
+// uapi.DeviceConfig): private key, listen port, fwmark, peers and their
+// keys, endpoints, keepalives and allowed IPs.
+func (d *Device) Apply(c uapi.DeviceConfig) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.PrivateKey != nil {
+		d.setPrivateKey(*c.PrivateKey)
+	}
+	if c.ListenPort != nil && *c.ListenPort != d.listenPort {
+		if err := d.bind(*c.ListenPort); err != nil {
+			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
+		}
+	}
+	if c.FwMark != nil {
+		d.fwmark = *c.FwMark // recorded and reported; sockets are not marked yet
+	}
+	if c.ReplacePeers {
+		for k := range d.peers {
+			d.removePeer(k)
+		}
+	}
+	var keepaliveNow []*Peer
+	for _, pc := range c.Peers {
+		if pc.Remove {
+			d.removePeer(pc.PublicKey)
+			continue
+		}
+		p := d.peers[pc.PublicKey]
+		if p == nil {
+			if pc.UpdateOnly {
+				continue
+			}
+			if d.local != nil && pc.PublicKey.Equal(d.local.PublicKey()) {
+				continue // a peer cannot be ourselves, as in wireguard-go
+			}
+			p = newPeer(d, pc.PublicKey)
+			d.peers[pc.PublicKey] = p
+		}
+		if pc.PresharedKey != nil {
+			p.mu.Lock()
+			p.psk = *pc.PresharedKey
+			if p.hs != nil {
+				p.hs.SetPresharedKey(p.psk)
+			}
+			p.mu.Unlock()
+		}
+		if pc.Endpoint != nil {
+			p.setEndpoint(*pc.Endpoint)
+		}
+		if pc.PersistentKeepalive != nil {
+			old := p.keepalive.Swap(uint32(*pc.PersistentKeepalive))
+			if old == 0 && *pc.PersistentKeepalive > 0 {
+				keepaliveNow = append(keepaliveNow, p)
+			}
+		}
+		if pc.ReplaceAllowedIPs {
+			d.routes.RemoveValue(p)
+		}
+		for _, prefix := range pc.RemoveAllowedIPs {
+			if owner, ok := d.routes.Lookup(prefix.Addr()); ok && owner == p && containsPrefix(d.routes.Prefixes(p), prefix.Masked()) {
+				d.routes.Remove(prefix.Masked())
+			}
+		}
+		for _, prefix := range pc.AllowedIPs {
+			d.routes.Insert(prefix.Masked(), p)
+		}
+	}
+	// As wireguard-go: turning on a persistent keepalive sends one at once,
+	// which also makes the first handshake without waiting for traffic.
+	for _, p := range keepaliveNow {
+		go p.sendKeepalive()
+	}
+	return nil
+}
+
+// setPrivateKey installs a new static key: every peer's handshake state is
+// rebuilt and its keypairs dropped. The caller holds d.mu.
+func (d *Device) setPrivateKey(k protocol.Key) {
+	if k.Equal(d.privateKey) && d.local != nil {
+		return
+	}
+	d.privateKey = k
+	if k.IsZero() {
+		d.local, d.checker = nil, nil
+	} else {
+		d.local = protocol.NewLocal(k)
+		d.checker = protocol.NewCookieChecker(d.local.PublicKey())
+	}
+	for key, p := range d.peers {
+		if d.local != nil && key.Equal(d.local.PublicKey()) {
+			d.removePeer(key)
+			continue
+		}
+		p.mu.Lock()
+		p.dropKeypairs()
+		d.indices.del(p.hsIndex)
+		p.hsIndex = 0
+		p.hs = nil
+		if d.local != nil {
+			p.hs = protocol.NewHandshake(d.local, key, p.psk)
+		}
+		p.mu.Unlock()
+	}
+}
+
+// removePeer forgets a peer. The caller holds d.mu.
+func (d *Device) removePeer(k protocol.Key) {
+	p := d.peers[k]
+	if p == nil {
+		return
+	}
+	delete(d.peers, k)
+	d.routes.RemoveValue(p)
+	p.zeroKeys()
+}
+
+// Status reports the configuration and the peers' counters, as `wg show`
+// prints them.
+func (d *Device) Status() uapi.DeviceStatus {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s := uapi.DeviceStatus{PrivateKey: d.privateKey, ListenPort: d.listenPort, FwMark: d.fwmark}
+	for _, p := range d.peers {
+		p.mu.Lock()
+		ps := uapi.PeerStatus{
+			PublicKey:           p.public,
+			PresharedKey:        p.psk,
+			PersistentKeepalive: uint16(p.keepalive.Load()),
+			RxBytes:             p.rxBytes.Load(),
+			TxBytes:             p.txBytes.Load(),
+			AllowedIPs:          d.routes.Prefixes(p),
+			ProtocolVersion:     1,
+		}
+		p.mu.Unlock()
+		if ep := p.endpoint.Load(); ep != nil {
+			ps.Endpoint = *ep
+		}
+		if t := p.lastHS.Load(); t != 0 {
+			ps.LastHandshake = time.Unix(0, t)
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].PublicKey.String() < s.Peers[j].PublicKey.String() })
+	return s
+}
+
+// String describes the device for logs.
+func (d *Device) String() string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return fmt.Sprintf("%s (port %d, %d peers)", d.tun.Name(), d.listenPort, len(d.peers))
+}

@@ -1,0 +1,456 @@
+package tunnel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapwire/tapwire/internal/inns"
+	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/route"
+	"github.com/tapwire/tapwire/tun"
+)
+
+// Options configure a Device.
+type Options struct {
+	Log    *slog.Logger // nil: slog.Default()
+	Timers Timers       // zero fields: the whitepaper's values
+	// NetNS is the network namespace of the UDP socket ("" for the
+	// caller's); usually the one the TUN device was opened in.
+	NetNS string
+}
+
+// Device is a WireGuard interface: a TUN device, a UDP socket and peers.
+type Device struct {
+	log   *slog.Logger
+	tm    Timers
+	tun   *tun.Device
+	mtu   int
+	netNS string
+
+	mu         sync.RWMutex // guards the configuration below
+	privateKey protocol.Key
+	local      *protocol.Local
+	checker    *protocol.CookieChecker
+	peers      map[protocol.Key]*Peer
+	listenPort uint16
+	fwmark     uint32
+	conn       *net.UDPConn
+
+	routes  route.Table[*Peer]
+	indices indexTable
+	limiter *rateLimiter
+
+	// handshakes counts handshake messages received in the current second,
+	// to tell when the device is under load and must ask for cookies.
+	hsSecond atomic.Int64
+	hsCount  atomic.Int64
+
+	stats  Stats
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// Stats counts what a Device dropped, by reason. Nothing it drops is answered.
+type Stats struct {
+	Malformed      atomic.Uint64 // too short, unknown type, wrong size
+	BadMAC         atomic.Uint64 // handshake messages whose mac1 (or needed mac2) did not verify
+	CookiesSent    atomic.Uint64 // cookie replies sent under load
+	RateLimited    atomic.Uint64 // handshake messages over a source's rate
+	UnknownPeer    atomic.Uint64 // initiations from a static key no peer has
+	BadHandshake   atomic.Uint64 // handshake messages that failed to decrypt or were replayed
+	UnknownIndex   atomic.Uint64 // messages for a receiver index we do not have
+	BadPacket      atomic.Uint64 // transport data that failed authentication
+	Replayed       atomic.Uint64 // transport data with a counter already seen
+	SourceMismatch atomic.Uint64 // decrypted packets from an address outside the peer's allowed IPs
+	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
+	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
+}
+
+// New starts a Device on an open TUN device, which it owns from then on.
+// The device has no key and no peers until Apply gives it some.
+func New(dev *tun.Device, opts Options) (*Device, error) {
+	if dev.Mode() != tun.ModeTUN {
+		return nil, errors.New("tunnel: only TUN devices are supported so far")
+	}
+	mtu, err := dev.MTU()
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	d := &Device{
+		log:     opts.Log,
+		tm:      opts.Timers.withDefaults(),
+		tun:     dev,
+		mtu:     mtu,
+		netNS:   opts.NetNS,
+		peers:   make(map[protocol.Key]*Peer),
+		limiter: newRateLimiter(20, 10),
+		closed:  make(chan struct{}),
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	d.log = d.log.With("dev", dev.Name())
+	d.indices.m = make(map[uint32]indexEntry)
+	if err := d.bind(0); err != nil {
+		return nil, err
+	}
+	d.wg.Add(2)
+	go d.readTUN()
+	go d.runTimers()
+	return d, nil
+}
+
+// Name returns the interface name.
+func (d *Device) Name() string { return d.tun.Name() }
+
+// Stats returns the device's drop counters.
+func (d *Device) Stats() *Stats { return &d.stats }
+
+// Close stops the device, closes its socket and its TUN device. It waits
+// for its goroutines to end.
+func (d *Device) Close() error {
+	d.once.Do(func() {
+		close(d.closed)
+		d.tun.Close()
+		d.mu.Lock()
+		if d.conn != nil {
+			d.conn.Close()
+		}
+		for _, p := range d.peers {
+			p.zeroKeys()
+		}
+		d.mu.Unlock()
+	})
+	d.wg.Wait()
+	return nil
+}
+
+// Done is closed when the device stops, on Close or when its TUN device
+// disappears (ip link del).
+func (d *Device) Done() <-chan struct{} { return d.closed }
+
+// bind opens the UDP socket on port (0: any) and starts its reader. The
+// caller holds d.mu, or the device is not yet shared.
+func (d *Device) bind(port uint16) error {
+	var conn *net.UDPConn
+	err := inns.Do(d.netNS, func() (err error) {
+		conn, err = net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("tunnel: listen on UDP port %d: %w", port, err)
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	_ = conn.SetWriteBuffer(4 << 20)
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	d.conn = conn
+	d.listenPort = uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	d.wg.Add(1)
+	go d.readUDP(conn)
+	return nil
+}
+
+// send writes a message to a peer's endpoint.
+func (d *Device) send(p *Peer, msg []byte) error {
+	ep := p.endpoint.Load()
+	if ep == nil {
+		d.stats.NoEndpoint.Add(1)
+		return errors.New("no endpoint")
+	}
+	d.mu.RLock()
+	conn := d.conn
+	d.mu.RUnlock()
+	if _, err := conn.WriteToUDPAddrPort(msg, *ep); err != nil {
+		return err
+	}
+	p.txBytes.Add(uint64(len(msg)))
+	p.lastSent.Store(time.Now().UnixNano())
+	return nil
+}
+
+// readTUN reads packets from the TUN device and sends each to the peer whose
+// allowed IPs hold its destination.
+func (d *Device) readTUN() {
+	defer d.wg.Done()
+	defer d.once.Do(func() { close(d.closed); d.closeConn() })
+	bufs := make([][]byte, d.tun.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
+	}
+	sizes := make([]int, len(bufs))
+	const off = tun.Headroom
+	for {
+		n, err := d.tun.ReadBatch(bufs, sizes, off)
+		if err != nil {
+			if !errors.Is(err, tun.ErrClosed) {
+				d.log.Info("TUN device gone, stopping", "err", err)
+			}
+			return
+		}
+		for i := range n {
+			pkt := bufs[i][off : off+sizes[i]]
+			p, ok := d.routes.LookupDst(pkt)
+			if !ok {
+				d.stats.NoRoute.Add(1)
+				continue
+			}
+			// The message is built in place: header in the headroom.
+			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i])
+		}
+	}
+}
+
+func (d *Device) closeConn() {
+	d.mu.Lock()
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	d.mu.Unlock()
+}
+
+// readUDP handles the messages arriving on one socket until it is closed.
+func (d *Device) readUDP(conn *net.UDPConn) {
+	defer d.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		d.handleMessage(buf[:n], src)
+	}
+}
+
+// underLoad reports whether handshake messages arrive faster than the device
+// wants to spend Curve25519 operations on without a cookie round trip.
+func (d *Device) underLoad(now time.Time) bool {
+	sec := now.Unix()
+	if d.hsSecond.Swap(sec) != sec {
+		d.hsCount.Store(0)
+	}
+	return d.hsCount.Add(1) > 200
+}
+
+// handleMessage dispatches one UDP payload by message type. Anything that
+// does not verify is dropped and counted, never answered.
+func (d *Device) handleMessage(msg []byte, src netip.AddrPort) {
+	typ, ok := protocol.MessageType(msg)
+	if !ok {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	switch typ {
+	case protocol.TypeTransport:
+		d.handleTransport(msg, src)
+	case protocol.TypeInitiation:
+		d.handleInitiation(msg, src)
+	case protocol.TypeResponse:
+		d.handleResponse(msg, src)
+	case protocol.TypeCookieReply:
+		d.handleCookieReply(msg)
+	default:
+		d.stats.Malformed.Add(1)
+	}
+}
+
+// srcBytes is the address form mac2 cookies are bound to: IP then port.
+func srcBytes(src netip.AddrPort) []byte {
+	ip := src.Addr().Unmap().AsSlice()
+	return binary.BigEndian.AppendUint16(ip, src.Port())
+}
+
+// checkHandshakeMACs verifies mac1, and under load mac2, answering with a
+// cookie reply when mac2 is missing. It reports whether to go on.
+func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex uint32) bool {
+	d.mu.RLock()
+	checker := d.checker
+	d.mu.RUnlock()
+	if checker == nil || !checker.CheckMAC1(msg) {
+		d.stats.BadMAC.Add(1)
+		return false
+	}
+	now := time.Now()
+	if d.underLoad(now) {
+		sb := srcBytes(src)
+		if !checker.CheckMAC2(msg, sb) {
+			var reply [protocol.CookieReplySize]byte
+			if n, err := checker.CreateReply(msg, senderIndex, sb, reply[:]); err == nil {
+				d.mu.RLock()
+				conn := d.conn
+				d.mu.RUnlock()
+				conn.WriteToUDPAddrPort(reply[:n], src)
+				d.stats.CookiesSent.Add(1)
+			}
+			return false
+		}
+		if !d.limiter.allow(src.Addr(), now) {
+			d.stats.RateLimited.Add(1)
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Device) handleInitiation(msg []byte, src netip.AddrPort) {
+	if len(msg) != protocol.InitiationSize {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	sender := binary.LittleEndian.Uint32(msg[4:8])
+	if !d.checkHandshakeMACs(msg, src, sender) {
+		return
+	}
+	d.mu.RLock()
+	local := d.local
+	d.mu.RUnlock()
+	in, err := local.ConsumeInitiation(msg)
+	if err != nil {
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	d.mu.RLock()
+	p := d.peers[in.RemoteStatic]
+	d.mu.RUnlock()
+	if p == nil {
+		d.stats.UnknownPeer.Add(1)
+		return
+	}
+	p.handleInitiation(in, src)
+}
+
+func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {
+	if len(msg) != protocol.ResponseSize {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	sender, receiver, err := protocol.ParseResponseIndices(msg)
+	if err != nil {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	if !d.checkHandshakeMACs(msg, src, sender) {
+		return
+	}
+	e, ok := d.indices.get(receiver)
+	if !ok || e.kp != nil {
+		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	e.peer.handleResponse(msg, receiver, src)
+}
+
+func (d *Device) handleCookieReply(msg []byte) {
+	if len(msg) != protocol.CookieReplySize {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	receiver := binary.LittleEndian.Uint32(msg[4:8])
+	e, ok := d.indices.get(receiver)
+	if !ok {
+		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	if err := e.peer.cookies.ConsumeReply(msg); err != nil {
+		d.stats.BadHandshake.Add(1)
+	}
+}
+
+func (d *Device) handleTransport(msg []byte, src netip.AddrPort) {
+	receiver, _, err := protocol.ParseTransportHeader(msg)
+	if err != nil {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	e, ok := d.indices.get(receiver)
+	if !ok || e.kp == nil {
+		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	e.peer.handleTransport(e.kp, msg, src)
+}
+
+// indexTable maps the local indices of handshakes and keypairs to them.
+type indexTable struct {
+	mu sync.RWMutex
+	m  map[uint32]indexEntry
+}
+
+type indexEntry struct {
+	peer *Peer
+	kp   *protocol.Keypair // nil: a handshake in flight
+}
+
+func (t *indexTable) get(i uint32) (indexEntry, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e, ok := t.m[i]
+	return e, ok
+}
+
+// add reserves a new random index for e.
+func (t *indexTable) add(e indexEntry) uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		i := binary.LittleEndian.Uint32(b[:])
+		if _, used := t.m[i]; !used && i != 0 {
+			t.m[i] = e
+			return i
+		}
+	}
+}
+
+func (t *indexTable) set(i uint32, e indexEntry) {
+	t.mu.Lock()
+	t.m[i] = e
+	t.mu.Unlock()
+}
+
+func (t *indexTable) del(i uint32) {
+	if i == 0 {
+		return
+	}
+	t.mu.Lock()
+	delete(t.m, i)
+	t.mu.Unlock()
+}
+
+// runTimers evaluates every peer's timers each tick.
+func (d *Device) runTimers() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.tm.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.closed:
+			return
+		case now := <-tick.C:
+			d.mu.RLock()
+			peers := make([]*Peer, 0, len(d.peers))
+			for _, p := range d.peers {
+				peers = append(peers, p)
+			}
+			d.mu.RUnlock()
+			for _, p := range peers {
+				p.tick(now)
+			}
+		}
+	}
+}

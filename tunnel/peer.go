@@ -1,0 +1,397 @@
+package tunnel
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/tun"
+)
+
+// maxStaged bounds the packets kept for a peer while its handshake runs.
+const maxStaged = 128
+
+// Peer is one remote end of the tunnel.
+type Peer struct {
+	dev     *Device
+	public  protocol.Key
+	cookies *protocol.CookieGenerator
+
+	endpoint  atomic.Pointer[netip.AddrPort]
+	keepalive atomic.Uint32 // persistent keepalive interval, seconds (0: off)
+	rxBytes   atomic.Uint64
+	txBytes   atomic.Uint64
+	lastHS    atomic.Int64 // unix nanoseconds of the last completed handshake
+	lastSent  atomic.Int64 // unix nanoseconds of the last message sent
+
+	mu           sync.Mutex // guards everything below
+	hs           *protocol.Handshake
+	psk          protocol.Key
+	current      *protocol.Keypair
+	previous     *protocol.Keypair
+	next         *protocol.Keypair // responder's keypair until the initiator uses it
+	hsIndex      uint32            // local index of our initiation in flight (0: none)
+	hsStarted    time.Time         // first initiation of the current attempt run
+	hsSent       time.Time         // last initiation sent
+	hsJitter     time.Duration
+	staged       [][]byte
+	needKA       time.Time // data received and not answered since (zero: no)
+	sentNoReply  time.Time // data sent and nothing received since (zero: no)
+	rekeyPending bool      // a rekey was asked for on receive
+}
+
+func newPeer(d *Device, pub protocol.Key) *Peer {
+	p := &Peer{dev: d, public: pub, cookies: protocol.NewCookieGenerator(pub)}
+	if d.local != nil {
+		p.hs = protocol.NewHandshake(d.local, pub, protocol.Key{})
+	}
+	return p
+}
+
+// sendPacket encrypts the packet buf[16:16+n] in place and sends it, or
+// stages it and starts a handshake when there is no usable keypair.
+func (p *Peer) sendPacket(buf []byte, n int) {
+	d := p.dev
+	now := time.Now()
+	p.mu.Lock()
+	kp := p.current
+	usable := kp != nil && now.Sub(kp.Created) < d.tm.RejectAfterTime && kp.SendCount() < protocol.RejectAfterMessages
+	if !usable {
+		p.stage(buf[protocol.TransportHeaderSize : protocol.TransportHeaderSize+n])
+		p.mu.Unlock()
+		p.initiate(now, false)
+		return
+	}
+	rekey := kp.Initiator && (now.Sub(kp.Created) >= d.tm.RekeyAfterTime || kp.SendCount() >= d.tm.RekeyAfterMessages)
+	if n > 0 && p.sentNoReply.IsZero() {
+		p.sentNoReply = now
+	}
+	p.needKA = time.Time{}
+	p.mu.Unlock()
+
+	p.seal(kp, buf, n)
+	if rekey {
+		p.initiate(now, false)
+	}
+}
+
+// seal pads, encrypts and sends one packet with kp.
+func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int) {
+	m, err := kp.SealTransportMTU(buf, n, p.dev.mtu)
+	if err != nil {
+		return
+	}
+	p.dev.send(p, buf[:m])
+}
+
+// stage keeps a copy of a packet until a keypair is ready; the oldest go
+// first when the queue is full.
+func (p *Peer) stage(pkt []byte) {
+	if len(p.staged) >= maxStaged {
+		p.staged = p.staged[1:]
+	}
+	p.staged = append(p.staged, append([]byte(nil), pkt...))
+}
+
+// sendKeepalive sends an empty transport message if there is a keypair.
+func (p *Peer) sendKeepalive() {
+	p.mu.Lock()
+	kp := p.current
+	p.needKA = time.Time{}
+	p.mu.Unlock()
+	if kp == nil || time.Since(kp.Created) >= p.dev.tm.RejectAfterTime {
+		p.initiate(time.Now(), false)
+		return
+	}
+	var buf [protocol.TransportOverhead]byte
+	p.seal(kp, buf[:], 0)
+}
+
+// initiate sends a handshake initiation, unless one was sent less than
+// RekeyTimeout ago (retry is for the timer that resends it).
+func (p *Peer) initiate(now time.Time, retry bool) {
+	d := p.dev
+	p.mu.Lock()
+	if p.hs == nil || p.endpoint.Load() == nil {
+		p.mu.Unlock()
+		return
+	}
+	if !retry && p.hsIndex != 0 && now.Sub(p.hsSent) < d.tm.RekeyTimeout {
+		p.mu.Unlock()
+		return
+	}
+	if !retry || p.hsIndex == 0 {
+		p.hsStarted = now
+	}
+	d.indices.del(p.hsIndex)
+	idx := d.indices.add(indexEntry{peer: p})
+	var msg [protocol.InitiationSize]byte
+	n, err := p.hs.CreateInitiation(now, idx, msg[:])
+	if err != nil {
+		d.indices.del(idx)
+		p.hsIndex = 0
+		p.mu.Unlock()
+		d.log.Warn("create handshake initiation", "peer", p.public.String(), "err", err)
+		return
+	}
+	p.hsIndex, p.hsSent = idx, now
+	p.hsJitter = jitter(d.tm.RekeyTimeout)
+	p.cookies.AddMACs(msg[:n])
+	p.mu.Unlock()
+	d.log.Debug("sending handshake initiation", "peer", p.public.String())
+	d.send(p, msg[:n])
+}
+
+// jitter returns a random delay of up to a fifteenth of rekeyTimeout (333
+// ms for the standard 5 s), as the whitepaper asks of retries.
+func jitter(rekeyTimeout time.Duration) time.Duration {
+	var b [8]byte
+	rand.Read(b[:])
+	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(rekeyTimeout/15+1))
+}
+
+// handleInitiation answers a valid initiation from this peer.
+func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
+	d := p.dev
+	now := time.Now()
+	p.mu.Lock()
+	if p.hs == nil {
+		p.mu.Unlock()
+		return
+	}
+	if err := p.hs.AcceptInitiation(in, now); err != nil {
+		p.mu.Unlock()
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	idx := d.indices.add(indexEntry{peer: p})
+	var msg [protocol.ResponseSize]byte
+	n, err := p.hs.CreateResponse(idx, msg[:])
+	if err != nil {
+		d.indices.del(idx)
+		p.mu.Unlock()
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	kp, err := p.hs.DeriveKeypair(now)
+	if err != nil {
+		d.indices.del(idx)
+		p.mu.Unlock()
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	d.indices.set(idx, indexEntry{peer: p, kp: kp})
+	if p.next != nil {
+		d.indices.del(p.next.LocalIndex)
+	}
+	p.next = kp
+	p.lastHS.Store(now.UnixNano())
+	p.cookies.AddMACs(msg[:n])
+	p.mu.Unlock()
+	p.setEndpoint(src)
+	d.log.Debug("answered handshake initiation", "peer", p.public.String(), "from", src)
+	d.send(p, msg[:n])
+}
+
+// handleResponse completes our handshake.
+func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
+	d := p.dev
+	now := time.Now()
+	p.mu.Lock()
+	if p.hs == nil || receiver != p.hsIndex {
+		p.mu.Unlock()
+		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	if err := p.hs.ConsumeResponse(msg); err != nil {
+		p.mu.Unlock()
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	kp, err := p.hs.DeriveKeypair(now)
+	if err != nil {
+		p.mu.Unlock()
+		d.stats.BadHandshake.Add(1)
+		return
+	}
+	d.indices.set(receiver, indexEntry{peer: p, kp: kp})
+	p.hsIndex = 0
+	p.rotate(kp)
+	p.lastHS.Store(now.UnixNano())
+	staged := p.staged
+	p.staged = nil
+	p.mu.Unlock()
+	p.setEndpoint(src)
+	d.log.Debug("handshake complete", "peer", p.public.String(), "role", "initiator")
+
+	// The responder starts using the keypair when it hears from us, so
+	// send what waited, or at least a keepalive.
+	if len(staged) == 0 {
+		p.sendKeepalive()
+		return
+	}
+	buf := make([]byte, tun.Headroom+tun.MaxPacket)
+	for _, pkt := range staged {
+		n := copy(buf[protocol.TransportHeaderSize:], pkt)
+		p.sendPacket(buf, n)
+	}
+}
+
+// rotate makes kp the current keypair. The caller holds p.mu.
+func (p *Peer) rotate(kp *protocol.Keypair) {
+	if p.previous != nil {
+		p.dev.indices.del(p.previous.LocalIndex)
+	}
+	p.previous, p.current = p.current, kp
+	if p.next != nil && p.next != kp {
+		p.dev.indices.del(p.next.LocalIndex)
+	}
+	p.next = nil
+}
+
+// handleTransport decrypts a data message and writes its packet to the TUN
+// device if the packet's source is one of the peer's allowed IPs.
+func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrPort) {
+	d := p.dev
+	now := time.Now()
+	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
+		d.stats.BadPacket.Add(1)
+		return
+	}
+	pkt, err := kp.OpenTransport(msg)
+	if err != nil {
+		if isReplay(err) {
+			d.stats.Replayed.Add(1)
+		} else {
+			d.stats.BadPacket.Add(1)
+		}
+		return
+	}
+	p.rxBytes.Add(uint64(len(msg)))
+	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
+
+	p.mu.Lock()
+	if kp == p.next {
+		p.rotate(kp)
+	}
+	p.sentNoReply = time.Time{}
+	if len(pkt) > 0 && p.needKA.IsZero() {
+		p.needKA = now
+	}
+	rekey := false
+	if cur := p.current; cur != nil && cur == kp && kp.Initiator && !p.rekeyPending &&
+		now.Sub(kp.Created) >= d.tm.RejectAfterTime-d.tm.KeepaliveTimeout-d.tm.RekeyTimeout {
+		p.rekeyPending, rekey = true, true
+	}
+	p.mu.Unlock()
+	if rekey {
+		p.initiate(now, false)
+	}
+	if len(pkt) == 0 {
+		return // keepalive
+	}
+	n := ipLength(pkt)
+	if n == 0 || n > len(pkt) {
+		d.stats.BadPacket.Add(1)
+		return
+	}
+	pkt = pkt[:n]
+	if owner, ok := d.routes.LookupSrc(pkt); !ok || owner != p {
+		d.stats.SourceMismatch.Add(1)
+		return
+	}
+	d.tun.Write(pkt)
+}
+
+// ipLength returns the length an IP packet's header claims, or 0.
+func ipLength(pkt []byte) int {
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4:
+		return int(binary.BigEndian.Uint16(pkt[2:4]))
+	case len(pkt) >= 40 && pkt[0]>>4 == 6:
+		return 40 + int(binary.BigEndian.Uint16(pkt[4:6]))
+	}
+	return 0
+}
+
+func (p *Peer) setEndpoint(ep netip.AddrPort) {
+	if cur := p.endpoint.Load(); cur != nil && *cur == ep {
+		return
+	}
+	p.endpoint.Store(&ep)
+}
+
+// tick evaluates the peer's timers.
+func (p *Peer) tick(now time.Time) {
+	d := p.dev
+	tm := d.tm
+	p.mu.Lock()
+	var retry, giveUp, keepalive, newHS bool
+	if p.hsIndex != 0 && now.Sub(p.hsSent) >= tm.RekeyTimeout+p.hsJitter {
+		if now.Sub(p.hsStarted) >= tm.RekeyAttemptTime {
+			giveUp = true
+			d.indices.del(p.hsIndex)
+			p.hsIndex = 0
+			p.staged = nil
+		} else {
+			retry = true
+		}
+	}
+	if !p.needKA.IsZero() && now.Sub(p.needKA) >= tm.KeepaliveTimeout {
+		keepalive = true
+		p.needKA = time.Time{}
+	}
+	if !p.sentNoReply.IsZero() && now.Sub(p.sentNoReply) >= tm.KeepaliveTimeout+tm.RekeyTimeout {
+		newHS = true
+		p.sentNoReply = time.Time{}
+	}
+	if p.current != nil && p.current.Initiator && now.Sub(p.current.Created) < tm.RekeyTimeout {
+		p.rekeyPending = false
+	}
+	// Forget keys nobody renewed for three times the reject time.
+	if last := p.lastHS.Load(); last != 0 && now.Sub(time.Unix(0, last)) >= 3*tm.RejectAfterTime && p.current != nil {
+		p.dropKeypairs()
+	}
+	p.mu.Unlock()
+
+	switch {
+	case giveUp:
+		d.log.Debug("handshake gave up", "peer", p.public.String(), "after", tm.RekeyAttemptTime)
+	case retry:
+		p.initiate(now, true)
+	case newHS:
+		p.initiate(now, false)
+	}
+	if keepalive {
+		p.sendKeepalive()
+	}
+	if ka := p.keepalive.Load(); ka > 0 {
+		if now.Sub(time.Unix(0, p.lastSent.Load())) >= time.Duration(ka)*time.Second {
+			p.sendKeepalive()
+		}
+	}
+}
+
+// dropKeypairs forgets every keypair. The caller holds p.mu.
+func (p *Peer) dropKeypairs() {
+	for _, kp := range []*protocol.Keypair{p.previous, p.current, p.next} {
+		if kp != nil {
+			p.dev.indices.del(kp.LocalIndex)
+		}
+	}
+	p.previous, p.current, p.next = nil, nil, nil
+}
+
+// zeroKeys drops keypairs and any handshake in flight.
+func (p *Peer) zeroKeys() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropKeypairs()
+	p.dev.indices.del(p.hsIndex)
+	p.hsIndex = 0
+	p.staged = nil
+}
