@@ -35,6 +35,9 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 20m ./...
+# Byte-level interop of the protocol package with wireguard-go's (its own
+# module, so that tapwire itself does not depend on wireguard-go).
+(cd protocol/interop && go test -count=1 ./...)
 
 # Every fuzz target, for a bounded time each, from its checked-in corpus.
 fuzztime=${FUZZTIME:-20s}
