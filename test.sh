@@ -45,7 +45,20 @@ for pkg in $(go list ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
 	for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
 		echo "fuzz $pkg $target ($fuzztime)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+		log=$(mktemp)
+		if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+			cat "$log"
+			# A finding is written to testdata/fuzz/$target; anything else
+			# (a worker killed on a loaded machine) gets one more try.
+			if [ -n "$(git status --porcelain "$dir/testdata/fuzz/$target" 2>/dev/null)" ] ||
+				! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+				cat "$log"
+				rm -f "$log"
+				echo "test.sh: fuzz target $target failed" >&2
+				exit 1
+			fi
+		fi
+		rm -f "$log"
 	done
 done
 echo "test.sh: all tests passed"

@@ -180,7 +180,8 @@ func (d *Device) send(p *Peer, msg []byte) error {
 }
 
 // readTUN reads packets from the TUN device and sends each to the peer whose
-// allowed IPs hold its destination.
+// allowed IPs hold its destination, encrypting in place and sending the
+// batch with one sendmmsg.
 func (d *Device) readTUN() {
 	defer d.wg.Done()
 	defer d.once.Do(func() { close(d.closed); d.closeConn() })
@@ -190,6 +191,8 @@ func (d *Device) readTUN() {
 	}
 	sizes := make([]int, len(bufs))
 	const off = tun.Headroom
+	var conn *net.UDPConn
+	var sb *udpBatch
 	for {
 		n, err := d.tun.ReadBatch(bufs, sizes, off)
 		if err != nil {
@@ -198,6 +201,14 @@ func (d *Device) readTUN() {
 			}
 			return
 		}
+		d.mu.RLock()
+		if d.conn != conn {
+			conn = d.conn
+			if sb, err = newUDPBatch(conn, len(bufs), 0); err != nil {
+				sb = nil
+			}
+		}
+		d.mu.RUnlock()
 		for i := range n {
 			pkt := bufs[i][off : off+sizes[i]]
 			p, ok := d.routes.LookupDst(pkt)
@@ -206,7 +217,10 @@ func (d *Device) readTUN() {
 				continue
 			}
 			// The message is built in place: header in the headroom.
-			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i])
+			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i], sb)
+		}
+		if sb != nil {
+			sb.flush()
 		}
 	}
 }
@@ -219,20 +233,38 @@ func (d *Device) closeConn() {
 	d.mu.Unlock()
 }
 
-// readUDP handles the messages arriving on one socket until it is closed.
+// readUDP handles the messages arriving on one socket until it is closed:
+// many datagrams per recvmmsg, each decrypted in place, the packets written
+// to the TUN device in one batch (which coalesces TCP and UDP flows into
+// super-packets when the device has offloads).
 func (d *Device) readUDP(conn *net.UDPConn) {
 	defer d.wg.Done()
-	buf := make([]byte, 65536)
+	const off = tun.Headroom // room for the device's header before each packet's message
+	b, err := newUDPBatch(conn, 64, off+65536)
+	if err != nil {
+		d.log.Error("UDP socket", "err", err)
+		return
+	}
+	out := make([][]byte, 0, 64)
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		n, err := b.recv(off)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		d.handleMessage(buf[:n], src)
+		out = out[:0]
+		for i := range n {
+			msg := b.bufs[i][off : off+b.sizes[i]]
+			if pkt := d.handleMessage(msg, b.addrs[i]); len(pkt) > 0 {
+				// The packet starts right after the transport header.
+				out = append(out, b.bufs[i][:off+protocol.TransportHeaderSize+len(pkt)])
+			}
+		}
+		if len(out) > 0 {
+			d.tun.WriteBatch(out, off+protocol.TransportHeaderSize)
+		}
 	}
 }
 
@@ -246,17 +278,18 @@ func (d *Device) underLoad(now time.Time) bool {
 	return d.hsCount.Add(1) > 200
 }
 
-// handleMessage dispatches one UDP payload by message type. Anything that
-// does not verify is dropped and counted, never answered.
-func (d *Device) handleMessage(msg []byte, src netip.AddrPort) {
+// handleMessage dispatches one UDP payload by message type, and returns the
+// packet a data message carried, decrypted in place, for the TUN device.
+// Anything that does not verify is dropped and counted, never answered.
+func (d *Device) handleMessage(msg []byte, src netip.AddrPort) []byte {
 	typ, ok := protocol.MessageType(msg)
 	if !ok {
 		d.stats.Malformed.Add(1)
-		return
+		return nil
 	}
 	switch typ {
 	case protocol.TypeTransport:
-		d.handleTransport(msg, src)
+		return d.handleTransport(msg, src)
 	case protocol.TypeInitiation:
 		d.handleInitiation(msg, src)
 	case protocol.TypeResponse:
@@ -266,6 +299,7 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort) {
 	default:
 		d.stats.Malformed.Add(1)
 	}
+	return nil
 }
 
 // srcBytes is the address form mac2 cookies are bound to: IP then port.
@@ -370,18 +404,18 @@ func (d *Device) handleCookieReply(msg []byte) {
 	}
 }
 
-func (d *Device) handleTransport(msg []byte, src netip.AddrPort) {
+func (d *Device) handleTransport(msg []byte, src netip.AddrPort) []byte {
 	receiver, _, err := protocol.ParseTransportHeader(msg)
 	if err != nil {
 		d.stats.Malformed.Add(1)
-		return
+		return nil
 	}
 	e, ok := d.indices.get(receiver)
 	if !ok || e.kp == nil {
 		d.stats.UnknownIndex.Add(1)
-		return
+		return nil
 	}
-	e.peer.handleTransport(e.kp, msg, src)
+	return e.peer.handleTransport(e.kp, msg, src)
 }
 
 // indexTable maps the local indices of handshakes and keypairs to them.

@@ -52,9 +52,10 @@ func newPeer(d *Device, pub protocol.Key) *Peer {
 	return p
 }
 
-// sendPacket encrypts the packet buf[16:16+n] in place and sends it, or
-// stages it and starts a handshake when there is no usable keypair.
-func (p *Peer) sendPacket(buf []byte, n int) {
+// sendPacket encrypts the packet buf[16:16+n] in place and sends it (or
+// queues it in sb, when not nil), or stages it and starts a handshake when
+// there is no usable keypair.
+func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
@@ -73,19 +74,30 @@ func (p *Peer) sendPacket(buf []byte, n int) {
 	p.needKA = time.Time{}
 	p.mu.Unlock()
 
-	p.seal(kp, buf, n)
+	p.seal(kp, buf, n, sb)
 	if rekey {
 		p.initiate(now, false)
 	}
 }
 
-// seal pads, encrypts and sends one packet with kp.
-func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int) {
+// seal pads, encrypts and sends one packet with kp, or queues it in sb.
+func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 	m, err := kp.SealTransportMTU(buf, n, p.dev.mtu)
 	if err != nil {
 		return
 	}
-	p.dev.send(p, buf[:m])
+	if sb == nil {
+		p.dev.send(p, buf[:m])
+		return
+	}
+	ep := p.endpoint.Load()
+	if ep == nil {
+		p.dev.stats.NoEndpoint.Add(1)
+		return
+	}
+	p.txBytes.Add(uint64(m))
+	p.lastSent.Store(time.Now().UnixNano())
+	sb.add(buf[:m], *ep)
 }
 
 // stage keeps a copy of a packet until a keypair is ready; the oldest go
@@ -108,7 +120,7 @@ func (p *Peer) sendKeepalive() {
 		return
 	}
 	var buf [protocol.TransportOverhead]byte
-	p.seal(kp, buf[:], 0)
+	p.seal(kp, buf[:], 0, nil)
 }
 
 // initiate sends a handshake initiation, unless one was sent less than
@@ -237,7 +249,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 	buf := make([]byte, tun.Headroom+tun.MaxPacket)
 	for _, pkt := range staged {
 		n := copy(buf[protocol.TransportHeaderSize:], pkt)
-		p.sendPacket(buf, n)
+		p.sendPacket(buf, n, nil)
 	}
 }
 
@@ -253,14 +265,15 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 	p.next = nil
 }
 
-// handleTransport decrypts a data message and writes its packet to the TUN
-// device if the packet's source is one of the peer's allowed IPs.
-func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrPort) {
+// handleTransport decrypts a data message in place and returns its packet
+// if the packet's source is one of the peer's allowed IPs (nil otherwise,
+// and for keepalives).
+func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrPort) []byte {
 	d := p.dev
 	now := time.Now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
 		d.stats.BadPacket.Add(1)
-		return
+		return nil
 	}
 	pkt, err := kp.OpenTransport(msg)
 	if err != nil {
@@ -269,7 +282,7 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 		} else {
 			d.stats.BadPacket.Add(1)
 		}
-		return
+		return nil
 	}
 	p.rxBytes.Add(uint64(len(msg)))
 	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
@@ -292,19 +305,19 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 		p.initiate(now, false)
 	}
 	if len(pkt) == 0 {
-		return // keepalive
+		return nil // keepalive
 	}
 	n := ipLength(pkt)
 	if n == 0 || n > len(pkt) {
 		d.stats.BadPacket.Add(1)
-		return
+		return nil
 	}
 	pkt = pkt[:n]
 	if owner, ok := d.routes.LookupSrc(pkt); !ok || owner != p {
 		d.stats.SourceMismatch.Add(1)
-		return
+		return nil
 	}
-	d.tun.Write(pkt)
+	return pkt
 }
 
 // ipLength returns the length an IP packet's header claims, or 0.

@@ -163,3 +163,23 @@ func TestDeviceTableGolden(t *testing.T) {
 	writeDeviceDetail(&buf, rows[1])
 	golden(t, "device-show.golden", buf.String())
 }
+
+// TestHelpGolden keeps every command's help text under review: a change
+// shows up as a diff of testdata/help-*.golden (go test -update rewrites).
+func TestHelpGolden(t *testing.T) {
+	code, out := tapwire("help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	golden(t, "help.golden", out)
+	for _, c := range commands() {
+		code, out := tapwire("help", c.name)
+		if code != 0 {
+			t.Errorf("help %s: exit %d: %s", c.name, code, out)
+		}
+		if !strings.Contains(out, "tapwire "+c.name) {
+			t.Errorf("help %s does not name the command:\n%s", c.name, out)
+		}
+		golden(t, "help-"+c.name+".golden", out)
+	}
+}

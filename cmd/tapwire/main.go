@@ -1,6 +1,6 @@
 // Command tapwire is the tapwire command-line tool.
 //
-//	tapwire demo        run a TUN device in a throw-away namespace and ping it
+//	tapwire demo        an encrypted tunnel between two throw-away namespaces
 //	tapwire device      add, delete, list and show TUN/TAP devices
 //	tapwire doctor      diagnose TUN/TAP on this host
 //	tapwire capture     capture packets crossing a TUN/TAP device
@@ -28,7 +28,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "run a TUN device in a throw-away network namespace and ping it", runDemo},
+		{"demo", "run an encrypted tunnel between two throw-away namespaces, ping it and measure it", runDemo},
 		{"device", "add, delete, list and show TUN/TAP devices (like ip tuntap)", runDevice},
 		{"doctor", "say why TUN/TAP does not work on this host, and how to fix it", runDoctor},
 		{"capture", "capture the packets crossing a TUN/TAP device to pcapng, or print them", runCapture},
