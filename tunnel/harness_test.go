@@ -54,20 +54,20 @@ func (h *host) innerAddr(v6 bool) netip.Addr {
 
 // wire makes two namespaces joined by a veth, with IPv4 and IPv6 underlay
 // addresses, and returns them.
-func wire(t *testing.T) (a, b *nstest.NS) {
+func wire(t testing.TB) (a, b *nstest.NS) {
 	a, b = nstest.New(t), nstest.New(t)
 	a.Link(b, "twva", "twvb", []string{"192.0.2.1/24", "2001:db8:1::1/64"}, []string{"192.0.2.2/24", "2001:db8:1::2/64"})
 	return a, b
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newKey(t *testing.T) protocol.Key {
+func newKey(t testing.TB) protocol.Key {
 	k, err := protocol.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func newKey(t *testing.T) protocol.Key {
 
 // startTapwire runs a tapwire engine in ns with the inner addresses, and its
 // UAPI socket so wg can look at it.
-func startTapwire(t *testing.T, ns *nstest.NS, name string, under netip.Addr, port uint16, timers tunnel.Timers, inner ...netip.Prefix) *host {
+func startTapwire(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, timers tunnel.Timers, inner ...netip.Prefix) *host {
 	t.Helper()
 	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
 	dev, err := tun.Open(tun.Config{Name: name, NetNS: ns.Name, MTU: 1420})
@@ -105,7 +105,7 @@ func startTapwire(t *testing.T, ns *nstest.NS, name string, under netip.Addr, po
 	return h
 }
 
-func configureInner(t *testing.T, ns *nstest.NS, name string, inner []netip.Prefix) {
+func configureInner(t testing.TB, ns *nstest.NS, name string, inner []netip.Prefix) {
 	t.Helper()
 	nc, err := netconf.Open(ns.Name)
 	if err != nil {
@@ -128,7 +128,7 @@ var wgErr error
 
 // wireguardGo returns the path of a wireguard-go binary built from the Go
 // module proxy at wireguardGoVersion (once per machine: it is cached).
-func wireguardGo(t *testing.T) string {
+func wireguardGo(t testing.TB) string {
 	t.Helper()
 	buildWG.Do(func() {
 		cache, err := os.UserCacheDir()
@@ -152,14 +152,14 @@ func wireguardGo(t *testing.T) string {
 	return wgPath
 }
 
-func requireWG(t *testing.T) {
+func requireWG(t testing.TB) {
 	if _, err := exec.LookPath("wg"); err != nil {
 		t.Skip("needs wg (Debian package wireguard-tools; the README's test command installs it)")
 	}
 }
 
 // startWireguardGo runs wireguard-go in ns and configures it with wg.
-func startWireguardGo(t *testing.T, ns *nstest.NS, name string, under netip.Addr, port uint16, inner ...netip.Prefix) *host {
+func startWireguardGo(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, inner ...netip.Prefix) *host {
 	t.Helper()
 	requireWG(t)
 	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
@@ -195,7 +195,7 @@ func startWireguardGo(t *testing.T, ns *nstest.NS, name string, under netip.Addr
 
 // peer makes b a peer of a (with b's inner addresses as allowed IPs and its
 // underlay address as endpoint, unless noEndpoint).
-func peer(t *testing.T, a, b *host, psk protocol.Key, keepalive uint16, noEndpoint bool) {
+func peer(t testing.TB, a, b *host, psk protocol.Key, keepalive uint16, noEndpoint bool) {
 	t.Helper()
 	var allowed []netip.Prefix
 	for _, p := range b.inner {
@@ -232,7 +232,7 @@ func peer(t *testing.T, a, b *host, psk protocol.Key, keepalive uint16, noEndpoi
 
 // transfer sends size random bytes over TCP from host from to host to
 // through the tunnel and checks they arrive intact.
-func transfer(t *testing.T, from, to *host, v6 bool, size int) {
+func transfer(t testing.TB, from, to *host, v6 bool, size int) {
 	t.Helper()
 	dst := to.innerAddr(v6)
 	var ln net.Listener
@@ -277,7 +277,7 @@ func transfer(t *testing.T, from, to *host, v6 bool, size int) {
 
 // wgDump runs `wg show NAME dump` in h's namespace and returns its peer
 // lines, by public key.
-func wgDump(t *testing.T, h *host) map[string][]string {
+func wgDump(t testing.TB, h *host) map[string][]string {
 	t.Helper()
 	out := h.ns.Run("wg", "show", h.name, "dump")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
