@@ -44,6 +44,8 @@ type Device struct {
 	fwmark     uint32
 	conn       *net.UDPConn
 
+	gso atomic.Bool // UDP GSO works on the socket (cleared if the kernel refuses it)
+
 	routes  route.Table[*Peer]
 	indices indexTable
 	limiter *rateLimiter
@@ -73,6 +75,10 @@ type Stats struct {
 	SourceMismatch atomic.Uint64 // decrypted packets from an address outside the peer's allowed IPs
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
+
+	// Not drops: how often the socket offloads carried several datagrams.
+	GSOSends    atomic.Uint64 // sends of several datagrams in one UDP GSO message
+	GROReceives atomic.Uint64 // receives of several datagrams coalesced by UDP GRO
 }
 
 // New starts a Device on an open TUN device, which it owns from then on.
@@ -100,6 +106,7 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 	}
 	d.log = d.log.With("dev", dev.Name())
 	d.indices.m = make(map[uint32]indexEntry)
+	d.gso.Store(true)
 	if err := d.bind(0); err != nil {
 		return nil, err
 	}
@@ -151,6 +158,7 @@ func (d *Device) bind(port uint16) error {
 	}
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
+	enableGRO(conn)
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -204,7 +212,7 @@ func (d *Device) readTUN() {
 		d.mu.RLock()
 		if d.conn != conn {
 			conn = d.conn
-			if sb, err = newUDPBatch(conn, len(bufs), 0); err != nil {
+			if sb, err = newUDPBatch(conn, len(bufs), 0, &d.gso); err != nil {
 				sb = nil
 			}
 		}
@@ -221,6 +229,7 @@ func (d *Device) readTUN() {
 		}
 		if sb != nil {
 			sb.flush()
+			d.stats.GSOSends.Add(uint64(sb.gsoMsgs))
 		}
 	}
 }
@@ -239,32 +248,71 @@ func (d *Device) closeConn() {
 // super-packets when the device has offloads).
 func (d *Device) readUDP(conn *net.UDPConn) {
 	defer d.wg.Done()
-	const off = tun.Headroom // room for the device's header before each packet's message
-	b, err := newUDPBatch(conn, 64, off+65536)
+	const off = tun.Headroom // room for the device's header before each packet
+	b, err := newUDPBatch(conn, 64, 65536, nil)
 	if err != nil {
 		d.log.Error("UDP socket", "err", err)
 		return
 	}
-	out := make([][]byte, 0, 64)
+	w := newTUNWriter(d.tun, 64)
 	for {
-		n, err := b.recv(off)
+		n, err := b.recv(0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		out = out[:0]
 		for i := range n {
-			msg := b.bufs[i][off : off+b.sizes[i]]
-			if pkt := d.handleMessage(msg, b.addrs[i]); len(pkt) > 0 {
-				// The packet starts right after the transport header.
-				out = append(out, b.bufs[i][:off+protocol.TransportHeaderSize+len(pkt)])
+			data := b.bufs[i][:b.sizes[i]]
+			seg := b.segSize[i]
+			if seg <= 0 {
+				seg = len(data)
+			} else if seg < len(data) {
+				d.stats.GROReceives.Add(1)
+			}
+			// With GRO one buffer holds a run of datagrams of seg bytes.
+			for len(data) > 0 {
+				msg := data[:min(seg, len(data))]
+				data = data[len(msg):]
+				if pkt := d.handleMessage(msg, b.addrs[i]); len(pkt) > 0 {
+					w.add(pkt)
+				}
 			}
 		}
-		if len(out) > 0 {
-			d.tun.WriteBatch(out, off+protocol.TransportHeaderSize)
-		}
+		w.flush()
+	}
+}
+
+// tunWriter gathers decrypted packets into buffers with headroom and writes
+// them to the TUN device in batches, which the device coalesces.
+type tunWriter struct {
+	dev  *tun.Device
+	bufs [][]byte
+	out  [][]byte
+}
+
+func newTUNWriter(dev *tun.Device, n int) *tunWriter {
+	w := &tunWriter{dev: dev, bufs: make([][]byte, n), out: make([][]byte, 0, n)}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
+	}
+	return w
+}
+
+func (w *tunWriter) add(pkt []byte) {
+	if len(w.out) == len(w.bufs) {
+		w.flush()
+	}
+	buf := w.bufs[len(w.out)]
+	n := copy(buf[tun.Headroom:], pkt)
+	w.out = append(w.out, buf[:tun.Headroom+n])
+}
+
+func (w *tunWriter) flush() {
+	if len(w.out) > 0 {
+		w.dev.WriteBatch(w.out, tun.Headroom) // packets the kernel refuses are dropped
+		w.out = w.out[:0]
 	}
 }
 

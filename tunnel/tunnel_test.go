@@ -78,6 +78,8 @@ func TestTapwireToTapwire(t *testing.T) {
 			peer(t, a, b, psk, 0, false)
 			peer(t, b, a, psk, 0, false)
 			exercise(t, a, b, v)
+			t.Logf("UDP GSO sends %d/%d, GRO receives %d/%d", a.dev.Stats().GSOSends.Load(), b.dev.Stats().GSOSends.Load(),
+				a.dev.Stats().GROReceives.Load(), b.dev.Stats().GROReceives.Load())
 			for _, h := range []*host{a, b} {
 				st := h.dev.Status()
 				if len(st.Peers) != 1 || st.Peers[0].LastHandshake.IsZero() || st.Peers[0].RxBytes < 4<<20 || st.Peers[0].TxBytes < 4<<20 {

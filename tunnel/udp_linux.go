@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -17,24 +18,42 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// udpBatch moves many datagrams per system call (recvmmsg/sendmmsg) with
-// buffers, iovecs and addresses made once, so the data path allocates
-// nothing.
+const (
+	// maxGSOSegments is the kernel's limit on datagrams per UDP GSO send.
+	maxGSOSegments = 64
+	// maxGSOBytes bounds the payload of one GSO send (a UDP datagram's
+	// length field, less the headers).
+	maxGSOBytes = 65000
+	// cmsgSize fits one control message carrying an int or a uint16.
+	cmsgSize = 24
+)
+
+// udpBatch moves many datagrams per system call with buffers, iovecs and
+// addresses made once, so the data path allocates nothing. It sends with
+// sendmmsg, grouping runs of equal-sized datagrams to one address into UDP
+// GSO sends (one message, the kernel cuts it up), and receives with
+// recvmmsg and UDP GRO (the kernel hands over runs of equal-sized datagrams
+// from one source as one buffer, with their size).
 type udpBatch struct {
 	rc    syscall.RawConn
-	v4    bool // the socket is AF_INET (no IPv6 in its namespace)
+	v4    bool         // the socket is AF_INET (no IPv6 in its namespace)
+	gso   *atomic.Bool // UDP GSO works on this socket (shared by the device)
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
+	ctrl  [][cmsgSize]byte
 
 	// receive side
-	bufs  [][]byte
-	sizes []int
-	addrs []netip.AddrPort
+	bufs    [][]byte
+	sizes   []int
+	segSize []int // GRO segment size of bufs[i] (0: one datagram)
+	addrs   []netip.AddrPort
 
 	// send side
-	msgs [][]byte
-	to   []netip.AddrPort
+	msgs    [][]byte
+	to      []netip.AddrPort
+	nh      int // messages (mmsghdrs) built for this flush
+	gsoMsgs int // of which carry several datagrams
 
 	n, done int
 	err     error
@@ -42,20 +61,37 @@ type udpBatch struct {
 	sendFn  func(uintptr) bool
 }
 
-func newUDPBatch(conn *net.UDPConn, size, bufSize int) (*udpBatch, error) {
+// enableGRO asks the kernel to coalesce received datagrams (Linux 5.0+);
+// it reports whether it did.
+func enableGRO(conn *net.UDPConn) bool {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	rc.Control(func(fd uintptr) {
+		ok = unix.SetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_GRO, 1) == nil
+	})
+	return ok
+}
+
+func newUDPBatch(conn *net.UDPConn, size, bufSize int, gso *atomic.Bool) (*udpBatch, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
 	b := &udpBatch{
-		rc:    rc,
-		hdrs:  make([]mmsghdr, size),
-		iovs:  make([]unix.Iovec, size),
-		names: make([]unix.RawSockaddrInet6, size),
-		sizes: make([]int, size),
-		addrs: make([]netip.AddrPort, size),
-		msgs:  make([][]byte, 0, size),
-		to:    make([]netip.AddrPort, 0, size),
+		rc:      rc,
+		gso:     gso,
+		hdrs:    make([]mmsghdr, size),
+		iovs:    make([]unix.Iovec, size),
+		names:   make([]unix.RawSockaddrInet6, size),
+		ctrl:    make([][cmsgSize]byte, size),
+		sizes:   make([]int, size),
+		segSize: make([]int, size),
+		addrs:   make([]netip.AddrPort, size),
+		msgs:    make([][]byte, 0, size),
+		to:      make([]netip.AddrPort, 0, size),
 	}
 	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
 		b.v4 = true
@@ -70,14 +106,15 @@ func newUDPBatch(conn *net.UDPConn, size, bufSize int) (*udpBatch, error) {
 	return b, nil
 }
 
-// recv reads up to len(bufs) datagrams into bufs[i][offset:], blocking in
-// the poller until at least one is there.
+// recv reads up to len(bufs) messages into bufs[i][offset:], blocking in
+// the poller until at least one is there. With GRO a message may hold
+// several datagrams of segSize[i] bytes each (the last may be shorter).
 func (b *udpBatch) recv(offset int) (int, error) {
 	for i := range b.hdrs {
 		buf := b.bufs[i][offset:]
 		b.iovs[i].Base, b.iovs[i].Len = &buf[0], uint64(len(buf))
 		b.hdrs[i].hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[i])), Namelen: unix.SizeofSockaddrInet6,
-			Iov: &b.iovs[i], Iovlen: 1}
+			Iov: &b.iovs[i], Iovlen: 1, Control: &b.ctrl[i][0], Controllen: cmsgSize}
 	}
 	b.n, b.err = 0, nil
 	if err := b.rc.Read(b.recvFn); err != nil {
@@ -89,8 +126,28 @@ func (b *udpBatch) recv(offset int) (int, error) {
 	for i := range b.n {
 		b.sizes[i] = int(b.hdrs[i].len)
 		b.addrs[i] = parseSockaddr(&b.names[i])
+		b.segSize[i] = groSize(b.ctrl[i][:b.hdrs[i].hdr.Controllen])
 	}
 	return b.n, nil
+}
+
+// groSize finds the UDP_GRO control message and returns its segment size.
+func groSize(ctrl []byte) int {
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(ctrl) {
+			return 0
+		}
+		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && int(h.Len) >= unix.CmsgLen(2) {
+			data := ctrl[unix.CmsgLen(0):h.Len]
+			if len(data) >= 4 {
+				return int(binary.NativeEndian.Uint32(data))
+			}
+			return int(binary.NativeEndian.Uint16(data))
+		}
+		ctrl = ctrl[min(len(ctrl), unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0))):]
+	}
+	return 0
 }
 
 func (b *udpBatch) recvmmsg(fd uintptr) bool {
@@ -99,9 +156,7 @@ func (b *udpBatch) recvmmsg(fd uintptr) bool {
 	switch errno {
 	case 0:
 		b.n = int(r)
-	case unix.EAGAIN:
-		return false
-	case unix.EINTR:
+	case unix.EAGAIN, unix.EINTR:
 		return false
 	default:
 		b.err = errno
@@ -124,38 +179,80 @@ func (b *udpBatch) add(msg []byte, to netip.AddrPort) {
 	b.to = append(b.to, to)
 }
 
-// flush sends the queued datagrams with sendmmsg and empties the queue. It
-// returns how many were sent.
-func (b *udpBatch) flush() (int, error) {
-	n := len(b.msgs)
-	if n == 0 {
-		return 0, nil
+// flush sends the queued datagrams and empties the queue.
+func (b *udpBatch) flush() error {
+	if len(b.msgs) == 0 {
+		return nil
 	}
-	for i := range n {
-		msg := b.msgs[i]
-		b.iovs[i].Base, b.iovs[i].Len = &msg[0], uint64(len(msg))
-		namelen := b.putSockaddr(&b.names[i], b.to[i])
-		b.hdrs[i].hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[i])), Namelen: namelen,
-			Iov: &b.iovs[i], Iovlen: 1}
-	}
+	useGSO := b.gso != nil && b.gso.Load()
+	b.build(useGSO)
 	b.done, b.err = 0, nil
 	err := b.rc.Write(b.sendFn)
 	if err == nil {
 		err = b.err
 	}
-	sent := b.done
+	if useGSO && (err == unix.EIO || err == unix.EINVAL || err == unix.ENOPROTOOPT) && b.done == 0 {
+		// No UDP GSO here (or not for this route): send them one by one,
+		// from now on too.
+		b.gso.Store(false)
+		b.build(false)
+		b.done, b.err = 0, nil
+		if err = b.rc.Write(b.sendFn); err == nil {
+			err = b.err
+		}
+	}
 	clear(b.msgs)
 	b.msgs, b.to = b.msgs[:0], b.to[:0]
-	for i := range n {
+	for i := range b.iovs {
 		b.iovs[i].Base = nil
 	}
-	return sent, err
+	return err
+}
+
+// build lays the queued datagrams out as mmsghdrs: with gso, each run of
+// datagrams to one address, of one size (the last may be shorter), becomes
+// one message of several iovecs with a UDP_SEGMENT control message.
+func (b *udpBatch) build(gso bool) {
+	b.nh, b.gsoMsgs = 0, 0
+	for i := 0; i < len(b.msgs); {
+		j := i + 1
+		if gso {
+			seg, total := len(b.msgs[i]), len(b.msgs[i])
+			for j < len(b.msgs) && j-i < maxGSOSegments && b.to[j] == b.to[i] &&
+				len(b.msgs[j]) <= seg && total+len(b.msgs[j]) <= maxGSOBytes {
+				total += len(b.msgs[j])
+				j++
+				if len(b.msgs[j-1]) < seg {
+					break // a shorter datagram ends the run
+				}
+			}
+		}
+		for k := i; k < j; k++ {
+			b.iovs[k].Base, b.iovs[k].Len = &b.msgs[k][0], uint64(len(b.msgs[k]))
+		}
+		h := &b.hdrs[b.nh]
+		namelen := b.putSockaddr(&b.names[b.nh], b.to[i])
+		h.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[b.nh])), Namelen: namelen,
+			Iov: &b.iovs[i], Iovlen: uint64(j - i)}
+		if j-i > 1 {
+			c := b.ctrl[b.nh][:]
+			clear(c)
+			ch := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+			ch.Level, ch.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+			ch.SetLen(unix.CmsgLen(2))
+			binary.NativeEndian.PutUint16(c[unix.CmsgLen(0):], uint16(len(b.msgs[i])))
+			h.hdr.Control, h.hdr.Controllen = &c[0], uint64(unix.CmsgSpace(2))
+			b.gsoMsgs++
+		}
+		b.nh++
+		i = j
+	}
 }
 
 func (b *udpBatch) sendmmsg(fd uintptr) bool {
-	for b.done < len(b.msgs) {
+	for b.done < b.nh {
 		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.done])),
-			uintptr(len(b.msgs)-b.done), unix.MSG_DONTWAIT, 0, 0)
+			uintptr(b.nh-b.done), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			b.done += int(r)
@@ -163,8 +260,13 @@ func (b *udpBatch) sendmmsg(fd uintptr) bool {
 			return false
 		case unix.EINTR:
 		default:
-			// One datagram refused (no route, say): skip it, send the rest.
-			b.err = errno
+			// This message refused (no route, or no GSO): note it, go on.
+			if b.err == nil {
+				b.err = errno
+			}
+			if b.done == 0 && (errno == unix.EIO || errno == unix.EINVAL) && b.hdrs[0].hdr.Controllen != 0 {
+				return true // let flush fall back to plain sends
+			}
 			b.done++
 		}
 	}

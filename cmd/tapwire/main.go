@@ -107,8 +107,59 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tapwire %s %s\n\n", name, synopsis)
 		fs.PrintDefaults()
+		if ex := examples(name); ex != "" {
+			fmt.Fprintf(stderr, "\n%s", ex)
+		}
 	}
 	return fs
+}
+
+// examples returns the text shown under the flags of a command's help.
+func examples(name string) string {
+	switch name {
+	case "demo":
+		return `Builds two network namespaces joined by a veth, runs an encrypted tapwire
+tunnel between them, shows the handshake, a ping and a throughput figure, and
+removes everything. Needs root.
+
+Examples:
+  sudo tapwire demo               # the tunnel
+  sudo tapwire demo -seconds 10   # measure longer
+  sudo tapwire demo -echo         # just a TUN device answering ping from user space
+`
+	case "up":
+		return `Reads a wg-quick file (the interface is named after it: wg0.conf -> wg0),
+creates the device, its addresses and routes, runs the hooks, and goes into
+the background. A bad file is refused with its file, line and key before
+anything is created. wg show/set work on the interface as on wireguard-go.
+
+Examples:
+  sudo tapwire up /etc/wireguard/wg0.conf
+  sudo tapwire up -f ./wg1.conf        # stay in the foreground, log to stderr
+`
+	case "down":
+		return `Stops what tapwire up started (running PreDown/PostDown), or deletes the
+interface of another WireGuard implementation.
+
+Examples:
+  sudo tapwire down wg0
+  sudo tapwire down /etc/wireguard/wg0.conf
+`
+	case "genkey":
+		return `Examples:
+  tapwire genkey > wg0.key
+  tapwire genkey | tee wg0.key | tapwire pubkey > wg0.pub
+`
+	case "pubkey":
+		return `Examples:
+  tapwire pubkey < wg0.key
+`
+	case "genpsk":
+		return `Examples:
+  tapwire genpsk > peer.psk
+`
+	}
+	return ""
 }
 
 // parse parses args, turning flag errors into usage errors.

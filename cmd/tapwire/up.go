@@ -101,6 +101,12 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 		}
 		return nil
 	}
+	if len(cfg.Interface.DNS) > 0 {
+		log.Warn("DNS is not applied by tapwire up; set it with resolvconf in a PostUp hook", "dns", cfg.Interface.DNS)
+	}
+	if cfg.Interface.SaveConfig {
+		log.Warn("SaveConfig is not supported by tapwire up; the file is left as it is")
+	}
 	if err := hooks("PreUp", cfg.Interface.PreUp); err != nil {
 		return err
 	}
