@@ -168,7 +168,11 @@ func pingFrom(ctx context.Context, out io.Writer, ns string, o demoOptions, dst 
 		if _, err := conn.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			return got, fmt.Errorf("send echo request to %s: %w", dst, err)
 		}
+		// The first request may wait for a handshake: give it longer.
 		deadline := start.Add(time.Second)
+		if seq == 1 {
+			deadline = start.Add(5 * time.Second)
+		}
 		conn.SetReadDeadline(deadline)
 		answered := false
 		for !answered {
@@ -191,7 +195,7 @@ func pingFrom(ctx context.Context, out io.Writer, ns string, o demoOptions, dst 
 			}
 		}
 		if !answered {
-			fmt.Fprintf(out, "  seq=%d: no reply within 1 s\n", seq)
+			fmt.Fprintf(out, "  seq=%d: no reply within %v\n", seq, deadline.Sub(start))
 		}
 		if seq < o.Count {
 			select {
