@@ -60,6 +60,18 @@ func wire(t testing.TB) (a, b *nstest.NS) {
 	return a, b
 }
 
+// pair makes two tapwire hosts over a fresh wire, IPv4 underlay and inner
+// addresses, each the other's peer (no preshared key, no keepalive).
+func pair(t testing.TB) (a, b *host) {
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a = startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
+	b = startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, false)
+	return a, b
+}
+
 func testLog(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())

@@ -47,17 +47,12 @@ func expectSilence(t *testing.T, c *net.UDPConn, d time.Duration, what string) {
 // messages to a tapwire listen port: each is dropped, counted, never
 // answered, and the tunnel keeps working.
 func TestGarbageDroppedAndCounted(t *testing.T) {
-	na, nb := wire(t)
-	ua, ub := underlay(false)
-	a := startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
-	b := startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
-	peer(t, a, b, protocol.Key{}, 0, false)
-	peer(t, b, a, protocol.Key{}, 0, false)
+	a, b := pair(t)
 	transfer(t, a, b, false, 64<<10)
 
 	st := a.dev.Stats()
-	c := udpFrom(t, nb)
-	to := netip.AddrPortFrom(ua, a.port)
+	c := udpFrom(t, b.ns)
+	to := netip.AddrPortFrom(a.under, a.port)
 	sendTo := func(msg []byte) {
 		if _, err := c.WriteToUDPAddrPort(msg, to); err != nil {
 			t.Fatal(err)
@@ -148,16 +143,11 @@ func snapshot(s *tunnel.Stats) *counters {
 // TestReplayedTransportDropped captures a real data message on the wire and
 // sends it again: it is counted as replayed and not delivered.
 func TestReplayedTransportDropped(t *testing.T) {
-	na, nb := wire(t)
-	ua, ub := underlay(false)
-	a := startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
-	b := startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
-	peer(t, a, b, protocol.Key{}, 0, false)
-	peer(t, b, a, protocol.Key{}, 0, false)
+	a, b := pair(t)
 	transfer(t, b, a, false, 1024) // handshake done
 
 	// Capture one data message from b to a on a's veth.
-	fd := packetSocket(t, na, "twva")
+	fd := packetSocket(t, a.ns, "twva")
 	go func() {
 		time.Sleep(100 * time.Millisecond)
 		transfer(t, b, a, false, 1024)
@@ -178,8 +168,8 @@ func TestReplayedTransportDropped(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	before := a.dev.Stats().Replayed.Load()
-	c := udpFrom(t, nb)
-	c.WriteToUDPAddrPort(data, netip.AddrPortFrom(ua, a.port))
+	c := udpFrom(t, b.ns)
+	c.WriteToUDPAddrPort(data, netip.AddrPortFrom(a.under, a.port))
 	time.Sleep(200 * time.Millisecond)
 	if got := a.dev.Stats().Replayed.Load() - before; got != 1 {
 		t.Errorf("replayed data message counted %d times", got)
