@@ -607,3 +607,44 @@ func TestAddVethAcrossNamespaces(t *testing.T) {
 		t.Errorf("second AddVeth: %v, want EEXIST", err)
 	}
 }
+
+func TestRulesIdempotent(t *testing.T) {
+	ns := nstest.New(t)
+	h, err := netconf.Open(ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	rules := []netconf.Rule{
+		{Table: 51820, Mark: 51820, Invert: true, SuppressPrefixlen: -1},
+		{Table: 254, SuppressPrefixlen: 0},
+		{V6: true, Table: 51820, Mark: 51820, Invert: true, SuppressPrefixlen: -1},
+	}
+	for i := 0; i < 2; i++ {
+		for _, r := range rules {
+			if err := h.AddRule(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out := ns.Run("ip", "rule", "show")
+	if strings.Count(out, "not from all fwmark 0xca6c lookup 51820") != 1 || strings.Count(out, "lookup main suppress_prefixlength 0") != 1 {
+		t.Errorf("ip rule show after adding each rule twice:\n%s", out)
+	}
+	if out6 := ns.Run("ip", "-6", "rule", "show"); strings.Count(out6, "fwmark 0xca6c lookup 51820") != 1 {
+		t.Errorf("ip -6 rule show:\n%s", out6)
+	}
+	for i := 0; i < 2; i++ {
+		for _, r := range rules {
+			if err := h.DelRule(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if out := ns.Run("ip", "rule", "show"); strings.Contains(out, "51820") || strings.Contains(out, "suppress") {
+		t.Errorf("rules left after deleting:\n%s", out)
+	}
+	if empty, err := h.TableEmpty(51820, false); err != nil || !empty {
+		t.Errorf("TableEmpty = %v, %v", empty, err)
+	}
+}

@@ -38,8 +38,11 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
 		}
 	}
-	if c.FwMark != nil {
-		d.fwmark = *c.FwMark // recorded and reported; sockets are not marked yet
+	if c.FwMark != nil && *c.FwMark != d.fwmark {
+		if err := setMark(d.conn, *c.FwMark); err != nil {
+			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
+		}
+		d.fwmark = *c.FwMark
 	}
 	if c.ReplacePeers {
 		for k := range d.peers {

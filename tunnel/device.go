@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tapwire/tapwire/internal/inns"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/route"
@@ -159,6 +161,10 @@ func (d *Device) bind(port uint16) error {
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
 	enableGRO(conn)
+	if err := setMark(conn, d.fwmark); err != nil {
+		conn.Close()
+		return fmt.Errorf("tunnel: set fwmark %#x: %w", d.fwmark, err)
+	}
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -167,6 +173,22 @@ func (d *Device) bind(port uint16) error {
 	d.wg.Add(1)
 	go d.readUDP(conn)
 	return nil
+}
+
+// setMark sets the socket's fwmark (SO_MARK), which policy routing uses to
+// keep the tunnel's own packets out of the tunnel.
+func setMark(conn *net.UDPConn, mark uint32) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // send writes a message to a peer's endpoint.

@@ -23,6 +23,7 @@ import (
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/uapi"
+	"golang.org/x/sys/unix"
 )
 
 // runDir holds the pid files of interfaces tapwire up brought up.
@@ -52,9 +53,6 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if cfg.Interface.Mode == "tap" {
 		return fmt.Errorf("%s: Mode = tap is not supported yet; use Mode = tun (the default)", path)
 	}
-	if err := checkRoutes(cfg); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	if !*fg && !daemon.IsChild() {
 		os.MkdirAll(runDir, 0o755)
 		if err := daemon.Background(filepath.Join(runDir, name+".log"), 60*time.Second); err != nil {
@@ -68,21 +66,6 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		daemon.Ready(err)
 	}
 	return err
-}
-
-// checkRoutes refuses what tapwire up cannot route yet.
-func checkRoutes(cfg *config.Config) error {
-	if strings.EqualFold(cfg.Interface.Table, "off") {
-		return nil
-	}
-	for _, p := range cfg.Peers {
-		for _, a := range p.AllowedIPs {
-			if a.Bits() == 0 {
-				return fmt.Errorf("line %d: AllowedIPs %s: a default route through the tunnel needs policy routing, which tapwire up does not set up yet; use Table = off and route it yourself, or split it (0.0.0.0/1, 128.0.0.0/1)", p.Line, a)
-			}
-		}
-	}
-	return nil
 }
 
 // upForeground brings the interface up and runs it until ctx ends or the
@@ -135,20 +118,14 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	if err := nc.SetUp(name); err != nil {
 		return err
 	}
-	if !strings.EqualFold(cfg.Interface.Table, "off") {
-		table := 0
-		if t := cfg.Interface.Table; t != "" && !strings.EqualFold(t, "auto") && !strings.EqualFold(t, "main") {
-			if table, err = strconv.Atoi(t); err != nil {
-				return fmt.Errorf("Table = %s: only off, auto, main or a number are supported", t)
-			}
+	cleanup, err := addRoutes(nc, s, cfg, name, log)
+	defer func() {
+		if err != nil {
+			cleanup()
 		}
-		for _, p := range cfg.Peers {
-			for _, a := range p.AllowedIPs {
-				if err := nc.AddRoute(netconf.Route{Dst: a.Masked(), Link: name, Table: table}); err != nil {
-					return err
-				}
-			}
-		}
+	}()
+	if err != nil {
+		return err
 	}
 	if err := hooks("PostUp", cfg.Interface.PostUp); err != nil {
 		return err
@@ -165,10 +142,96 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 		log.Warn("PreDown", "err", err)
 	}
 	s.Close()
+	cleanup()
 	if err := hooks("PostDown", cfg.Interface.PostDown); err != nil {
 		log.Warn("PostDown", "err", err)
 	}
 	return nil
+}
+
+// addRoutes routes each peer's allowed IPs through the interface, as
+// wg-quick does: in the main table or Table = N, none with Table = off. A
+// default route (/0) with Table = auto goes the wg-quick way: into a table
+// of its own, with the socket's packets marked and kept out of it by policy
+// rules, so that the tunnel's own traffic still reaches the peers. It
+// returns what removes the rules again (routes go with the interface).
+func addRoutes(nc *netconf.Handle, s *service.Service, cfg *config.Config, name string, log *slog.Logger) (func(), error) {
+	var rules []netconf.Rule
+	cleanup := func() {
+		for _, r := range rules {
+			if err := nc.DelRule(r); err != nil {
+				log.Warn("remove policy rule", "rule", r.String(), "err", err)
+			}
+		}
+	}
+	t := cfg.Interface.Table
+	if strings.EqualFold(t, "off") {
+		return cleanup, nil
+	}
+	auto := t == "" || strings.EqualFold(t, "auto")
+	table := 0
+	if !auto && !strings.EqualFold(t, "main") {
+		var err error
+		if table, err = strconv.Atoi(t); err != nil {
+			return cleanup, fmt.Errorf("Table = %s: only off, auto, main or a number are supported", t)
+		}
+	}
+	defaults := map[bool]bool{} // IP version (v6) -> a /0 is routed through us
+	for _, p := range cfg.Peers {
+		for _, a := range p.AllowedIPs {
+			if auto && a.Bits() == 0 {
+				defaults[a.Addr().Is6()] = true
+				continue
+			}
+			if err := nc.AddRoute(netconf.Route{Dst: a.Masked(), Link: name, Table: table}); err != nil {
+				return cleanup, err
+			}
+		}
+	}
+	if len(defaults) == 0 {
+		return cleanup, nil
+	}
+	mark := cfg.Interface.FwMark
+	if mark == 0 {
+		// wg-quick's choice: 51820, or the next table that is empty.
+		for mark = 51820; ; mark++ {
+			e4, err4 := nc.TableEmpty(int(mark), false)
+			e6, err6 := nc.TableEmpty(int(mark), true)
+			if (err4 != nil || e4) && (err6 != nil || e6) {
+				break
+			}
+		}
+		if err := s.Device.Apply(uapi.DeviceConfig{FwMark: &mark}); err != nil {
+			return cleanup, err
+		}
+	}
+	for _, v6 := range []bool{false, true} {
+		if !defaults[v6] {
+			continue
+		}
+		dst := netip.MustParsePrefix("0.0.0.0/0")
+		if v6 {
+			dst = netip.MustParsePrefix("::/0")
+		}
+		if err := nc.AddRoute(netconf.Route{Dst: dst, Link: name, Table: int(mark)}); err != nil {
+			return cleanup, err
+		}
+		for _, r := range []netconf.Rule{
+			{V6: v6, Table: int(mark), Mark: mark, Invert: true, SuppressPrefixlen: -1},
+			{V6: v6, Table: unix.RT_TABLE_MAIN, SuppressPrefixlen: 0},
+		} {
+			if err := nc.AddRule(r); err != nil {
+				return cleanup, err
+			}
+			rules = append(rules, r)
+		}
+		if !v6 {
+			// Let replies to the tunnel's marked packets pass reverse-path filtering.
+			os.WriteFile("/proc/sys/net/ipv4/conf/all/src_valid_mark", []byte("1"), 0o644)
+		}
+	}
+	log.Info("default route through the tunnel", "table", mark, "fwmark", mark)
+	return cleanup, nil
 }
 
 // deviceConfig turns a wg-quick file into one UAPI transaction, resolving

@@ -252,3 +252,53 @@ func TestKeyCommands(t *testing.T) {
 		t.Errorf("genpsk: %q %v %v", psk, err, perr)
 	}
 }
+
+// TestUpDefaultRoute sends everything through the tunnel (AllowedIPs
+// 0.0.0.0/0, ::/0) as wg-quick does: a host behind the peer is reached
+// through the tunnel while the tunnel's own packets still go out the veth,
+// and taking the interface down removes the policy rules.
+func TestUpDefaultRoute(t *testing.T) {
+	pingtest.Require(t)
+	requireWGTool(t)
+	na, nb := nstest.New(t), nstest.New(t)
+	na.Link(nb, "twva", "twvb", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
+	// Something "on the internet" behind b: an address only b has.
+	nb.Run("ip", "addr", "add", "203.0.113.9/32", "dev", "lo")
+	nb.Run("ip", "addr", "add", "2001:db8:9::9/128", "dev", "lo")
+	dir := t.TempDir()
+	a := wgEnd{key: key(t), addr: []string{"198.51.100.1/24", "2001:db8:2::1/64"}, under: "192.0.2.1", port: 51031}
+	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24", "2001:db8:2::2/64"}, under: "192.0.2.2", port: 51032}
+	confA := writeConf(t, dir, "twdra", a, "", b)
+	// a's peer b takes everything.
+	raw, _ := os.ReadFile(confA)
+	conf := strings.Replace(string(raw), "AllowedIPs = 198.51.100.2/32, 2001:db8:2::2/128", "AllowedIPs = 0.0.0.0/0, ::/0", 1)
+	os.WriteFile(confA, []byte(conf), 0o600)
+	confB := writeConf(t, dir, "twdrb", b, "", a)
+	for _, c := range []struct {
+		ns   *nstest.NS
+		conf string
+	}{{nb, confB}, {na, confA}} {
+		if out, err := tapwireIn(t, c.ns, "up", c.conf); err != nil {
+			t.Fatalf("tapwire up %s: %v\n%s", c.conf, err, out)
+		}
+		t.Cleanup(func() { tapwireIn(t, c.ns, "down", c.conf) })
+	}
+	pingtest.Ping(t, na, "203.0.113.9", 3, 56)
+	pingtest.Ping(t, na, "2001:db8:9::9", 3, 56)
+	if route := na.Run("ip", "route", "get", "203.0.113.9"); !strings.Contains(route, "dev twdra") {
+		t.Errorf("203.0.113.9 not routed through the tunnel: %s", route)
+	}
+	rules := na.Run("ip", "rule", "show")
+	if !strings.Contains(rules, "not from all fwmark 0xca6c lookup 51820") || !strings.Contains(rules, "suppress_prefixlength 0") {
+		t.Errorf("policy rules:\n%s", rules)
+	}
+	if dump := na.Run("wg", "show", "twdra", "fwmark"); strings.TrimSpace(dump) != "0xca6c" {
+		t.Errorf("wg show fwmark: %q", dump)
+	}
+	if out, err := tapwireIn(t, na, "down", confA); err != nil {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	if rules := na.Run("ip", "rule", "show"); strings.Contains(rules, "51820") || strings.Contains(rules, "suppress") {
+		t.Errorf("rules left after down:\n%s", rules)
+	}
+}
