@@ -219,48 +219,58 @@ func TestFromFD(t *testing.T) {
 
 func TestCloseUnblocksRead(t *testing.T) {
 	ns := nstest.New(t)
-	dev := openIn(t, ns, tun.Config{Name: "twcl0"})
+	type result struct {
+		err error
+		at  time.Time // when the read returned, seen by the reader itself
+	}
 	for _, batch := range []bool{false, true} {
-		dev := dev
-		if batch {
-			dev = openIn(t, ns, tun.Config{Name: "twcl1"})
-		}
-		done := make(chan error, 1)
-		go func() {
-			buf := make([]byte, 2048)
-			if batch {
-				_, err := dev.ReadBatch([][]byte{buf}, []int{0}, tun.Headroom)
-				done <- err
-				return
+		// The bar is 100 ms. The machines are shared and noisy, so a
+		// slow wake-up is tried again twice before it counts as a failure;
+		// a read that never returns, or returns the wrong error, fails at once.
+		var slowest time.Duration
+		ok := false
+		for attempt := 0; attempt < 3 && !ok; attempt++ {
+			dev := openIn(t, ns, tun.Config{Name: "twcl%d"})
+			done := make(chan result, 1)
+			go func() {
+				buf := make([]byte, 2048)
+				var err error
+				if batch {
+					_, err = dev.ReadBatch([][]byte{buf}, []int{0}, tun.Headroom)
+				} else {
+					_, err = dev.Read(buf)
+				}
+				done <- result{err, time.Now()}
+			}()
+			select {
+			case r := <-done:
+				t.Fatalf("Read returned before Close: %v", r.err)
+			case <-time.After(time.Second):
 			}
-			_, err := dev.Read(buf)
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			t.Fatalf("Read returned before Close: %v", err)
-		case <-time.After(time.Second):
-		}
-		start := time.Now()
-		if err := dev.Close(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			if !errors.Is(err, tun.ErrClosed) {
-				t.Errorf("batch=%v: Read after Close: %v, want ErrClosed", batch, err)
+			start := time.Now()
+			if err := dev.Close(); err != nil {
+				t.Fatal(err)
 			}
-			if d := time.Since(start); d > 100*time.Millisecond {
-				t.Errorf("batch=%v: Read took %v to return after Close", batch, d)
+			select {
+			case r := <-done:
+				if !errors.Is(r.err, tun.ErrClosed) {
+					t.Fatalf("batch=%v: Read after Close: %v, want ErrClosed", batch, r.err)
+				}
+				d := r.at.Sub(start)
+				slowest = max(slowest, d)
+				ok = d <= 100*time.Millisecond
+			case <-time.After(5 * time.Second):
+				t.Fatalf("batch=%v: Read still blocked 5 s after Close", batch)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("batch=%v: Read still blocked 5 s after Close", batch)
+			if _, err := dev.Write([]byte{0x45}); !errors.Is(err, tun.ErrClosed) {
+				t.Errorf("Write after Close: %v", err)
+			}
+			if err := dev.Close(); err != nil {
+				t.Errorf("second Close: %v", err)
+			}
 		}
-		if _, err := dev.Write([]byte{0x45}); !errors.Is(err, tun.ErrClosed) {
-			t.Errorf("Write after Close: %v", err)
-		}
-		if err := dev.Close(); err != nil {
-			t.Errorf("second Close: %v", err)
+		if !ok {
+			t.Errorf("batch=%v: Read took more than 100 ms to return after Close in 3 tries (up to %v)", batch, slowest)
 		}
 	}
 }
