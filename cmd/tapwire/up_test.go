@@ -302,3 +302,42 @@ func TestUpDefaultRoute(t *testing.T) {
 		t.Errorf("rules left after down:\n%s", rules)
 	}
 }
+
+// TestTapwireGoExitsWhenSocketRemoved: like wireguard-go, tapwire-go stops
+// (and its interface goes) when its UAPI socket file is deleted.
+func TestTapwireGoExitsWhenSocketRemoved(t *testing.T) {
+	ns := nstest.New(t)
+	cmd := ns.Command(filepath.Join(binaries(t), "tapwire-go"), "-f", "twsock0")
+	cmd.Env = append(os.Environ(), "LOG_LEVEL=error")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	sock := "/var/run/wireguard/twsock0.sock"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("tapwire-go made no socket")
+		}
+	}
+	os.Remove(sock)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("tapwire-go exited with %v", err)
+		}
+		exited <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("tapwire-go still running 5 s after its socket was removed")
+	}
+	if _, err := ns.Output("ip", "link", "show", "twsock0"); err == nil {
+		t.Error("interface still there")
+	}
+}

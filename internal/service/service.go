@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/tunnel"
@@ -61,12 +63,26 @@ func Start(o Options) (*Service, error) {
 	return s, nil
 }
 
-// Wait blocks until ctx ends or the interface disappears (ip link del).
+// Wait blocks until ctx ends, the interface disappears (ip link del), or
+// its UAPI socket file is deleted (which stops wireguard-go too).
 func (s *Service) Wait(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.Device.Done():
-		s.log.Info("interface removed, exiting")
+	path := s.uapi.Path()
+	orig, _ := os.Stat(path)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.Device.Done():
+			s.log.Info("interface removed, exiting")
+			return
+		case <-tick.C:
+			if fi, err := os.Stat(path); orig != nil && (err != nil || !os.SameFile(fi, orig)) {
+				s.log.Info("UAPI socket removed, exiting", "path", path)
+				return
+			}
+		}
 	}
 }
 
