@@ -69,7 +69,7 @@ func (k Key) Hex() string { return hex.EncodeToString(k[:]) }
 // ParseKey parses a base64 key as wg and wg-quick files write them.
 func ParseKey(s string) (Key, error) {
 	var k Key
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != KeyLen {
 		return Key{}, fmt.Errorf("invalid key %q: want %d bytes in base64 (as `wg genkey` prints)", truncate(s), KeyLen)
 	}

@@ -31,3 +31,16 @@ func TestParseKeyErrors(t *testing.T) {
 		t.Error("generated key not clamped")
 	}
 }
+
+// wg refuses keys whose base64 has stray low bits in the last character;
+// so does ParseKey.
+func TestParseKeyCanonical(t *testing.T) {
+	good := "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+	bad := "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBml="
+	if _, err := ParseKey(good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseKey(bad); err == nil {
+		t.Errorf("non-canonical key %s accepted", bad)
+	}
+}
