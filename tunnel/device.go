@@ -54,8 +54,9 @@ type Device struct {
 
 	// handshakes counts handshake messages received in the current second,
 	// to tell when the device is under load and must ask for cookies.
-	hsSecond atomic.Int64
-	hsCount  atomic.Int64
+	hsSecond  atomic.Int64
+	hsCount   atomic.Int64
+	loadUntil atomic.Int64 // unix nanoseconds until which the device stays under load
 
 	stats  Stats
 	closed chan struct{}
@@ -201,11 +202,11 @@ func (d *Device) send(p *Peer, msg []byte) error {
 	d.mu.RLock()
 	conn := d.conn
 	d.mu.RUnlock()
+	p.lastSent.Store(time.Now().UnixNano()) // the attempt counts, so a dead network is not retried every tick
 	if _, err := conn.WriteToUDPAddrPort(msg, *ep); err != nil {
 		return err
 	}
 	p.txBytes.Add(uint64(len(msg)))
-	p.lastSent.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -345,7 +346,13 @@ func (d *Device) underLoad(now time.Time) bool {
 	if d.hsSecond.Swap(sec) != sec {
 		d.hsCount.Store(0)
 	}
-	return d.hsCount.Add(1) > 200
+	if d.hsCount.Add(1) > 200 {
+		// Stay under load a while (protocol.UnderLoadAfterTime), as
+		// wireguard-go does, so an attacker cannot time its bursts.
+		d.loadUntil.Store(now.Add(protocol.UnderLoadAfterTime).UnixNano())
+		return true
+	}
+	return now.UnixNano() < d.loadUntil.Load()
 }
 
 // handleMessage dispatches one UDP payload by message type, and returns the

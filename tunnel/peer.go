@@ -42,6 +42,7 @@ type Peer struct {
 	needKA       time.Time // data received and not answered since (zero: no)
 	sentNoReply  time.Time // data sent and nothing received since (zero: no)
 	rekeyPending bool      // a rekey was asked for on receive
+	removed      bool      // the peer was removed: start nothing new
 }
 
 func newPeer(d *Device, pub protocol.Key) *Peer {
@@ -95,14 +96,20 @@ func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 		p.dev.stats.NoEndpoint.Add(1)
 		return
 	}
+	if !sb.add(buf[:m], *ep) {
+		p.dev.stats.NoEndpoint.Add(1) // an IPv6 endpoint on an IPv4-only socket
+		return
+	}
 	p.txBytes.Add(uint64(m))
 	p.lastSent.Store(time.Now().UnixNano())
-	sb.add(buf[:m], *ep)
 }
 
 // stage keeps a copy of a packet until a keypair is ready; the oldest go
 // first when the queue is full.
 func (p *Peer) stage(pkt []byte) {
+	if p.removed {
+		return
+	}
 	if len(p.staged) >= maxStaged {
 		p.staged = p.staged[1:]
 	}
@@ -111,16 +118,22 @@ func (p *Peer) stage(pkt []byte) {
 
 // sendKeepalive sends an empty transport message if there is a keypair.
 func (p *Peer) sendKeepalive() {
+	now := time.Now()
+	tm := p.dev.tm
 	p.mu.Lock()
 	kp := p.current
 	p.needKA = time.Time{}
 	p.mu.Unlock()
-	if kp == nil || time.Since(kp.Created) >= p.dev.tm.RejectAfterTime {
-		p.initiate(time.Now(), false)
+	if kp == nil || now.Sub(kp.Created) >= tm.RejectAfterTime {
+		p.initiate(now, false)
 		return
 	}
 	var buf [protocol.TransportOverhead]byte
 	p.seal(kp, buf[:], 0, nil)
+	// Keepalives keep keys fresh too, as data does.
+	if kp.Initiator && (now.Sub(kp.Created) >= tm.RekeyAfterTime || kp.SendCount() >= tm.RekeyAfterMessages) {
+		p.initiate(now, false)
+	}
 }
 
 // initiate sends a handshake initiation, unless one was sent less than
@@ -128,11 +141,11 @@ func (p *Peer) sendKeepalive() {
 func (p *Peer) initiate(now time.Time, retry bool) {
 	d := p.dev
 	p.mu.Lock()
-	if p.hs == nil || p.endpoint.Load() == nil {
+	if p.removed || p.hs == nil || p.endpoint.Load() == nil {
 		p.mu.Unlock()
 		return
 	}
-	if !retry && p.hsIndex != 0 && now.Sub(p.hsSent) < d.tm.RekeyTimeout {
+	if !retry && now.Sub(p.hsSent) < d.tm.RekeyTimeout {
 		p.mu.Unlock()
 		return
 	}
@@ -171,7 +184,7 @@ func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
-	if p.hs == nil {
+	if p.removed || p.hs == nil {
 		p.mu.Unlock()
 		return
 	}
@@ -201,7 +214,7 @@ func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
 		d.indices.del(p.next.LocalIndex)
 	}
 	p.next = kp
-	p.lastHS.Store(now.UnixNano())
+	p.hsSent = now // do not start a crossing initiation of our own right away
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
 	p.setEndpoint(src)
@@ -214,7 +227,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
-	if p.hs == nil || receiver != p.hsIndex {
+	if p.removed || p.hs == nil || receiver != p.hsIndex {
 		p.mu.Unlock()
 		d.stats.UnknownIndex.Add(1)
 		return
@@ -233,6 +246,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 	d.indices.set(receiver, indexEntry{peer: p, kp: kp})
 	p.hsIndex = 0
 	p.rotate(kp)
+	p.sentNoReply = time.Time{}
 	p.lastHS.Store(now.UnixNano())
 	staged := p.staged
 	p.staged = nil
@@ -246,6 +260,11 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 		p.sendKeepalive()
 		return
 	}
+	p.sendStaged(staged)
+}
+
+// sendStaged sends packets that waited for a keypair.
+func (p *Peer) sendStaged(staged [][]byte) {
 	buf := make([]byte, tun.Headroom+tun.MaxPacket)
 	for _, pkt := range staged {
 		n := copy(buf[protocol.TransportHeaderSize:], pkt)
@@ -255,14 +274,21 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 
 // rotate makes kp the current keypair. The caller holds p.mu.
 func (p *Peer) rotate(kp *protocol.Keypair) {
+	del := p.dev.indices.del
 	if p.previous != nil {
-		p.dev.indices.del(p.previous.LocalIndex)
+		del(p.previous.LocalIndex)
 	}
-	p.previous, p.current = p.current, kp
 	if p.next != nil && p.next != kp {
-		p.dev.indices.del(p.next.LocalIndex)
+		// We completed our own handshake while the peer's was waiting for
+		// confirmation: the peer may already send with that keypair (its
+		// current), so keep it as previous, as wireguard-go does.
+		if p.current != nil {
+			del(p.current.LocalIndex)
+		}
+		p.previous, p.current, p.next = p.next, kp, nil
+		return
 	}
-	p.next = nil
+	p.previous, p.current, p.next = p.current, kp, nil
 }
 
 // handleTransport decrypts a data message in place and returns its packet
@@ -288,8 +314,15 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
 
 	p.mu.Lock()
+	var staged [][]byte
 	if kp == p.next {
+		// The initiator used the keypair: the handshake is confirmed. Our own
+		// initiation, if any, is moot; what waited for a keypair goes now.
 		p.rotate(kp)
+		d.indices.del(p.hsIndex)
+		p.hsIndex = 0
+		p.lastHS.Store(now.UnixNano())
+		staged, p.staged = p.staged, nil
 	}
 	p.sentNoReply = time.Time{}
 	if len(pkt) > 0 && p.needKA.IsZero() {
@@ -301,6 +334,9 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 		p.rekeyPending, rekey = true, true
 	}
 	p.mu.Unlock()
+	if len(staged) > 0 {
+		p.sendStaged(staged)
+	}
 	if rekey {
 		p.initiate(now, false)
 	}
@@ -335,7 +371,8 @@ func (p *Peer) setEndpoint(ep netip.AddrPort) {
 	if cur := p.endpoint.Load(); cur != nil && *cur == ep {
 		return
 	}
-	p.endpoint.Store(&ep)
+	e := ep // a copy, so that the unchanged case does not allocate
+	p.endpoint.Store(&e)
 }
 
 // tick evaluates the peer's timers.
@@ -366,8 +403,13 @@ func (p *Peer) tick(now time.Time) {
 		p.rekeyPending = false
 	}
 	// Forget keys nobody renewed for three times the reject time.
-	if last := p.lastHS.Load(); last != 0 && now.Sub(time.Unix(0, last)) >= 3*tm.RejectAfterTime && p.current != nil {
+	if last := p.lastHS.Load(); last != 0 && now.Sub(time.Unix(0, last)) >= 3*tm.RejectAfterTime &&
+		(p.current != nil || p.previous != nil || p.next != nil) {
 		p.dropKeypairs()
+		p.staged = nil
+		if p.hs != nil {
+			p.hs.Clear()
+		}
 	}
 	p.mu.Unlock()
 
@@ -399,10 +441,15 @@ func (p *Peer) dropKeypairs() {
 	p.previous, p.current, p.next = nil, nil, nil
 }
 
-// zeroKeys drops keypairs and any handshake in flight.
+// zeroKeys drops keypairs, any handshake in flight and staged packets, and
+// marks the peer removed so that nothing new starts on it.
 func (p *Peer) zeroKeys() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.removed = true
+	if p.hs != nil {
+		p.hs.Clear()
+	}
 	p.dropKeypairs()
 	p.dev.indices.del(p.hsIndex)
 	p.hsIndex = 0

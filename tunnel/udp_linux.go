@@ -173,14 +173,20 @@ func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 }
 
-// add queues a datagram for the next flush.
-func (b *udpBatch) add(msg []byte, to netip.AddrPort) {
+// add queues a datagram for the next flush. It refuses an IPv6 address on
+// an IPv4-only socket.
+func (b *udpBatch) add(msg []byte, to netip.AddrPort) bool {
+	if b.v4 && !to.Addr().Unmap().Is4() {
+		return false
+	}
 	b.msgs = append(b.msgs, msg)
 	b.to = append(b.to, to)
+	return true
 }
 
 // flush sends the queued datagrams and empties the queue.
 func (b *udpBatch) flush() error {
+	b.gsoMsgs = 0
 	if len(b.msgs) == 0 {
 		return nil
 	}
@@ -191,7 +197,7 @@ func (b *udpBatch) flush() error {
 	if err == nil {
 		err = b.err
 	}
-	if useGSO && (err == unix.EIO || err == unix.EINVAL || err == unix.ENOPROTOOPT) && b.done == 0 {
+	if useGSO && (err == unix.EIO || err == unix.ENOPROTOOPT) && b.done == 0 {
 		// No UDP GSO here (or not for this route): send them one by one,
 		// from now on too.
 		b.gso.Store(false)
@@ -264,7 +270,7 @@ func (b *udpBatch) sendmmsg(fd uintptr) bool {
 			if b.err == nil {
 				b.err = errno
 			}
-			if b.done == 0 && (errno == unix.EIO || errno == unix.EINVAL) && b.hdrs[0].hdr.Controllen != 0 {
+			if b.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && b.hdrs[0].hdr.Controllen != 0 {
 				return true // let flush fall back to plain sends
 			}
 			b.done++
