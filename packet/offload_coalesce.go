@@ -282,6 +282,9 @@ func (c *Coalescer) classify(p []byte, g *groPacket) int {
 			p[g.l4+tcpFlagsOffset]&(tcpFlagSYN|tcpFlagFIN|tcpFlagRST|tcpFlagURG) != 0 {
 			g.candidate = false
 		}
+		if g.candidate && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
+			g.candidate = false
+		}
 		return groFlow
 	}
 	g.hdrEnd = g.l4 + UDPHeaderLen
@@ -290,7 +293,25 @@ func (c *Coalescer) classify(p []byte, g *groPacket) int {
 		p[g.l4+udpCsumOffset] == 0 && p[g.l4+udpCsumOffset+1] == 0 {
 		g.candidate = false
 	}
+	if g.candidate && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
+		g.candidate = false
+	}
 	return groFlow
+}
+
+// transportChecksumValid verifies the TCP or UDP checksum of seg (the
+// transport header and payload) inside the IP packet ip. A merged
+// super-packet is written with a partial checksum that the kernel
+// completes, so a segment corrupted on the way must never join one: the
+// kernel's GRO checks the same.
+func transportChecksumValid(ip, seg []byte, proto uint8, v6 bool) bool {
+	var src, dst []byte
+	if v6 {
+		src, dst = ip[ipv6SrcOffset:ipv6SrcOffset+IPv6AddrLen], ip[ipv6SrcOffset+IPv6AddrLen:ipv6SrcOffset+2*IPv6AddrLen]
+	} else {
+		src, dst = ip[ipv4SrcOffset:ipv4SrcOffset+IPv4AddrLen], ip[ipv4SrcOffset+IPv4AddrLen:ipv4SrcOffset+2*IPv4AddrLen]
+	}
+	return Checksum(seg, PseudoHeaderSum(proto, src, dst, len(seg))) == 0
 }
 
 // add handles packet i of a tracked flow. It returns true if the packet

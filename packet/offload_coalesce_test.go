@@ -68,6 +68,18 @@ func TestCoalesce(t *testing.T) {
 	cases := []coalesceCase{
 		{name: "three", mk: func() []pktSpec { a := newStream(base); return []pktSpec{a.next(1000), a.next(1000), a.next(1000)} },
 			want: [][]int{{0, 1, 2}}},
+		// A segment corrupted on the way must not hide in a super-packet,
+		// whose checksum the kernel recomputes.
+		{name: "bad-checksum-middle", mk: func() []pktSpec {
+			a := newStream(base)
+			return []pktSpec{a.next(1000), a.next(1000), a.next(1000)}
+		}, mod: map[int]func([]byte) []byte{1: func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }},
+			want: [][]int{{0}, {1}, {2}}},
+		{name: "bad-checksum-udp", udp: true, mk: func() []pktSpec {
+			a := newStream(pktSpec{udp: true})
+			return []pktSpec{a.next(1000), a.next(1000), a.next(1000)}
+		}, mod: map[int]func([]byte) []byte{2: func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }},
+			want: [][]int{{0, 1}, {2}}},
 		{name: "no-options-no-df", mk: func() []pktSpec {
 			a := newStream(pktSpec{})
 			return []pktSpec{a.next(1000), a.next(1000), a.next(1000)}

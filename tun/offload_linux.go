@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -130,12 +131,10 @@ type vnetState struct {
 	vbuf []byte // read buffer for when a caller's buffer cannot take a super-packet
 
 	// Segments split from a super-packet that did not fit the caller's
-	// batch, handed out first by the next read.
-	spill      [][]byte
-	spillSizes []int
-	spillSize  int // capacity of each spill buffer
-	spillHead  int
-	spillN     int
+	// batch, handed out first by the next read (rspill, under the read
+	// lock); and segments of a super-packet the kernel refused, written one
+	// by one (wspill, under the write lock).
+	rspill, wspill spillSet
 
 	co      packet.Coalescer
 	toWrite []int
@@ -157,10 +156,8 @@ type vnetState struct {
 
 func newVnetState(q *Queue, l2Len int, o Offloads) *vnetState {
 	v := &vnetState{
-		vbuf:       make([]byte, vnetLen+MaxPacket),
-		spill:      make([][]byte, maxSegments),
-		spillSizes: make([]int, maxSegments),
-		toWrite:    make([]int, 0, DefaultBatchSize),
+		vbuf:    make([]byte, vnetLen+MaxPacket),
+		toWrite: make([]int, 0, DefaultBatchSize),
 	}
 	v.co.L2Len = l2Len
 	v.co.UDP = o.CoalesceUDP
@@ -168,35 +165,46 @@ func newVnetState(q *Queue, l2Len int, o Offloads) *vnetState {
 	return v
 }
 
-// drainSpill copies pending segments into bufs and returns how many.
-func (v *vnetState) drainSpill(bufs [][]byte, sizes []int, offset int) int {
+// spillSet holds the segments of one super-packet.
+type spillSet struct {
+	bufs  [][]byte
+	sizes []int
+	size  int // capacity of each buffer
+	head  int // next segment to hand out
+	n     int // segments held
+}
+
+// drain copies pending segments into bufs and returns how many.
+func (s *spillSet) drain(bufs [][]byte, sizes []int, offset int) int {
 	n := 0
-	for n < len(bufs) && v.spillHead < v.spillN {
-		seg := v.spill[v.spillHead][:v.spillSizes[v.spillHead]]
+	for n < len(bufs) && s.head < s.n {
+		seg := s.bufs[s.head][:s.sizes[s.head]]
 		sizes[n] = copy(bufs[n][offset:], seg) // truncated like the kernel would
 		n++
-		v.spillHead++
+		s.head++
 	}
 	return n
 }
 
-// splitToSpill splits a super-packet into the spill buffers.
-func (v *vnetState) splitToSpill(pkt []byte, hdr packet.VirtioNetHdr, l2Len int) error {
-	need := int(hdr.HdrLen) + int(hdr.GSOSize) + 18
-	if need > v.spillSize || v.spill[0] == nil {
-		size := max(need, 2048, v.spillSize)
+// split splits a super-packet into the set's buffers, which it (re)makes
+// the first time and when segments get larger.
+func (s *spillSet) split(pkt []byte, hdr packet.VirtioNetHdr, l2Len int) error {
+	need := min(len(pkt), int(hdr.GSOSize)+l2Len+18+60+60) // link, IP and transport headers at most
+	if s.bufs == nil || need > s.size {
+		size := max(need, 2048, s.size)
 		slab := make([]byte, size*maxSegments)
-		for i := range v.spill {
-			v.spill[i] = slab[i*size : (i+1)*size : (i+1)*size]
+		s.bufs, s.sizes = make([][]byte, maxSegments), make([]int, maxSegments)
+		for i := range s.bufs {
+			s.bufs[i] = slab[i*size : (i+1)*size : (i+1)*size]
 		}
-		v.spillSize = size
+		s.size = size
 	}
-	n, err := packet.SplitGSO(pkt, hdr, l2Len, v.spill, v.spillSizes, 0)
+	n, err := packet.SplitGSO(pkt, hdr, l2Len, s.bufs, s.sizes, 0)
 	if err != nil {
-		v.spillHead, v.spillN = 0, 0
+		s.head, s.n = 0, 0
 		return err
 	}
-	v.spillHead, v.spillN = 0, n
+	s.head, s.n = 0, n
 	return nil
 }
 
@@ -251,10 +259,10 @@ func (q *Queue) readVnetFn(fd uintptr) bool {
 		// Not enough room in this batch (or a buffer too small): split into
 		// the spill buffers and hand out what fits now.
 		if errors.Is(err, packet.ErrTooManySegments) || errors.Is(err, packet.ErrShortBuffer) {
-			if err = v.splitToSpill(pkt, hdr, q.dev.l2Len()); err == nil {
+			if err = v.rspill.split(pkt, hdr, q.dev.l2Len()); err == nil {
 				v.splitPkts.Add(1)
-				v.splitSegs.Add(uint64(v.spillN))
-				q.rn += v.drainSpill(q.rbufs[q.rn:], q.rsizes[q.rn:], q.roffset)
+				v.splitSegs.Add(uint64(v.rspill.n))
+				q.rn += v.rspill.drain(q.rbufs[q.rn:], q.rsizes[q.rn:], q.roffset)
 				return true
 			}
 		}
@@ -269,12 +277,29 @@ func (q *Queue) writeVnetBatch(bufs [][]byte, offset int) (int, error) {
 	v := q.vnet
 	if offset < vnetLen {
 		// No room for the header in front: write each packet with writev.
+		// As in the other paths, a packet the kernel refuses alone is
+		// dropped and reported, and the rest are written.
+		written, dropped, first := 0, 0, -1
+		var ferr error
 		for i, b := range bufs {
-			if err := q.writev(v.zero[:], b[offset:]); err != nil {
-				return i, err
+			err := q.writev(v.zero[:], b[offset:])
+			if err == nil {
+				written++
+				continue
 			}
+			if isPacketErrno(err) {
+				if dropped == 0 {
+					first, ferr = i, err
+				}
+				dropped++
+				continue
+			}
+			return written, err
 		}
-		return len(bufs), nil
+		if dropped > 0 {
+			return written, &PacketError{Index: first, Dropped: dropped, Err: ferr}
+		}
+		return written, nil
 	}
 	v.toWrite = v.toWrite[:0]
 	if !q.dev.off.noCoalesce.Load() && (q.dev.off.CoalesceTCP || q.dev.off.CoalesceUDP) {
@@ -351,6 +376,17 @@ func (q *Queue) writeVnetFn(fd uintptr) bool {
 	return true
 }
 
+// isPacketErrno reports whether err is the kernel refusing one packet
+// (rather than the queue failing).
+func isPacketErrno(err error) bool {
+	for _, e := range []error{unix.EINVAL, unix.EMSGSIZE, unix.EFAULT, unix.ENOMEM, unix.ENOBUFS, unix.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // segments returns how many packets a header-prefixed packet stands for.
 func segments(b []byte) int {
 	var hdr packet.VirtioNetHdr
@@ -372,12 +408,22 @@ func (q *Queue) writeSegments(fd uintptr, b []byte) bool {
 	if hdr.Decode(b) != nil {
 		return false
 	}
-	if err := v.splitToSpill(b[vnetLen:], hdr, q.dev.l2Len()); err != nil {
+	if err := v.wspill.split(b[vnetLen:], hdr, q.dev.l2Len()); err != nil {
 		return false
 	}
 	ok := true
-	for ; v.spillHead < v.spillN; v.spillHead++ {
-		if err := q.writevFD(int(fd), v.zero[:], v.spill[v.spillHead][:v.spillSizes[v.spillHead]]); err != nil {
+	for ws := &v.wspill; ws.head < ws.n; ws.head++ {
+		seg := ws.bufs[ws.head][:ws.sizes[ws.head]]
+		var err error
+		// This is the rare fallback path: wait out a full send buffer
+		// briefly rather than lose segments.
+		for try := 0; try < 100; try++ {
+			if err = q.writevFD(int(fd), v.zero[:], seg); err != unix.EAGAIN {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err != nil {
 			ok = false
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -20,6 +21,11 @@ func TestOffloadsProbed(t *testing.T) {
 		t.Errorf("default offloads on a 6.x kernel: %v", o)
 	} else {
 		t.Logf("offloads: %v", o)
+	}
+	// Super-packets are kept to what one read can split (a small MSS would
+	// otherwise make 600-segment packets that are dropped whole).
+	if out := ns.Run("ip", "-d", "link", "show", "twoff0"); !strings.Contains(out, "gso_max_segs 128 ") {
+		t.Errorf("gso_max_segs not limited:\n%s", out)
 	}
 	off := openIn(t, ns, tun.Config{Name: "twoff1", NoOffload: true})
 	if o := off.Offloads(); o.VnetHdr || o.String() != "off" {

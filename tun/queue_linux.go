@@ -145,7 +145,7 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (q *Queue) readBatchLocked(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if q.vnet != nil {
 		// Segments left over from the last super-packet come first.
-		if n := q.vnet.drainSpill(bufs, sizes, offset); n > 0 {
+		if n := q.vnet.rspill.drain(bufs, sizes, offset); n > 0 {
 			return n, nil
 		}
 	}

@@ -218,9 +218,25 @@ func openIn(cfg Config) (dev *Device, err error) {
 	if name, err = setIFF(fd, name, flags); err != nil {
 		return nil, err
 	}
+	// The header flags are the device's, not the descriptor's: attaching to
+	// a multi-queue device that other descriptors hold keeps theirs. Go by
+	// what the kernel says.
+	if actual, err := getFlags(fd); err == nil {
+		flags = flags&^unix.IFF_VNET_HDR | actual&unix.IFF_VNET_HDR
+	}
 	var off *offloadState
 	if flags&unix.IFF_VNET_HDR != 0 {
+		if err := checkVnetHdrSize(fd, name); err != nil {
+			return nil, err
+		}
 		off = &offloadState{Offloads: probeOffloads(fd)}
+		if off.TSO || off.USO {
+			limitGSOSegments(name)
+		}
+	} else {
+		// A persistent device may still have offloads from an earlier
+		// owner; without the header they would hand us partial checksums.
+		_ = unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0)
 	}
 	// Further queues attach to the device by its real name; the exclusive
 	// flag would make them fail against the device just made.
@@ -244,7 +260,7 @@ func openIn(cfg Config) (dev *Device, err error) {
 		if qerr != nil {
 			// Queues already made own their descriptors.
 			for _, q := range dev.queues {
-				q.Close()
+				q.close()
 			}
 			fds = fds[i:]
 			return nil, qerr
@@ -311,6 +327,37 @@ func openClone(name string) (int, error) {
 		return -1, e
 	}
 	return fd, nil
+}
+
+// getFlags reads the device's flags back (TUNGETIFF).
+func getFlags(fd int) (uint16, error) {
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
+		return 0, err
+	}
+	return ifr.Uint16(), nil
+}
+
+// checkVnetHdrSize refuses a virtio-net header of another size than the
+// 10 bytes this package reads and writes (QEMU sets 12 on devices it owns).
+func checkVnetHdrSize(fd int, name string) error {
+	n, err := unix.IoctlGetInt(fd, unix.TUNGETVNETHDRSZ)
+	if err == nil && n != vnetLen {
+		return &NotSupportedError{Feature: fmt.Sprintf("a %d-byte virtio-net header (the device's owner set it; this package uses %d)", n, vnetLen)}
+	}
+	return nil
+}
+
+// limitGSOSegments caps how many segments the kernel packs into one
+// super-packet (gso_max_segs) at what a read can split, so that flows with
+// a small MSS are not dropped. It runs in the device's namespace.
+func limitGSOSegments(name string) {
+	if link, err := netlink.LinkByName(name); err == nil {
+		_ = netlink.LinkSetGSOMaxSegs(link, maxSegments)
+	}
 }
 
 // setIFF issues TUNSETIFF and returns the device's real name.
@@ -390,8 +437,8 @@ func setMTUHere(name string, mtu int) error {
 }
 
 // FromFD wraps an open TUN/TAP descriptor, typically one inherited from a
-// parent process or received over a unix socket. The Device takes ownership
-// of fd and closes it on Close. The name, mode and multi-queue setting are
+// parent process or received over a unix socket. On success the Device owns
+// fd and closes it on Close; on error fd is left open, the caller's. The name, mode and multi-queue setting are
 // read from the descriptor; packet information is read from the interface
 // when the kernel lets us, else assumed off.
 func FromFD(fd int) (*Device, error) {
@@ -413,6 +460,9 @@ func FromFD(fd int) (*Device, error) {
 	flags &= uint16(keep)
 	dev := &Device{name: name, mode: mode}
 	if flags&unix.IFF_VNET_HDR != 0 {
+		if err := checkVnetHdrSize(fd, name); err != nil {
+			return nil, err
+		}
 		// We do not know what the descriptor's owner agreed to: set our own.
 		dev.off = &offloadState{Offloads: probeOffloads(fd)}
 	}
@@ -425,12 +475,18 @@ func FromFD(fd int) (*Device, error) {
 		h.Close()
 	}
 	dev.flags = flags
+	if flags&unix.IFF_VNET_HDR != 0 && flags&unix.IFF_NO_PI == 0 {
+		return nil, &NotSupportedError{Feature: "a descriptor with both the packet information and the virtio-net header"}
+	}
 	q, err := newQueue(dev, fd, 0)
 	if err != nil {
 		return nil, err
 	}
 	dev.queues = []*Queue{q}
 	dev.first = q
+	if dev.off != nil && (dev.off.TSO || dev.off.USO) {
+		_ = dev.inNS("limit GSO segments", func() error { limitGSOSegments(name); return nil })
+	}
 	return dev, nil
 }
 
