@@ -328,3 +328,61 @@ func TestPeersAddedAndRemovedUnderTraffic(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+// TestCookiesUnderLoad floods a tapwire listen port with initiations that
+// carry a valid mac1 (anyone who knows the public key can make them): the
+// device goes under load and answers with cookie replies instead of
+// spending Curve25519 work, and a real peer still gets through by echoing
+// its cookie in mac2.
+func TestCookiesUnderLoad(t *testing.T) {
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a := startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
+	b := startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, false)
+
+	c := udpFrom(t, nb)
+	to := netip.AddrPortFrom(ua, a.port)
+	stranger := protocol.NewLocal(newKey(t))
+	hs := protocol.NewHandshake(stranger, a.pub(), protocol.Key{})
+	gen := protocol.NewCookieGenerator(a.pub())
+	msg := make([]byte, protocol.InitiationSize)
+	for i := 0; i < 300; i++ {
+		if _, err := hs.CreateInitiation(time.Now(), uint32(i+1), msg); err != nil {
+			t.Fatal(err)
+		}
+		gen.AddMACs(msg)
+		c.WriteToUDPAddrPort(msg, to)
+	}
+	// Cookie replies come back to the flooder.
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 256)
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil || n != protocol.CookieReplySize || buf[0] != protocol.TypeCookieReply {
+		t.Fatalf("no cookie reply under load: %d bytes, %v", n, err)
+	}
+	if a.dev.Stats().CookiesSent.Load() == 0 {
+		t.Error("CookiesSent not counted")
+	}
+	// Keep the device under load while b makes its first handshake: b gets
+	// a cookie, and its retry with mac2 is accepted.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			hs.CreateInitiation(time.Now(), 7, msg)
+			gen.AddMACs(msg)
+			c.WriteToUDPAddrPort(msg, to)
+		}
+	}()
+	transfer(t, b, a, false, 64<<10)
+	if got := b.dev.Status().Peers[0].LastHandshake; got.IsZero() {
+		t.Error("b has no handshake")
+	}
+}
