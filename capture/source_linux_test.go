@@ -2,11 +2,8 @@ package capture
 
 import (
 	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,32 +13,6 @@ import (
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/tun"
 )
-
-// guardHostNetwork fails the test if the test's own network namespace (the
-// host's) gains or loses an interface or an address: everything here
-// happens in throw-away namespaces.
-func guardHostNetwork(t *testing.T) {
-	t.Helper()
-	before := hostNetwork(t)
-	t.Cleanup(func() {
-		if after := hostNetwork(t); !reflect.DeepEqual(before, after) {
-			t.Errorf("the host's network changed:\nbefore %v\nafter  %v", before, after)
-		}
-	})
-}
-
-func hostNetwork(t *testing.T) []string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ifi := range ifs {
-		addrs, _ := ifi.Addrs()
-		out = append(out, fmt.Sprint(ifi.Name, addrs))
-	}
-	return out
-}
 
 // quietNS turns IPv6 off for the namespace's new interfaces, so that the
 // kernel sends nothing (router solicitations, MLD reports) but what a test
@@ -83,7 +54,7 @@ func TestCaptureSources(t *testing.T) {
 	for _, mode := range []tun.Mode{tun.ModeTUN, tun.ModeTAP} {
 		t.Run(mode.String(), func(t *testing.T) {
 			nstest.RequireRoot(t)
-			guardHostNetwork(t)
+			nstest.GuardHost(t)
 			ns := nstest.New(t)
 			quietNS(ns)
 			dev, err := OpenDevice(DeviceConfig{Mode: mode, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}, NetNS: ns.Name})

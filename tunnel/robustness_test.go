@@ -335,15 +335,9 @@ func TestPeersAddedAndRemovedUnderTraffic(t *testing.T) {
 // spending Curve25519 work, and a real peer still gets through by echoing
 // its cookie in mac2.
 func TestCookiesUnderLoad(t *testing.T) {
-	na, nb := wire(t)
-	ua, ub := underlay(false)
-	a := startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
-	b := startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
-	peer(t, a, b, protocol.Key{}, 0, false)
-	peer(t, b, a, protocol.Key{}, 0, false)
-
-	c := udpFrom(t, nb)
-	to := netip.AddrPortFrom(ua, a.port)
+	a, b := pair(t)
+	c := udpFrom(t, b.ns)
+	to := netip.AddrPortFrom(a.under, a.port)
 	stranger := protocol.NewLocal(newKey(t))
 	hs := protocol.NewHandshake(stranger, a.pub(), protocol.Key{})
 	gen := protocol.NewCookieGenerator(a.pub())

@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -164,7 +161,7 @@ func captureNS(t *testing.T) *nstest.NS {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("needs tshark to read the capture files (apt-get install tshark)")
 	}
-	captureGuardHost(t)
+	nstest.GuardHost(t)
 	ns := nstest.New(t)
 	ns.Run("sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
 	return ns
@@ -181,32 +178,6 @@ func captureTshark(t *testing.T, file string, args ...string) string {
 		t.Fatalf("tshark -r %s: %v\n%s", file, err, stderr.String())
 	}
 	return string(out)
-}
-
-// captureGuardHost fails the test if the test's own network namespace (the
-// host's) gains or loses an interface or an address: captures run in
-// throw-away namespaces only.
-func captureGuardHost(t *testing.T) {
-	t.Helper()
-	before := captureHostNetwork(t)
-	t.Cleanup(func() {
-		if after := captureHostNetwork(t); !reflect.DeepEqual(before, after) {
-			t.Errorf("the host's network changed:\nbefore %v\nafter  %v", before, after)
-		}
-	})
-}
-
-func captureHostNetwork(t *testing.T) []string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, ifi := range ifs {
-		addrs, _ := ifi.Addrs()
-		out = append(out, fmt.Sprint(ifi.Name, addrs))
-	}
-	return out
 }
 
 // captureBuffer is a buffer that a capture writes while the test reads it.

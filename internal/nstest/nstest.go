@@ -6,8 +6,10 @@ package nstest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -106,4 +108,30 @@ func (ns *NS) Link(other *NS, a, b string, addrsA, addrsB []string) {
 		}
 		end.ns.Run("ip", "link", "set", end.name, "up")
 	}
+}
+
+// GuardHost fails the test if the test process's own network namespace
+// (the host's) gains or loses an interface or an address by the end of the
+// test: everything a test does belongs in namespaces it made.
+func GuardHost(t testing.TB) {
+	t.Helper()
+	before := hostNetwork(t)
+	t.Cleanup(func() {
+		if after := hostNetwork(t); !slices.Equal(before, after) {
+			t.Errorf("the host's network changed:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+}
+
+func hostNetwork(t testing.TB) []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ifi := range ifs {
+		addrs, _ := ifi.Addrs()
+		out = append(out, fmt.Sprint(ifi.Name, addrs))
+	}
+	return out
 }
