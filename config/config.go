@@ -1,7 +1,9 @@
 // Package config reads and writes WireGuard configuration files in the
 // format of wg-quick(8): the [Interface] and [Peer] sections that wg(8)
 // setconf takes, plus wg-quick's Address, DNS, MTU, Table, PreUp, PostUp,
-// PreDown, PostDown and SaveConfig, plus two tapwire keys, Mode and Bridge.
+// PreDown, PostDown and SaveConfig, plus tapwire's own keys: Mode, Bridge,
+// ClampMSS, MACAgeing and MaxMACsPerPeer in [Interface], AllowedMACs in
+// [Peer]. The MAC keys need Mode = tap. WGConf leaves tapwire's keys out.
 //
 // Parsing follows wg and wg-quick (wireguard-tools) rather than a generic INI
 // reader:
@@ -41,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -73,6 +76,14 @@ type Interface struct {
 	// is for tapwire only, and WGConf leaves them out.
 	Mode   string // "tun" or "tap"; "" (no Mode line) means "tun"
 	Bridge string // a Linux bridge to attach the tap device to; only with Mode "tap"
+	// ClampMSS is "yes", "no" or "" (the default: yes in TAP mode, no in
+	// TUN mode): lower the MSS of TCP connections through the tunnel to
+	// what its MTU carries.
+	ClampMSS string
+	// TAP mode's MAC learning: seconds before an address not seen is
+	// forgotten (0: 300), and the addresses learned per peer (0: 1024).
+	MACAgeing      int
+	MaxMACsPerPeer int
 }
 
 // Peer is a [Peer] section.
@@ -82,7 +93,10 @@ type Peer struct {
 	AllowedIPs          []netip.Prefix // host bits cleared, as WireGuard stores them
 	Endpoint            string         // host:port or [IPv6]:port as written; host may be a DNS name
 	PersistentKeepalive int            // seconds; 0: off
-	Line                int            // line of the [Peer] header; 0 if not parsed from a file
+	// AllowedMACs (tapwire, TAP mode): the only source MAC addresses the
+	// peer may send frames from; none: any.
+	AllowedMACs []l2switch.MAC
+	Line        int // line of the [Peer] header; 0 if not parsed from a file
 }
 
 // Error is a problem with a configuration file. Error() is
@@ -167,6 +181,7 @@ type parser struct {
 	havePriv   bool     // PrivateKey seen
 	bridgeLine int      // line of the last Bridge key
 	bridgeKey  string   // Bridge key as written
+	tapOnly    []*Error // keys that need Mode = tap, reported if it is missing
 	pubLines   []int    // per peer: line of its PublicKey, 0 if none
 	pubKeys    []string // per peer: PublicKey as written
 }
@@ -233,7 +248,9 @@ var (
 		"address": "Address", "dns": "DNS", "mtu": "MTU", "table": "Table",
 		"preup": "PreUp", "postup": "PostUp", "predown": "PreDown", "postdown": "PostDown",
 		"saveconfig": "SaveConfig", "mode": "Mode", "bridge": "Bridge",
+		"clampmss": "ClampMSS", "macageing": "MACAgeing", "macaging": "MACAgeing", "maxmacsperpeer": "MaxMACsPerPeer",
 	}
+	tapwirePeerKeys = map[string]string{"allowedmacs": "AllowedMACs"}
 	wgInterfaceKeys = map[string]string{"privatekey": "PrivateKey", "listenport": "ListenPort", "fwmark": "FwMark"}
 	wgPeerKeys      = map[string]string{
 		"publickey": "PublicKey", "presharedkey": "PresharedKey", "allowedips": "AllowedIPs",
@@ -275,10 +292,16 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := wgPeerKeys[wk]; ok {
 			return p.errorf(n, key, "%s belongs in a [Peer] section, not in [Interface]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode or Bridge")
+		if canon, ok := tapwirePeerKeys[lk]; ok {
+			return p.errorf(n, key, "%s belongs in a [Peer] section, not in [Interface]", canon)
+		}
+		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing or MaxMACsPerPeer")
 	case peerSection:
 		if canon, ok := wgPeerKeys[wk]; ok {
 			return p.peerWG(n, key, canon, removeSpace(value))
+		}
+		if canon, ok := tapwirePeerKeys[lk]; ok {
+			return p.peerTapwire(n, key, canon, value)
 		}
 		if canon, ok := quickKeys[lk]; ok {
 			return p.errorf(n, key, "%s belongs in the [Interface] section, not in [Peer]", canon)
@@ -286,7 +309,7 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := wgInterfaceKeys[wk]; ok {
 			return p.errorf(n, key, "%s belongs in the [Interface] section, not in [Peer]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Peer]: want PublicKey, PresharedKey, AllowedIPs, Endpoint or PersistentKeepalive")
+		return p.errorf(n, key, "unknown key in [Peer]: want PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive or AllowedMACs")
 	}
 	return p.errorf(n, key, "outside any section: put it under [Interface] or [Peer]")
 }
@@ -370,6 +393,46 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 			return p.errorf(n, key, "%q: %v", clip(value), err)
 		}
 		in.Bridge, p.bridgeLine, p.bridgeKey = value, n, key
+	case "ClampMSS":
+		switch lower(value) {
+		case "yes", "true", "on":
+			in.ClampMSS = "yes"
+		case "no", "false", "off":
+			in.ClampMSS = "no"
+		default:
+			return p.errorf(n, key, "%q: want yes or no", clip(value))
+		}
+	case "MACAgeing":
+		v, ok := parseDecimal(value, 1<<31-1)
+		if !ok || v == 0 {
+			return p.errorf(n, key, "%q: want seconds, from 1 (the default is 300)", clip(value))
+		}
+		in.MACAgeing = int(v)
+		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "a MAC table needs a tap device: add Mode = tap to [Interface], or remove %s", canon))
+	case "MaxMACsPerPeer":
+		v, ok := parseDecimal(value, 1<<20)
+		if !ok || v == 0 {
+			return p.errorf(n, key, "%q: want a number from 1 to 1048576 (the default is 1024)", clip(value))
+		}
+		in.MaxMACsPerPeer = int(v)
+		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "a MAC table needs a tap device: add Mode = tap to [Interface], or remove %s", canon))
+	}
+	return nil
+}
+
+// peerTapwire handles the tapwire keys of [Peer].
+func (p *parser) peerTapwire(n int, key, canon, value string) *Error {
+	peer := &p.cfg.Peers[len(p.cfg.Peers)-1]
+	switch canon {
+	case "AllowedMACs":
+		for _, f := range splitList(value) {
+			m, err := l2switch.ParseMAC(f)
+			if err != nil || m.IsGroup() || m.IsZero() {
+				return p.errorf(n, key, "%q: want unicast MAC addresses such as 02:00:5e:00:53:01, separated by commas", clip(f))
+			}
+			peer.AllowedMACs = append(peer.AllowedMACs, m)
+		}
+		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "MAC addresses need a tap device: add Mode = tap to [Interface], or remove %s", canon))
 	}
 	return nil
 }
@@ -462,6 +525,9 @@ func (p *parser) finish() *Error {
 	}
 	if p.cfg.Interface.Bridge != "" && p.cfg.Interface.Mode != "tap" {
 		errs = append(errs, p.errorf(p.bridgeLine, p.bridgeKey, "a bridge takes a tap device: add Mode = tap to [Interface], or remove Bridge"))
+	}
+	if p.cfg.Interface.Mode != "tap" {
+		errs = append(errs, p.tapOnly...)
 	}
 	first := map[protocol.Key]int{} // public key -> peer index
 	for i, peer := range p.cfg.Peers {
@@ -746,7 +812,16 @@ func (c *Config) Marshal() []byte {
 	if in.Bridge != "" {
 		kv(&b, "Bridge", in.Bridge)
 	}
-	c.writePeers(&b)
+	if in.ClampMSS != "" {
+		kv(&b, "ClampMSS", in.ClampMSS)
+	}
+	if in.MACAgeing != 0 {
+		kv(&b, "MACAgeing", strconv.Itoa(in.MACAgeing))
+	}
+	if in.MaxMACsPerPeer != 0 {
+		kv(&b, "MaxMACsPerPeer", strconv.Itoa(in.MaxMACsPerPeer))
+	}
+	c.writePeers(&b, true)
 	return b.Bytes()
 }
 
@@ -755,7 +830,7 @@ func (c *Config) Marshal() []byte {
 func (c *Config) WGConf() []byte {
 	var b bytes.Buffer
 	c.writeWG(&b)
-	c.writePeers(&b)
+	c.writePeers(&b, false)
 	return b.Bytes()
 }
 
@@ -771,7 +846,8 @@ func (c *Config) writeWG(b *bytes.Buffer) {
 	}
 }
 
-func (c *Config) writePeers(b *bytes.Buffer) {
+// writePeers writes the [Peer] sections, with tapwire's keys if tapwire.
+func (c *Config) writePeers(b *bytes.Buffer, tapwire bool) {
 	for _, p := range c.Peers {
 		b.WriteString("\n[Peer]\n")
 		kv(b, "PublicKey", p.PublicKey.String())
@@ -786,6 +862,13 @@ func (c *Config) writePeers(b *bytes.Buffer) {
 		}
 		if p.PersistentKeepalive != 0 {
 			kv(b, "PersistentKeepalive", strconv.Itoa(p.PersistentKeepalive))
+		}
+		if tapwire && len(p.AllowedMACs) > 0 {
+			macs := make([]string, len(p.AllowedMACs))
+			for i, m := range p.AllowedMACs {
+				macs[i] = m.String()
+			}
+			kv(b, "AllowedMACs", strings.Join(macs, ", "))
 		}
 	}
 }

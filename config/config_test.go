@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -112,9 +113,11 @@ func TestTestdata(t *testing.T) {
 			},
 		},
 		"tap.conf": {
-			Interface: Interface{PrivateKey: key(priv2), ListenPort: 51820, Mode: "tap", Bridge: "br0"},
+			Interface: Interface{PrivateKey: key(priv2), ListenPort: 51820, Mode: "tap", Bridge: "br0",
+				ClampMSS: "yes", MACAgeing: 120, MaxMACsPerPeer: 64},
 			Peers: []Peer{{
-				PublicKey: key(pub5), AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "peer.example.net:51820", Line: 8,
+				PublicKey: key(pub5), AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "peer.example.net:51820", Line: 11,
+				AllowedMACs: []l2switch.MAC{{0x02, 0, 0x5e, 0, 0x53, 1}, {0x02, 0, 0x5e, 0, 0x53, 2}},
 			}},
 		},
 		"crlf.conf": {
@@ -167,10 +170,18 @@ func roundTrip(t *testing.T, c *Config) {
 
 // wgPart returns what of c wg setconf takes.
 func wgPart(c *Config) *Config {
+	peers := make([]Peer, len(c.Peers))
+	for i, p := range c.Peers {
+		p.AllowedMACs = nil // tapwire's
+		peers[i] = p
+	}
+	if len(c.Peers) == 0 {
+		peers = c.Peers
+	}
 	return &Config{
 		Path:      c.Path,
 		Interface: Interface{PrivateKey: c.Interface.PrivateKey, ListenPort: c.Interface.ListenPort, FwMark: c.Interface.FwMark},
-		Peers:     c.Peers,
+		Peers:     peers,
 	}
 }
 
@@ -333,6 +344,13 @@ func TestParseBad(t *testing.T) {
 		{"bridge with tun", base + "Mode = tun\nBridge = br0\n", 4, "Bridge", "add Mode = tap"},
 		{"bridge name", base + "Mode = tap\nBridge = a/b\n", 4, "Bridge", "not a Linux interface name"},
 		{"bridge long", base + "Mode = tap\nBridge = abcdefghijklmnop\n", 4, "Bridge", "longer than 15"},
+		{"clampmss", base + "ClampMSS = maybe\n", 3, "ClampMSS", "want yes or no"},
+		{"ageing without tap", base + "MACAgeing = 60\n", 3, "MACAgeing", "add Mode = tap"},
+		{"ageing zero", base + "Mode = tap\nMACAgeing = 0\n", 4, "MACAgeing", "want seconds"},
+		{"max macs", base + "Mode = tap\nMaxMACsPerPeer = lots\n", 4, "MaxMACsPerPeer", "want a number"},
+		{"allowed macs without tap", base + "[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01\n", 5, "AllowedMACs", "add Mode = tap"},
+		{"allowed macs bad", base + "Mode = tap\n[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01, ff:ff:ff:ff:ff:ff\n", 6, "AllowedMACs", "want unicast MAC"},
+		{"allowed macs in interface", base + "AllowedMACs = 02:00:5e:00:53:01\n", 3, "AllowedMACs", "belongs in a [Peer]"},
 		{"unicode case folding", base + "Persistent\u212aeepalive = 1\n", 3, "Persistent\u212aeepalive", "unknown key"},
 		{"unicode fold in value", base + "SaveConfig = fal\u017fe\n", 3, "SaveConfig", "neither true nor false"},
 		{"first error by line", "[Interface]\n" + peer + "[Peer]\n", 1, "PrivateKey", "missing"},
@@ -443,7 +461,7 @@ Endpoint = 198.51.100.4:51820
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(tap.WGConf()); strings.Contains(got, "Mode") || strings.Contains(got, "Bridge") {
+	if got := string(tap.WGConf()); strings.Contains(got, "Mode") || strings.Contains(got, "Bridge") || strings.Contains(got, "MAC") {
 		t.Errorf("WGConf keeps tapwire keys:\n%s", got)
 	}
 	if got := string(tap.Marshal()); !strings.Contains(got, "Mode = tap\nBridge = br0\n") {

@@ -90,6 +90,10 @@ func TestWGQuickStrip(t *testing.T) {
 				t.Errorf("wg-quick strip kept Mode %q Bridge %q, want %q %q", stripped.Interface.Mode, stripped.Interface.Bridge, c.Interface.Mode, c.Interface.Bridge)
 			}
 			stripped.Interface.Mode, stripped.Interface.Bridge = "", ""
+			stripped.Interface.ClampMSS, stripped.Interface.MACAgeing, stripped.Interface.MaxMACsPerPeer = "", 0, 0
+			for i := range stripped.Peers {
+				stripped.Peers[i].AllowedMACs = nil
+			}
 			ours, err := Parse("wgconf", strings.NewReader(string(c.WGConf())))
 			if err != nil {
 				t.Fatal(err)

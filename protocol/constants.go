@@ -13,6 +13,16 @@ const (
 	TypeResponse    = 2 // handshake response (message 2)
 	TypeCookieReply = 3 // cookie reply to a handshake message sent under load
 	TypeTransport   = 4 // transport data (and keepalives)
+
+	// TypeFrame is tapwire's transport message for Ethernet frames (an
+	// interface in TAP mode): a transport message in every respect but its
+	// first reserved byte, which is 1. WireGuard implementations read the
+	// four bytes as type 0x104, which they do not know, and drop the
+	// message, so a frame is never delivered as an IP packet; a tapwire
+	// peer in TUN mode recognises it and reports the mismatch. Its
+	// plaintext is the frame's length as a big-endian uint16, the frame,
+	// then padding (see the tunnel package).
+	TypeFrame = TypeTransport | 1<<8
 )
 
 // Wire sizes, in bytes.

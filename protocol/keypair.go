@@ -46,6 +46,7 @@ func newKeypair(send, recv *sum) (*Keypair, error) {
 // allocates nothing.
 var (
 	errSealShort     = fmt.Errorf("seal transport: %w", ErrShortBuffer)
+	errSealType      = fmt.Errorf("seal transport: %w: not a transport message type", ErrMalformed)
 	errSealLength    = fmt.Errorf("seal transport: %w: negative length or MTU", ErrMalformed)
 	errSealExhausted = fmt.Errorf("seal transport: %w", ErrKeypairExhausted)
 	errOpenShort     = fmt.Errorf("open transport: %w: shorter than %d bytes", ErrMalformed, TransportOverhead)
@@ -78,6 +79,15 @@ func (kp *Keypair) SealTransport(buf []byte, n int) (int, error) {
 // wireguard-go pads. Passing it the unpadded length n keeps messages of
 // MTU-sized packets within the path MTU.
 func (kp *Keypair) SealTransportMTU(buf []byte, n, mtu int) (int, error) {
+	return kp.SealTransportType(buf, n, mtu, TypeTransport)
+}
+
+// SealTransportType is SealTransportMTU for a message of type typ,
+// TypeTransport or TypeFrame.
+func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, error) {
+	if typ != TypeTransport && typ != TypeFrame {
+		return 0, errSealType
+	}
 	if n < 0 || mtu < 0 {
 		return 0, errSealLength
 	}
@@ -95,16 +105,27 @@ func (kp *Keypair) SealTransportMTU(buf []byte, n, mtu int) (int, error) {
 	// built in buf[4:16], where the counter belongs anyway, and the
 	// receiver index is written over its zeros after sealing: a nonce on
 	// the stack would escape to the heap through the cipher.AEAD interface.
-	binary.LittleEndian.PutUint32(buf[0:4], TypeTransport)
+	binary.LittleEndian.PutUint32(buf[0:4], typ)
 	binary.LittleEndian.PutUint32(buf[4:8], 0)
 	binary.LittleEndian.PutUint64(buf[8:16], counter)
-	kp.send.Seal(buf[:TransportHeaderSize], buf[4:16], buf[TransportHeaderSize:TransportHeaderSize+padded], nil)
+	kp.send.Seal(buf[:TransportHeaderSize], buf[4:16], buf[TransportHeaderSize:TransportHeaderSize+padded], typeAD(buf, typ))
 	binary.LittleEndian.PutUint32(buf[4:8], kp.RemoteIndex)
 	return TransportOverhead + padded, nil
 }
 
+// typeAD is the additional data of a message of type typ: none for
+// WireGuard's TypeTransport, as the protocol has it, and the four type
+// bytes for TypeFrame, so that the type of a frame message is authenticated
+// and nobody on the path can turn a message of one kind into the other.
+func typeAD(msg []byte, typ uint32) []byte {
+	if typ == TypeFrame {
+		return msg[0:4]
+	}
+	return nil
+}
+
 // OpenTransport authenticates and decrypts, in place, transport message
-// msg for this keypair and returns the plaintext, a subslice of msg, padding
+// msg (TypeTransport or TypeFrame: the caller tells them apart) for this keypair and returns the plaintext, a subslice of msg, padding
 // included (the engine trims it by the IP header's length; an empty
 // plaintext is a keepalive). The counter is checked against, and entered
 // into, the replay window only once the message is authentic. Errors:
@@ -116,7 +137,7 @@ func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
 	if len(msg) < TransportOverhead {
 		return nil, errOpenShort
 	}
-	if binary.LittleEndian.Uint32(msg[0:4]) != TypeTransport {
+	if typ := binary.LittleEndian.Uint32(msg[0:4]); typ != TypeTransport && typ != TypeFrame {
 		return nil, errOpenType
 	}
 	if binary.LittleEndian.Uint32(msg[4:8]) != kp.LocalIndex {
@@ -128,7 +149,8 @@ func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
 	}
 	// The nonce is built in msg[4:16] as in SealTransport.
 	binary.LittleEndian.PutUint32(msg[4:8], 0)
-	plain, err := kp.recv.Open(msg[TransportHeaderSize:TransportHeaderSize], msg[4:16], msg[TransportHeaderSize:], nil)
+	typ := binary.LittleEndian.Uint32(msg[0:4])
+	plain, err := kp.recv.Open(msg[TransportHeaderSize:TransportHeaderSize], msg[4:16], msg[TransportHeaderSize:], typeAD(msg, typ))
 	binary.LittleEndian.PutUint32(msg[4:8], kp.LocalIndex)
 	if err != nil {
 		return nil, errOpenAuth
@@ -188,7 +210,7 @@ func ParseTransportHeader(msg []byte) (receiver uint32, counter uint64, err erro
 	if len(msg) < TransportOverhead {
 		return 0, 0, errParseShort
 	}
-	if binary.LittleEndian.Uint32(msg[0:4]) != TypeTransport {
+	if typ := binary.LittleEndian.Uint32(msg[0:4]); typ != TypeTransport && typ != TypeFrame {
 		return 0, 0, errParseType
 	}
 	return binary.LittleEndian.Uint32(msg[4:8]), binary.LittleEndian.Uint64(msg[offsetTransportCounter:]), nil
@@ -212,7 +234,7 @@ func MessageType(msg []byte) (uint32, bool) {
 		return typ, len(msg) == ResponseSize
 	case TypeCookieReply:
 		return typ, len(msg) == CookieReplySize
-	case TypeTransport:
+	case TypeTransport, TypeFrame:
 		return typ, len(msg) >= TransportOverhead
 	}
 	return typ, false

@@ -109,7 +109,7 @@ func TestTransportErrors(t *testing.T) {
 		"short":      make([]byte, TransportOverhead-1),
 		"empty":      nil,
 		"wrong type": append([]byte{TypeResponse, 0, 0, 0}, dup[4:]...),
-		"reserved":   append([]byte{TypeTransport, 1, 0, 0}, dup[4:]...),
+		"reserved":   append([]byte{TypeTransport, 2, 0, 0}, dup[4:]...),
 		"index":      append([]byte{TypeTransport, 0, 0, 0, 99, 0, 0, 0}, dup[8:]...),
 	} {
 		if _, err := b.OpenTransport(m); !errors.Is(err, ErrMalformed) {
@@ -359,5 +359,50 @@ func TestTransportConcurrent(t *testing.T) {
 	wg.Wait()
 	if len(seen) != workers*per || a.SendCount() != workers*per {
 		t.Fatalf("%d counters opened, SendCount %d", len(seen), a.SendCount())
+	}
+}
+
+// TestFrameMessages checks TypeFrame messages: they round-trip, their type
+// is authenticated (a message turned from one type into the other fails
+// authentication instead of being delivered as the other kind), and they
+// cannot be sealed with another type.
+func TestFrameMessages(t *testing.T) {
+	a, b := testKeypairs(t)
+	frame := []byte("\x00\x0eframe of 14 b")
+	buf := make([]byte, TransportOverhead+PaddedLen(len(frame), 0))
+	copy(buf[TransportHeaderSize:], frame)
+	m, err := a.SealTransportType(buf, len(frame), 0, TypeFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := buf[:m]
+	if typ, ok := MessageType(msg); !ok || typ != TypeFrame {
+		t.Fatalf("MessageType = %#x, %v; want TypeFrame", typ, ok)
+	}
+	if msg[0] != TypeTransport || msg[1] != 1 {
+		t.Fatalf("header starts % x, want 04 01", msg[:4])
+	}
+	if r, c, err := ParseTransportHeader(msg); err != nil || r != 200 || c != 0 {
+		t.Fatalf("ParseTransportHeader = %d, %d, %v", r, c, err)
+	}
+	flipped := append([]byte(nil), msg...)
+	flipped[1] = 0 // now it claims to be a WireGuard transport message
+	if _, err := b.OpenTransport(flipped); !errors.Is(err, ErrAuth) {
+		t.Fatalf("frame message retyped as transport: %v, want ErrAuth", err)
+	}
+	plain, err := b.OpenTransport(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(plain, frame) {
+		t.Fatalf("plaintext %q, want prefix %q", plain, frame)
+	}
+	ip := seal(t, a, []byte("ip packet"))
+	ip[1] = 1 // a transport message retyped as a frame
+	if _, err := b.OpenTransport(ip); !errors.Is(err, ErrAuth) {
+		t.Fatalf("transport message retyped as frame: %v, want ErrAuth", err)
+	}
+	if _, err := a.SealTransportType(buf, 1, 0, TypeInitiation); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("seal with type 1: %v, want ErrMalformed", err)
 	}
 }

@@ -65,6 +65,9 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			}
 			p = newPeer(d, pc.PublicKey)
 			d.peers[pc.PublicKey] = p
+			if macs := d.allowedMACs[pc.PublicKey]; d.sw != nil && len(macs) > 0 {
+				d.sw.SetAllowed(p, macs)
+			}
 		}
 		if pc.PresharedKey != nil {
 			p.mu.Lock()
@@ -95,6 +98,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			d.routes.Insert(prefix.Masked(), p)
 		}
 	}
+	d.updatePeerList()
 	// As wireguard-go: turning on a persistent keepalive sends one at once,
 	// which also makes the first handshake without waiting for traffic.
 	for _, p := range keepaliveNow {
@@ -141,7 +145,11 @@ func (d *Device) removePeer(k protocol.Key) {
 	}
 	delete(d.peers, k)
 	d.routes.RemoveValue(p)
+	if d.sw != nil {
+		d.sw.RemovePort(p)
+	}
 	p.zeroKeys()
+	d.updatePeerList()
 }
 
 // Status reports the configuration and the peers' counters, as `wg show`

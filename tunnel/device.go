@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/internal/inns"
+	"github.com/tapwire/tapwire/l2switch"
+	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/route"
 	"github.com/tapwire/tapwire/tun"
@@ -27,9 +30,20 @@ type Options struct {
 	// NetNS is the network namespace of the UDP socket ("" for the
 	// caller's); usually the one the TUN device was opened in.
 	NetNS string
+	// Switch configures the MAC learning table of a TAP device (ageing,
+	// addresses learned per peer); unused in TUN mode.
+	Switch l2switch.Options
+	// ClampMSS lowers the MSS of TCP connections opened through the tunnel
+	// to what the device's MTU carries (MTU-40 over IPv4, MTU-60 over
+	// IPv6), as OpenVPN's mssfix and tinc's ClampMSS do: hosts bridged
+	// behind a TAP device, with a 1500-byte MTU, then never send segments
+	// too big for the tunnel.
+	ClampMSS bool
 }
 
-// Device is a WireGuard interface: a TUN device, a UDP socket and peers.
+// Device is a WireGuard interface: a TUN device, a UDP socket and peers;
+// or, in TAP mode, a TAP device whose Ethernet frames the peers exchange
+// through a MAC learning switch.
 type Device struct {
 	log   *slog.Logger
 	tm    Timers
@@ -37,14 +51,24 @@ type Device struct {
 	mtu   int
 	netNS string
 
-	mu         sync.RWMutex // guards the configuration below
-	privateKey protocol.Key
-	local      *protocol.Local
-	checker    *protocol.CookieChecker
-	peers      map[protocol.Key]*Peer
-	listenPort uint16
-	fwmark     uint32
-	conn       *net.UDPConn
+	mode       tun.Mode
+	msgType    uint32                  // type of the data messages sent: protocol.TypeTransport or TypeFrame
+	padMTU     int                     // the limit of padding: the MTU, or for frames 2 + maxFrame
+	maxFrame   int                     // TAP: the largest frame carried, MTU + MaxFrameOverhead
+	sw         *l2switch.Table[*Peer]  // TAP: where MACs are; the nil port is the tap device
+	ageing     time.Duration           // TAP: the switch's MAC ageing
+	mss4, mss6 uint16                  // MSS clamp (0: off)
+	peerList   atomic.Pointer[[]*Peer] // the peers, for flooding without a lock
+
+	mu          sync.RWMutex // guards the configuration below
+	privateKey  protocol.Key
+	local       *protocol.Local
+	checker     *protocol.CookieChecker
+	peers       map[protocol.Key]*Peer
+	allowedMACs map[protocol.Key][]l2switch.MAC // TAP: sources a peer may use
+	listenPort  uint16
+	fwmark      uint32
+	conn        *net.UDPConn
 
 	gso atomic.Bool // UDP GSO works on the socket (cleared if the kernel refuses it)
 
@@ -78,32 +102,53 @@ type Stats struct {
 	SourceMismatch atomic.Uint64 // decrypted packets from an address outside the peer's allowed IPs
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
+	ModeMismatch   atomic.Uint64 // authentic data of the other mode: IP packets on a TAP interface, frames on a TUN one
+	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead, from the tap or a peer
 
 	// Not drops: how often the socket offloads carried several datagrams.
 	GSOSends    atomic.Uint64 // sends of several datagrams in one UDP GSO message
 	GROReceives atomic.Uint64 // receives of several datagrams coalesced by UDP GRO
+	MSSClamped  atomic.Uint64 // TCP SYNs whose MSS was lowered (Options.ClampMSS)
 }
 
-// New starts a Device on an open TUN device, which it owns from then on.
-// The device has no key and no peers until Apply gives it some.
+// New starts a Device on an open TUN or TAP device, which it owns from
+// then on. The device has no key and no peers until Apply gives it some.
+//
+// On a TAP device the peers exchange Ethernet frames in protocol.TypeFrame
+// messages, which WireGuard peers and TUN-mode tapwire peers drop (a
+// tapwire peer reports the mismatch); allowed IPs play no part, and every
+// peer is a port of a MAC learning switch. Frames up to the device's MTU
+// plus MaxFrameOverhead are carried; the MTU is read once, here.
 func New(dev *tun.Device, opts Options) (*Device, error) {
-	if dev.Mode() != tun.ModeTUN {
-		return nil, errors.New("tunnel: only TUN devices are supported so far")
-	}
 	mtu, err := dev.MTU()
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	d := &Device{
-		log:     opts.Log,
-		tm:      opts.Timers.withDefaults(),
-		tun:     dev,
-		mtu:     mtu,
-		netNS:   opts.NetNS,
-		peers:   make(map[protocol.Key]*Peer),
-		limiter: newRateLimiter(20, 10),
-		closed:  make(chan struct{}),
+		log:         opts.Log,
+		tm:          opts.Timers.withDefaults(),
+		tun:         dev,
+		mtu:         mtu,
+		netNS:       opts.NetNS,
+		mode:        dev.Mode(),
+		msgType:     protocol.TypeTransport,
+		padMTU:      mtu,
+		peers:       make(map[protocol.Key]*Peer),
+		allowedMACs: make(map[protocol.Key][]l2switch.MAC),
+		limiter:     newRateLimiter(20, 10),
+		closed:      make(chan struct{}),
 	}
+	if d.mode == tun.ModeTAP {
+		d.msgType = protocol.TypeFrame
+		d.maxFrame = min(mtu+MaxFrameOverhead, 65535)
+		d.padMTU = frameLenSize + d.maxFrame
+		d.sw = l2switch.New[*Peer](opts.Switch)
+		d.ageing = cmp.Or(opts.Switch.Ageing, l2switch.DefaultAgeing)
+	}
+	if opts.ClampMSS && mtu > 60 {
+		d.mss4, d.mss6 = uint16(min(mtu-40, 65535)), uint16(min(mtu-60, 65535))
+	}
+	d.updatePeerList()
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -114,13 +159,20 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		return nil, err
 	}
 	d.wg.Add(2)
-	go d.readTUN()
+	if d.mode == tun.ModeTAP {
+		go d.readTAP()
+	} else {
+		go d.readTUN()
+	}
 	go d.runTimers()
 	return d, nil
 }
 
 // Name returns the interface name.
 func (d *Device) Name() string { return d.tun.Name() }
+
+// Mode returns the device's mode: TUN (IP packets) or TAP (frames).
+func (d *Device) Mode() tun.Mode { return d.mode }
 
 // Stats returns the device's drop counters.
 func (d *Device) Stats() *Stats { return &d.stats }
@@ -242,6 +294,9 @@ func (d *Device) readTUN() {
 		d.mu.RUnlock()
 		for i := range n {
 			pkt := bufs[i][off : off+sizes[i]]
+			if d.mss4 != 0 && packet.ClampMSSIP(pkt, d.mss4, d.mss6) {
+				d.stats.MSSClamped.Add(1)
+			}
 			p, ok := d.routes.LookupDst(pkt)
 			if !ok {
 				d.stats.NoRoute.Add(1)
@@ -278,6 +333,10 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 		return
 	}
 	w := newTUNWriter(d.tun, 64)
+	var out *l2out // TAP: frames switched to other peers
+	if d.mode == tun.ModeTAP {
+		out = d.newL2Out(conn, 64)
+	}
 	for {
 		n, err := b.recv(0)
 		if err != nil {
@@ -286,6 +345,7 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 			}
 			continue
 		}
+		now := time.Now()
 		for i := range n {
 			data := b.bufs[i][:b.sizes[i]]
 			seg := b.segSize[i]
@@ -298,12 +358,20 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				if pkt := d.handleMessage(msg, b.addrs[i]); len(pkt) > 0 {
+				pkt, p := d.handleMessage(msg, b.addrs[i])
+				switch {
+				case len(pkt) == 0:
+				case out != nil:
+					d.switchFrame(pkt, p, now, w, out)
+				default:
 					w.add(pkt)
 				}
 			}
 		}
 		w.flush()
+		if out != nil {
+			out.flush()
+		}
 	}
 }
 
@@ -356,17 +424,18 @@ func (d *Device) underLoad(now time.Time) bool {
 }
 
 // handleMessage dispatches one UDP payload by message type, and returns the
-// packet a data message carried, decrypted in place, for the TUN device.
-// Anything that does not verify is dropped and counted, never answered.
-func (d *Device) handleMessage(msg []byte, src netip.AddrPort) []byte {
+// packet (or frame) a data message carried, decrypted in place, and the
+// peer it came from. Anything that does not verify is dropped and counted,
+// never answered.
+func (d *Device) handleMessage(msg []byte, src netip.AddrPort) ([]byte, *Peer) {
 	typ, ok := protocol.MessageType(msg)
 	if !ok {
 		d.stats.Malformed.Add(1)
-		return nil
+		return nil, nil
 	}
 	switch typ {
-	case protocol.TypeTransport:
-		return d.handleTransport(msg, src)
+	case protocol.TypeTransport, protocol.TypeFrame:
+		return d.handleTransport(msg, typ, src)
 	case protocol.TypeInitiation:
 		d.handleInitiation(msg, src)
 	case protocol.TypeResponse:
@@ -376,7 +445,7 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort) []byte {
 	default:
 		d.stats.Malformed.Add(1)
 	}
-	return nil
+	return nil, nil
 }
 
 // srcBytes is the address form mac2 cookies are bound to: IP then port.
@@ -441,7 +510,7 @@ func (d *Device) handleInitiation(msg []byte, src netip.AddrPort) {
 		d.stats.UnknownPeer.Add(1)
 		return
 	}
-	p.handleInitiation(in, src)
+	p.handleInitiation(in, src, local.PublicKey())
 }
 
 func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {
@@ -481,18 +550,18 @@ func (d *Device) handleCookieReply(msg []byte) {
 	}
 }
 
-func (d *Device) handleTransport(msg []byte, src netip.AddrPort) []byte {
+func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort) ([]byte, *Peer) {
 	receiver, _, err := protocol.ParseTransportHeader(msg)
 	if err != nil {
 		d.stats.Malformed.Add(1)
-		return nil
+		return nil, nil
 	}
 	e, ok := d.indices.get(receiver)
 	if !ok || e.kp == nil {
 		d.stats.UnknownIndex.Add(1)
-		return nil
+		return nil, nil
 	}
-	return e.peer.handleTransport(e.kp, msg, src)
+	return e.peer.handleTransport(e.kp, msg, typ, src), e.peer
 }
 
 // indexTable maps the local indices of handshakes and keypairs to them.
@@ -548,11 +617,16 @@ func (d *Device) runTimers() {
 	defer d.wg.Done()
 	tick := time.NewTicker(d.tm.Tick)
 	defer tick.Stop()
+	var expired time.Time
 	for {
 		select {
 		case <-d.closed:
 			return
 		case now := <-tick.C:
+			if d.sw != nil && now.Sub(expired) >= time.Second {
+				d.sw.Expire(now)
+				expired = now
+			}
 			d.mu.RLock()
 			peers := make([]*Peer, 0, len(d.peers))
 			for _, p := range d.peers {

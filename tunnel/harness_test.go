@@ -73,7 +73,7 @@ func pair(t testing.TB) (a, b *host) {
 }
 
 func testLog(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
+	if testing.Verbose() || os.Getenv("TAPWIRE_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -91,12 +91,24 @@ func newKey(t testing.TB) protocol.Key {
 // UAPI socket so wg can look at it.
 func startTapwire(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, timers tunnel.Timers, inner ...netip.Prefix) *host {
 	t.Helper()
+	return startEngine(t, ns, name, under, port, tun.ModeTUN, tunnel.Options{Timers: timers}, inner...)
+}
+
+// startEngine is startTapwire for a TUN or TAP device (MTU 1420 or 1400)
+// with opts (Log and NetNS are filled in).
+func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mode tun.Mode, opts tunnel.Options, inner ...netip.Prefix) *host {
+	t.Helper()
 	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
-	dev, err := tun.Open(tun.Config{Name: name, NetNS: ns.Name, MTU: 1420})
+	mtu := 1420
+	if mode == tun.ModeTAP {
+		mtu = 1400
+	}
+	dev, err := tun.Open(tun.Config{Name: name, Mode: mode, NetNS: ns.Name, MTU: mtu})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := tunnel.New(dev, tunnel.Options{Log: testLog(t), NetNS: ns.Name, Timers: timers})
+	opts.Log, opts.NetNS = testLog(t), ns.Name
+	eng, err := tunnel.New(dev, opts)
 	if err != nil {
 		dev.Close()
 		t.Fatal(err)

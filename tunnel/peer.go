@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
@@ -27,6 +29,10 @@ type Peer struct {
 	txBytes   atomic.Uint64
 	lastHS    atomic.Int64 // unix nanoseconds of the last completed handshake
 	lastSent  atomic.Int64 // unix nanoseconds of the last message sent
+	// mismatch counts authentic messages of the other mode (see
+	// Device.Mode); mismatchLogged is when that was last logged.
+	mismatch       atomic.Uint64
+	mismatchLogged atomic.Int64
 
 	mu           sync.Mutex // guards everything below
 	hs           *protocol.Handshake
@@ -83,7 +89,7 @@ func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 
 // seal pads, encrypts and sends one packet with kp, or queues it in sb.
 func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
-	m, err := kp.SealTransportMTU(buf, n, p.dev.mtu)
+	m, err := kp.SealTransportType(buf, n, p.dev.padMTU, p.dev.msgType)
 	if err != nil {
 		return
 	}
@@ -180,12 +186,26 @@ func jitter(rekeyTimeout time.Duration) time.Duration {
 }
 
 // handleInitiation answers a valid initiation from this peer.
-func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
+//
+// Initiations that cross (both ends start a handshake at the same moment,
+// as two taps do when they come up and send their IPv6 multicast) would
+// each overwrite the other end's handshake state, so that neither response
+// completes and both ends wait RekeyTimeout to retry. Instead, the end
+// with the lower public key ignores the peer's initiation while its own is
+// fresh, and the other end answers: one handshake completes at once. An
+// ignored initiation is as if lost, which the protocol tolerates; against
+// a peer that answers every initiation (wireguard-go) it changes nothing.
+func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, localPub protocol.Key) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
 	if p.removed || p.hs == nil {
 		p.mu.Unlock()
+		return
+	}
+	if p.hsIndex != 0 && now.Sub(p.hsSent) < d.tm.RekeyTimeout && bytes.Compare(localPub[:], p.public[:]) < 0 {
+		p.mu.Unlock()
+		d.log.Debug("ignored a crossing handshake initiation: ours is in flight", "peer", p.public.String())
 		return
 	}
 	if err := p.hs.AcceptInitiation(in, now); err != nil {
@@ -293,8 +313,9 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 
 // handleTransport decrypts a data message in place and returns its packet
 // if the packet's source is one of the peer's allowed IPs (nil otherwise,
-// and for keepalives).
-func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrPort) []byte {
+// and for keepalives); in TAP mode, its frame. A message of the other mode
+// (typ) counts as a keepalive for the timers, and delivers nothing.
+func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort) []byte {
 	d := p.dev
 	now := time.Now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
@@ -312,6 +333,10 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 	}
 	p.rxBytes.Add(uint64(len(msg)))
 	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
+	if typ != d.msgType {
+		p.modeMismatch()
+		pkt = nil
+	}
 
 	p.mu.Lock()
 	var staged [][]byte
@@ -342,6 +367,12 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, src netip.AddrP
 	}
 	if len(pkt) == 0 {
 		return nil // keepalive
+	}
+	if d.mode == tun.ModeTAP {
+		return d.openFrame(pkt)
+	}
+	if d.mss4 != 0 && packet.ClampMSSIP(pkt, d.mss4, d.mss6) {
+		d.stats.MSSClamped.Add(1)
 	}
 	n := ipLength(pkt)
 	if n == 0 || n > len(pkt) {

@@ -173,11 +173,14 @@ func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 }
 
-// add queues a datagram for the next flush. It refuses an IPv6 address on
-// an IPv4-only socket.
+// add queues a datagram for the next flush, flushing first when the batch
+// is full. It refuses an IPv6 address on an IPv4-only socket.
 func (b *udpBatch) add(msg []byte, to netip.AddrPort) bool {
 	if b.v4 && !to.Addr().Unmap().Is4() {
 		return false
+	}
+	if len(b.msgs) == len(b.hdrs) {
+		b.flush()
 	}
 	b.msgs = append(b.msgs, msg)
 	b.to = append(b.to, to)

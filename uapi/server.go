@@ -5,6 +5,7 @@ package uapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -298,6 +299,32 @@ func (s *Server) handle(c net.Conn, b Backend) {
 			var out bytes.Buffer
 			appendGet(&out, st)
 			out.WriteString("errno=0\n\n")
+			if !s.write(c, log, out.Bytes()) {
+				return
+			}
+		case "get=tapwire":
+			// tapwire's extension: the backend's Info as one JSON line.
+			blank, err := readLine(br, MaxLineLen)
+			if err != nil || blank != "" {
+				s.answer(c, log, Errorf(syscall.EINVAL, "trailing data after get=tapwire"))
+				return
+			}
+			ib, ok := b.(InfoBackend)
+			if !ok {
+				s.answer(c, log, Errorf(syscall.EINVAL, "this device has no tapwire information"))
+				return
+			}
+			s.cfg.RLock()
+			info, err := json.Marshal(ib.Info())
+			s.cfg.RUnlock()
+			if err != nil {
+				s.answer(c, log, err)
+				return
+			}
+			var out bytes.Buffer
+			out.WriteString("tapwire=")
+			out.Write(info)
+			out.WriteString("\nerrno=0\n\n")
 			if !s.write(c, log, out.Bytes()) {
 				return
 			}

@@ -284,67 +284,6 @@ func transfer(t *testing.T, self string, left, right *nstest.NS, addr string, to
 	return lines.Text(), strings.TrimSpace(string(cliOut))
 }
 
-// rawSocket opens an AF_PACKET socket on link in ns, for sending and
-// receiving whole Ethernet frames.
-func rawSocket(t *testing.T, ns *nstest.NS, link string) int {
-	t.Helper()
-	var fd int
-	err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(link)
-		if err != nil {
-			return err
-		}
-		proto := int(htons(unix.ETH_P_ALL))
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatalf("raw socket on %s: %v", link, err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	// The receive path moves an outer VLAN tag into metadata; ask for it.
-	unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
-	return fd
-}
-
-// readFrame reads one frame from a raw socket and puts back the outer VLAN
-// tag the kernel took off into metadata, as libpcap does.
-func readFrame(fd int, buf []byte) (int, error) {
-	oob := make([]byte, 128)
-	n, oobn, _, _, err := unix.Recvmsg(fd, buf[4:], oob, 0)
-	if err != nil {
-		return 0, err
-	}
-	copy(buf, buf[4:4+min(n, 12)]) // MACs to the front, leaving room for a tag
-	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < 20 {
-			continue
-		}
-		status := binary.NativeEndian.Uint32(m.Data[0:])
-		tci, tpid := binary.NativeEndian.Uint16(m.Data[16:]), binary.NativeEndian.Uint16(m.Data[18:])
-		if status&unix.TP_STATUS_VLAN_VALID == 0 {
-			break
-		}
-		if status&unix.TP_STATUS_VLAN_TPID_VALID == 0 {
-			tpid = 0x8100
-		}
-		binary.BigEndian.PutUint16(buf[12:], tpid)
-		binary.BigEndian.PutUint16(buf[14:], tci)
-		copy(buf[16:], buf[4+12:4+n]) // the rest, after the tag
-		return n + 4, nil
-	}
-	copy(buf[12:], buf[4+12:4+n])
-	return n, nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
 // TestForwardRawFramesIntact sends Ethernet frames the offloads must leave
 // alone through a TAP forwarder with offloads on: an 802.1Q-tagged IPv4
 // frame, a frame with an unusual EtherType, and a tagged TCP segment. Each
@@ -370,7 +309,7 @@ func TestForwardRawFramesIntact(t *testing.T) {
 	}
 	left.Run("ip", "link", "set", "fwl0", "up")
 	right.Run("ip", "link", "set", "fwr0", "up")
-	tx, rx := rawSocket(t, left, "fwl0"), rawSocket(t, right, "fwr0")
+	tx, rx := left.RawSocket("fwl0"), right.RawSocket("fwr0")
 
 	dst := []byte{0x02, 0, 0x5e, 0, 0x53, 0x02}
 	src := []byte{0x02, 0, 0x5e, 0, 0x53, 0x01}
@@ -389,7 +328,7 @@ func TestForwardRawFramesIntact(t *testing.T) {
 		}
 		got := false
 		for deadline := time.Now().Add(2 * time.Second); !got && time.Now().Before(deadline); {
-			n, err := readFrame(rx, buf)
+			n, err := nstest.ReadFrame(rx, buf)
 			if err != nil {
 				continue // timeout: try again until the deadline
 			}
