@@ -173,8 +173,12 @@ func TestTapPointToPoint(t *testing.T) {
 				return ethFrame(macB, macA, 0x88a8, append(append([]byte{0x00, 0x05, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00}, ipv4ICMP...), m...))
 			},
 			"EtherType 0x88b5": func(m []byte) []byte { return ethFrame(macB, macA, testEtherType, m) },
-			"broadcast":        func(m []byte) []byte { return ethFrame(l2switch.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, testEtherType, m) },
-			"multicast":        func(m []byte) []byte { return ethFrame(l2switch.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}, macA, testEtherType, m) },
+			"broadcast": func(m []byte) []byte {
+				return ethFrame(l2switch.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, testEtherType, m)
+			},
+			"multicast": func(m []byte) []byte {
+				return ethFrame(l2switch.MAC{0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb}, macA, testEtherType, m)
+			},
 			"DHCP discover": func(m []byte) []byte {
 				udp := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 68, 0, 67, 0, 0, 0, 0}
 				udp = append(udp, m...)
