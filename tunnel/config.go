@@ -74,6 +74,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			p.psk = *pc.PresharedKey
 			if p.hs != nil {
 				p.hs.SetPresharedKey(p.psk)
+				p.hsr.SetPresharedKey(p.psk)
 			}
 			p.mu.Unlock()
 		}
@@ -129,9 +130,10 @@ func (d *Device) setPrivateKey(k protocol.Key) {
 		p.dropKeypairs()
 		d.indices.del(p.hsIndex)
 		p.hsIndex = 0
-		p.hs = nil
+		p.hs, p.hsr = nil, nil
 		if d.local != nil {
 			p.hs = protocol.NewHandshake(d.local, key, p.psk)
+			p.hsr = protocol.NewHandshake(d.local, key, p.psk)
 		}
 		p.mu.Unlock()
 	}

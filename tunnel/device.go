@@ -510,7 +510,7 @@ func (d *Device) handleInitiation(msg []byte, src netip.AddrPort) {
 		d.stats.UnknownPeer.Add(1)
 		return
 	}
-	p.handleInitiation(in, src, local.PublicKey())
+	p.handleInitiation(in, src)
 }
 
 func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {

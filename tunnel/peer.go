@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
@@ -34,8 +33,9 @@ type Peer struct {
 	mismatch       atomic.Uint64
 	mismatchLogged atomic.Int64
 
-	mu           sync.Mutex // guards everything below
-	hs           *protocol.Handshake
+	mu           sync.Mutex          // guards everything below
+	hs           *protocol.Handshake // our initiations
+	hsr          *protocol.Handshake // the peer's initiations (and their replay and flood protection)
 	psk          protocol.Key
 	current      *protocol.Keypair
 	previous     *protocol.Keypair
@@ -55,6 +55,7 @@ func newPeer(d *Device, pub protocol.Key) *Peer {
 	p := &Peer{dev: d, public: pub, cookies: protocol.NewCookieGenerator(pub)}
 	if d.local != nil {
 		p.hs = protocol.NewHandshake(d.local, pub, protocol.Key{})
+		p.hsr = protocol.NewHandshake(d.local, pub, protocol.Key{})
 	}
 	return p
 }
@@ -187,42 +188,36 @@ func jitter(rekeyTimeout time.Duration) time.Duration {
 
 // handleInitiation answers a valid initiation from this peer.
 //
-// Initiations that cross (both ends start a handshake at the same moment,
-// as two taps do when they come up and send their IPv6 multicast) would
-// each overwrite the other end's handshake state, so that neither response
-// completes and both ends wait RekeyTimeout to retry. Instead, the end
-// with the lower public key ignores the peer's initiation while its own is
-// fresh, and the other end answers: one handshake completes at once. An
-// ignored initiation is as if lost, which the protocol tolerates; against
-// a peer that answers every initiation (wireguard-go) it changes nothing.
-func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, localPub protocol.Key) {
+// It uses the responder's handshake state, so an initiation of our own in
+// flight survives: when both ends start a handshake at the same moment (as
+// two taps do when they come up and send their IPv6 multicast), each
+// answers the other and each completes its own, instead of both failing
+// and waiting RekeyTimeout to retry. The two keypairs both work (see
+// rotate); against a peer with one state for both roles (wireguard-go),
+// our own handshake completes.
+func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
-	if p.removed || p.hs == nil {
+	if p.removed || p.hsr == nil {
 		p.mu.Unlock()
 		return
 	}
-	if p.hsIndex != 0 && now.Sub(p.hsSent) < d.tm.RekeyTimeout && bytes.Compare(localPub[:], p.public[:]) < 0 {
-		p.mu.Unlock()
-		d.log.Debug("ignored a crossing handshake initiation: ours is in flight", "peer", p.public.String())
-		return
-	}
-	if err := p.hs.AcceptInitiation(in, now); err != nil {
+	if err := p.hsr.AcceptInitiation(in, now); err != nil {
 		p.mu.Unlock()
 		d.stats.BadHandshake.Add(1)
 		return
 	}
 	idx := d.indices.add(indexEntry{peer: p})
 	var msg [protocol.ResponseSize]byte
-	n, err := p.hs.CreateResponse(idx, msg[:])
+	n, err := p.hsr.CreateResponse(idx, msg[:])
 	if err != nil {
 		d.indices.del(idx)
 		p.mu.Unlock()
 		d.stats.BadHandshake.Add(1)
 		return
 	}
-	kp, err := p.hs.DeriveKeypair(now)
+	kp, err := p.hsr.DeriveKeypair(now)
 	if err != nil {
 		d.indices.del(idx)
 		p.mu.Unlock()
@@ -440,6 +435,7 @@ func (p *Peer) tick(now time.Time) {
 		p.staged = nil
 		if p.hs != nil {
 			p.hs.Clear()
+			p.hsr.Clear()
 		}
 	}
 	p.mu.Unlock()
@@ -480,6 +476,7 @@ func (p *Peer) zeroKeys() {
 	p.removed = true
 	if p.hs != nil {
 		p.hs.Clear()
+		p.hsr.Clear()
 	}
 	p.dropKeypairs()
 	p.dev.indices.del(p.hsIndex)

@@ -4,6 +4,8 @@
 //	tapwire device      add, delete, list and show TUN/TAP devices
 //	tapwire doctor      diagnose TUN/TAP on this host
 //	tapwire capture     capture packets crossing a TUN/TAP device
+//	tapwire up|down     run a WireGuard (TUN) or Ethernet (TAP) tunnel from a wg-quick file
+//	tapwire status      show tunnels: mode, peers, MAC table, drops
 //	tapwire version     print the version
 //	tapwire help [CMD]  show help
 package main
@@ -34,6 +36,7 @@ func commands() []command {
 		{"capture", "capture the packets crossing a TUN/TAP device to pcapng, or print them", runCapture},
 		{"up", "bring up a WireGuard interface from a wg-quick file", runUp},
 		{"down", "take down an interface brought up by tapwire up", runDown},
+		{"status", "show interfaces as wg show does, plus mode, MAC table and drops", runStatus},
 		{"genkey", "print a new private key (as wg genkey)", runGenkey},
 		{"pubkey", "print the public key of the private key on stdin", runPubkey},
 		{"genpsk", "print a new preshared key", runGenpsk},
@@ -133,9 +136,15 @@ creates the device, its addresses and routes, runs the hooks, and goes into
 the background. A bad file is refused with its file, line and key before
 anything is created. wg show/set work on the interface as on wireguard-go.
 
+With Mode = tap in [Interface] the interface is a TAP device carrying
+Ethernet frames: no routes from AllowedIPs; Bridge = br0 attaches it to a
+Linux bridge (created if missing; Address then goes on the bridge);
+ClampMSS, MACAgeing, MaxMACsPerPeer and, per peer, AllowedMACs tune it.
+
 Examples:
   sudo tapwire up /etc/wireguard/wg0.conf
   sudo tapwire up -f ./wg1.conf        # stay in the foreground, log to stderr
+  sudo tapwire up /etc/tapwire/lan0.conf   # Mode = tap, Bridge = br0
 `
 	case "down":
 		return `Stops what tapwire up started (running PreDown/PostDown), or deletes the
@@ -144,6 +153,16 @@ interface of another WireGuard implementation.
 Examples:
   sudo tapwire down wg0
   sudo tapwire down /etc/wireguard/wg0.conf
+`
+	case "status":
+		return `Shows each tapwire interface (all of them, or those named) as wg show
+does, plus its mode (tun or tap), peers running the other mode, the MAC
+table of a TAP interface, and the non-zero drop counters.
+
+Examples:
+  sudo tapwire status
+  sudo tapwire status lan0
+  sudo tapwire status --json lan0
 `
 	case "genkey":
 		return `Examples:

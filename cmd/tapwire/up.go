@@ -20,8 +20,10 @@ import (
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/internal/daemon"
 	"github.com/tapwire/tapwire/internal/service"
+	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/uapi"
 	"golang.org/x/sys/unix"
 )
@@ -49,9 +51,6 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	name, err := config.InterfaceName(path)
 	if err != nil {
 		return err
-	}
-	if cfg.Interface.Mode == "tap" {
-		return fmt.Errorf("%s: Mode = tap is not supported yet; use Mode = tun (the default)", path)
 	}
 	if !*fg && !daemon.IsChild() {
 		os.MkdirAll(runDir, 0o755)
@@ -93,7 +92,19 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	if err := hooks("PreUp", cfg.Interface.PreUp); err != nil {
 		return err
 	}
-	s, err := service.Start(service.Options{Name: name, MTU: cfg.Interface.MTU, Log: log})
+	opts := service.Options{Name: name, MTU: cfg.Interface.MTU, Log: log}
+	tap := cfg.Interface.Mode == "tap"
+	if tap {
+		opts.Mode = tun.ModeTAP
+		opts.Engine.Switch = l2switch.Options{
+			Ageing:     time.Duration(cfg.Interface.MACAgeing) * time.Second,
+			MaxPerPort: cfg.Interface.MaxMACsPerPeer,
+		}
+	}
+	// MSS clamping is on by default in TAP mode, as in tinc: hosts bridged
+	// behind the tap have a 1500-byte MTU the tunnel cannot carry.
+	opts.Engine.ClampMSS = cfg.Interface.ClampMSS == "yes" || tap && cfg.Interface.ClampMSS == ""
+	s, err := service.Start(opts)
 	if err != nil {
 		return err
 	}
@@ -105,20 +116,53 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	if err := s.Device.Apply(deviceConfig(cfg, log)); err != nil {
 		return err
 	}
+	for _, p := range cfg.Peers {
+		if len(p.AllowedMACs) > 0 {
+			s.Device.SetAllowedMACs(p.PublicKey, p.AllowedMACs)
+		}
+	}
 	nc, err := netconf.Open("")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	for _, a := range cfg.Interface.Addresses {
-		if err := nc.AddAddr(name, a, netconf.NoDAD()); err != nil {
+	// The addresses go on the interface, or on the bridge it joins: a
+	// bridge port's own addresses are never reached.
+	addrLink := name
+	if cfg.Interface.Bridge != "" {
+		addrLink = cfg.Interface.Bridge
+		if err := joinBridge(nc, name, addrLink, log); err != nil {
 			return err
 		}
+	}
+	for _, a := range cfg.Interface.Addresses {
+		if err := nc.AddAddr(addrLink, a, netconf.NoDAD()); err != nil {
+			return err
+		}
+	}
+	if addrLink != name {
+		defer func() {
+			for _, a := range cfg.Interface.Addresses {
+				nc.DelAddr(addrLink, a)
+			}
+		}()
 	}
 	if err := nc.SetUp(name); err != nil {
 		return err
 	}
-	cleanup, err := addRoutes(nc, s, cfg, name, log)
+	var cleanup func()
+	if tap {
+		// Frames go by MAC address: allowed IPs route nothing.
+		cleanup = func() {}
+		for _, p := range cfg.Peers {
+			if len(p.AllowedIPs) > 0 {
+				log.Info("AllowedIPs are not used in TAP mode (frames are switched by MAC address); no routes added", "peer", p.PublicKey.String())
+				break
+			}
+		}
+	} else {
+		cleanup, err = addRoutes(nc, s, cfg, name, log)
+	}
 	defer func() {
 		if err != nil {
 			cleanup()
@@ -135,7 +179,7 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	defer os.Remove(pidFile)
 
-	log.Info("interface up", "name", name, "peers", len(cfg.Peers))
+	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
 	daemon.Ready(nil)
 	s.Wait(ctx)
 	if err := hooks("PreDown", cfg.Interface.PreDown); err != nil {
@@ -147,6 +191,22 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 		log.Warn("PostDown", "err", err)
 	}
 	return nil
+}
+
+// joinBridge makes link a port of bridge, creating the bridge (up, no
+// address) if there is none. tapwire down leaves the bridge, which may have
+// other ports.
+func joinBridge(nc *netconf.Handle, link, bridge string, log *slog.Logger) error {
+	if _, err := nc.LinkIndex(bridge); err != nil {
+		log.Info("creating bridge", "bridge", bridge)
+		if err := nc.AddBridge(bridge); err != nil {
+			return err
+		}
+	}
+	if err := nc.AttachToBridge(link, bridge); err != nil {
+		return err
+	}
+	return nc.SetUp(bridge)
 }
 
 // addRoutes routes each peer's allowed IPs through the interface, as

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -339,5 +340,82 @@ func TestTapwireGoExitsWhenSocketRemoved(t *testing.T) {
 	}
 	if _, err := ns.Output("ip", "link", "show", "twsock0"); err == nil {
 		t.Error("interface still there")
+	}
+}
+
+// TestUpTap brings up a TAP tunnel with tapwire up: a server side whose tap
+// joins a bridge tapwire creates (its address goes on the bridge), with a
+// LAN host behind the bridge, and a client in the LAN's subnet.
+func TestUpTap(t *testing.T) {
+	pingtest.Require(t)
+	requireWGTool(t)
+	na, nb, lan := nstest.New(t), nstest.New(t), nstest.New(t)
+	na.Link(nb, "twva", "twvb", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
+	na.Link(lan, "lanport", "lan0", nil, []string{"198.51.100.100/24"})
+	dir := t.TempDir()
+	a := wgEnd{key: key(t), addr: []string{"198.51.100.1/24"}, under: "192.0.2.1", port: 51011}
+	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24"}, under: "192.0.2.2", port: 51012}
+	confA := writeConf(t, dir, "twupa", a, "Mode = tap\nBridge = twbr0\nMACAgeing = 60", b)
+	confB := writeConf(t, dir, "twupb", b, "Mode = tap", a)
+	for _, c := range []struct {
+		ns   *nstest.NS
+		conf string
+	}{{na, confA}, {nb, confB}} {
+		out, err := tapwireIn(t, c.ns, "up", c.conf)
+		if err != nil || !strings.Contains(out, "is up") {
+			t.Fatalf("tapwire up %s: %v\n%s", c.conf, err, out)
+		}
+		t.Cleanup(func() { tapwireIn(t, c.ns, "down", c.conf) })
+	}
+	if out := na.Run("ip", "-d", "link", "show", "twupa"); !strings.Contains(out, "master twbr0") || !strings.Contains(out, "tun type tap") {
+		t.Errorf("twupa is not a tap in bridge twbr0:\n%s", out)
+	}
+	if out := na.Run("ip", "addr", "show", "twbr0"); !strings.Contains(out, "198.51.100.1/24") {
+		t.Errorf("the address is not on the bridge:\n%s", out)
+	}
+	if out := nb.Run("ip", "link", "show", "twupb"); !strings.Contains(out, "mtu 1400") {
+		t.Errorf("default TAP MTU is not 1400:\n%s", out)
+	}
+	na.Run("ip", "link", "set", "lanport", "master", "twbr0")
+	pingtest.Ping(t, nb, "198.51.100.1", 3, 56)
+	pingtest.Ping(t, nb, "198.51.100.100", 3, 1372)
+	pingtest.Ping(t, lan, "198.51.100.2", 3, 56)
+
+	out, err := tapwireIn(t, nb, "status", "twupb")
+	if err != nil {
+		t.Fatalf("tapwire status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"interface: twupb", "mode: tap (Ethernet frames up to 1418 bytes, MTU 1400)",
+		"peer: " + a.key.PublicKey().String(), "mss clamp: 1360 (IPv4), 1340 (IPv6)", "mac table (", "local (twupb)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tapwire status lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = tapwireIn(t, na, "status", "--json", "twupa")
+	if err != nil {
+		t.Fatalf("tapwire status --json: %v\n%s", err, out)
+	}
+	var infos []struct {
+		Mode      string  `json:"mode"`
+		AgeingSec float64 `json:"mac_ageing_seconds"`
+		MACs      []struct {
+			MAC, Peer string
+		} `json:"macs"`
+	}
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 1 {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if in := infos[0]; in.Mode != "tap" || in.AgeingSec != 60 || len(in.MACs) < 2 {
+		t.Errorf("status --json: %+v, want tap, ageing 60 and the client's and the LAN host's MACs", in)
+	}
+	// wg still sees a WireGuard interface.
+	if dump := na.Run("wg", "show", "twupa", "dump"); !strings.Contains(dump, b.key.PublicKey().String()) {
+		t.Errorf("wg show dump:\n%s", dump)
+	}
+	if out, err := tapwireIn(t, na, "down", confA); err != nil {
+		t.Fatalf("tapwire down: %v\n%s", err, out)
+	}
+	if out := na.Run("ip", "addr", "show", "twbr0"); strings.Contains(out, "198.51.100.1/") {
+		t.Errorf("tapwire down left its address on the bridge:\n%s", out)
 	}
 }

@@ -1,6 +1,6 @@
 // Package service runs a tunnel interface the way both tapwire up and
-// tapwire-go do: a TUN device, the engine on it, and the UAPI socket through
-// which wg configures and reads it.
+// tapwire-go do: a TUN (or TAP) device, the engine on it, and the UAPI
+// socket through which wg configures and reads it.
 package service
 
 import (
@@ -19,6 +19,11 @@ import (
 // of WireGuard over IPv6 (40 + 8 + 32).
 const DefaultMTU = 1420
 
+// DefaultTAPMTU is the default MTU of a TAP interface: a frame of the MTU
+// plus an Ethernet header and a VLAN tag (18), after its 2-byte length, in
+// a transport message (32) over UDP (8) and IPv6 (40), fits 1500 bytes.
+const DefaultTAPMTU = 1500 - 40 - 8 - 32 - 2 - 18
+
 // Service is a running interface.
 type Service struct {
 	Device *tunnel.Device
@@ -30,9 +35,14 @@ type Service struct {
 // Options configure Start.
 type Options struct {
 	Name   string // interface name
-	MTU    int    // 0: DefaultMTU
+	MTU    int    // 0: DefaultMTU, or DefaultTAPMTU for a TAP device
 	Log    *slog.Logger
 	Timers tunnel.Timers // zero: the whitepaper's
+	// Mode is ModeTUN (IP packets, WireGuard) or ModeTAP (Ethernet frames).
+	Mode tun.Mode
+	// Engine options for TAP mode and MSS clamping (Log and Timers above
+	// win over Engine's).
+	Engine tunnel.Options
 }
 
 // Start opens the TUN device, starts the engine and serves the UAPI socket
@@ -40,15 +50,20 @@ type Options struct {
 func Start(o Options) (*Service, error) {
 	if o.MTU == 0 {
 		o.MTU = DefaultMTU
+		if o.Mode == tun.ModeTAP {
+			o.MTU = DefaultTAPMTU
+		}
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	dev, err := tun.Open(tun.Config{Name: o.Name, MTU: o.MTU})
+	dev, err := tun.Open(tun.Config{Name: o.Name, Mode: o.Mode, MTU: o.MTU})
 	if err != nil {
 		return nil, err
 	}
-	eng, err := tunnel.New(dev, tunnel.Options{Log: o.Log, Timers: o.Timers})
+	eo := o.Engine
+	eo.Log, eo.Timers = o.Log, o.Timers
+	eng, err := tunnel.New(dev, eo)
 	if err != nil {
 		dev.Close()
 		return nil, err

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tapwire/tapwire/tunnel"
+	"github.com/tapwire/tapwire/uapi"
+)
+
+func runStatus(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("status", "[--json] [INTERFACE...]", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	names, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	explicit := len(names) > 0
+	if !explicit {
+		socks, _ := filepath.Glob(filepath.Join(uapi.SocketDir, "*.sock"))
+		for _, s := range socks {
+			names = append(names, strings.TrimSuffix(filepath.Base(s), ".sock"))
+		}
+		sort.Strings(names)
+	}
+	var infos []tunnel.Info
+	var errs []error
+	for _, name := range names {
+		var in tunnel.Info
+		if err := uapi.GetInfo(name, &in); err != nil {
+			if explicit {
+				if errors.Is(err, os.ErrNotExist) {
+					err = fmt.Errorf("%s: no such tapwire interface (no %s)", name, filepath.Join(uapi.SocketDir, name+".sock"))
+				}
+				errs = append(errs, err)
+			}
+			continue // another implementation's socket, or a stale one
+		}
+		infos = append(infos, in)
+	}
+	if *asJSON {
+		if infos == nil {
+			infos = []tunnel.Info{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(infos); err != nil {
+			return err
+		}
+	} else {
+		for i, in := range infos {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			printInfo(stdout, in, time.Now())
+		}
+		if len(infos) == 0 && !explicit {
+			fmt.Fprintln(stdout, "no tapwire interfaces are running")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// printInfo prints one interface as wg show does, with what wg show lacks:
+// the mode, mode mismatches, the MAC table and the drop counters.
+func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
+	fmt.Fprintf(w, "interface: %s\n", in.Name)
+	if in.Mode == "tap" {
+		fmt.Fprintf(w, "  mode: tap (Ethernet frames up to %d bytes, MTU %d)\n", in.MaxFrame, in.MTU)
+	} else {
+		fmt.Fprintf(w, "  mode: tun (IP packets, MTU %d)\n", in.MTU)
+	}
+	fmt.Fprintf(w, "  listening port: %d\n", in.ListenPort)
+	if in.MSS4 != 0 {
+		fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6)\n", in.MSS4, in.MSS6)
+	}
+	if in.Mode == "tap" {
+		fmt.Fprintf(w, "  mac ageing: %s\n", time.Duration(in.AgeingSec*float64(time.Second)))
+	}
+	other := map[string]string{"tap": "tun (IP packets)", "tun": "tap (Ethernet frames)"}[in.Mode]
+	for _, p := range in.Peers {
+		fmt.Fprintf(w, "\npeer: %s\n", p.PublicKey)
+		if p.Endpoint != "" {
+			fmt.Fprintf(w, "  endpoint: %s\n", p.Endpoint)
+		}
+		if p.LastHandshake != 0 {
+			fmt.Fprintf(w, "  latest handshake: %s ago\n", now.Sub(time.Unix(p.LastHandshake, 0)).Round(time.Second))
+		}
+		fmt.Fprintf(w, "  transfer: %s received, %s sent\n", bytesIEC(p.RxBytes), bytesIEC(p.TxBytes))
+		if in.Mode == "tap" {
+			fmt.Fprintf(w, "  macs learned: %d\n", p.MACs)
+		}
+		if len(p.AllowedMACs) > 0 {
+			fmt.Fprintf(w, "  allowed macs: %s\n", strings.Join(p.AllowedMACs, ", "))
+		}
+		if p.ModeMismatch > 0 {
+			fmt.Fprintf(w, "  MODE MISMATCH: the peer runs %s; %d of its messages dropped, nothing delivered either way.\n"+
+				"    Set the same Mode in [Interface] on both ends.\n", other, p.ModeMismatch)
+		}
+	}
+	if in.Mode == "tap" {
+		fmt.Fprintf(w, "\nmac table (%d):\n", len(in.MACs))
+		if len(in.MACs) > 0 {
+			fmt.Fprintf(w, "  %-17s  %-8s  %s\n", "MAC", "AGE", "PORT")
+		}
+		for _, m := range in.MACs {
+			port := "local (" + in.Name + ")"
+			if m.Peer != "" {
+				port = "peer " + m.Peer
+			}
+			fmt.Fprintf(w, "  %-17s  %-8s  %s\n", m.MAC, time.Duration(m.AgeSec*float64(time.Second)).Round(100*time.Millisecond), port)
+		}
+	}
+	var drops []string
+	keys := make([]string, 0, len(in.Counters))
+	for k := range in.Counters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if v := in.Counters[k]; v > 0 {
+			drops = append(drops, fmt.Sprintf("%s %d", strings.ReplaceAll(k, "_", " "), v))
+		}
+	}
+	if s := in.Switch; s != nil {
+		fmt.Fprintf(w, "\nswitch: %d learned, %d moved, %d aged; dropped: %d over the per-peer cap, %d not allowed, %d bad source, %d hairpin\n",
+			s.Learned, s.Moved, s.Aged, s.CapHit, s.NotAllowed, s.BadSource, s.Hairpin)
+	}
+	if len(drops) > 0 {
+		fmt.Fprintf(w, "counters: %s\n", strings.Join(drops, ", "))
+	}
+}
+
+// bytesIEC formats a byte count as wg show does.
+func bytesIEC(n uint64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1024*1024:
+		return fmt.Sprintf("%.2f KiB", float64(n)/1024)
+	case n < 1024*1024*1024:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1024*1024))
+	}
+	return fmt.Sprintf("%.2f GiB", float64(n)/(1024*1024*1024))
+}
