@@ -30,7 +30,8 @@ var (
 )
 
 func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("demo", "[-count N] [-seconds N] [-echo]", stderr)
+	fs := newFlags("demo", "[-count N] [-seconds N] [-mode tun|tap|both] [-echo]", stderr)
+	mode := fs.String("mode", "both", "which tunnel to show: tun (WireGuard, IP packets), tap (Ethernet frames) or both")
 	count := fs.Int("count", 3, "echo requests to send")
 	seconds := fs.Int("seconds", 3, "how long to measure throughput through the tunnel")
 	echo := fs.Bool("echo", false, "instead: one TUN device whose pings are answered from user space (no tunnel)")
@@ -44,6 +45,15 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error
 		return usageError{"-seconds must be between 0 and 60"}
 	}
 	o := demoOptions{Count: *count, Namespace: fmt.Sprintf("tapwire-demo-%d", os.Getpid()), Duration: time.Duration(*seconds) * time.Second}
+	switch *mode {
+	case "tun":
+		o.Modes = []tun.Mode{tun.ModeTUN}
+	case "tap":
+		o.Modes = []tun.Mode{tun.ModeTAP}
+	case "both":
+	default:
+		return usageError{"-mode must be tun, tap or both"}
+	}
 	if *echo {
 		return echoDemo(ctx, stdout, o)
 	}
@@ -55,6 +65,7 @@ type demoOptions struct {
 	Namespace string        // the demo's namespace, or the prefix of its two
 	Interval  time.Duration // between echo requests; 0 = 200 ms
 	Duration  time.Duration // of the throughput measurement
+	Modes     []tun.Mode    // the tunnels to show, in order; nil: TUN then TAP
 }
 
 // echoDemo makes a namespace with a TUN device in it, answers pings to the

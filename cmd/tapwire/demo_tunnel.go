@@ -20,7 +20,7 @@ import (
 	"github.com/tapwire/tapwire/uapi"
 )
 
-// demoSide is one of the tunnel demo's two hosts.
+// demoSide is one of the tunnel demo's two hosts, with one tunnel.
 type demoSide struct {
 	ns      string
 	under   netip.Prefix // on the veth
@@ -29,18 +29,21 @@ type demoSide struct {
 	key     protocol.Key
 	dev     *tunnel.Device
 	devName string
+	mode    tun.Mode
 }
 
 // tunnelDemo builds two namespaces joined by a veth, runs an encrypted
-// tapwire tunnel between them, and shows the handshake, a ping and a short
+// tapwire tunnel between them (WireGuard over TUN, then Ethernet over TAP,
+// or the one o.Modes asks for), and shows the handshake, a ping and a short
 // throughput figure, then removes everything.
 func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
-	fmt.Fprintln(out, "tapwire demo: an encrypted WireGuard tunnel between two network namespaces")
+	if len(o.Modes) == 0 {
+		o.Modes = []tun.Mode{tun.ModeTUN, tun.ModeTAP}
+	}
+	fmt.Fprintln(out, "tapwire demo: encrypted tunnels between two network namespaces")
 	fmt.Fprintln(out)
-	a := &demoSide{ns: o.Namespace + "-a", under: netip.MustParsePrefix("192.0.2.1/24"),
-		inner: netip.MustParsePrefix("198.51.100.1/24"), port: 51820, devName: "tapwire0"}
-	b := &demoSide{ns: o.Namespace + "-b", under: netip.MustParsePrefix("192.0.2.2/24"),
-		inner: netip.MustParsePrefix("198.51.100.2/24"), port: 51820, devName: "tapwire0"}
+	a := &demoSide{ns: o.Namespace + "-a", under: netip.MustParsePrefix("192.0.2.1/24")}
+	b := &demoSide{ns: o.Namespace + "-b", under: netip.MustParsePrefix("192.0.2.2/24")}
 
 	// 1. Two hosts: namespaces joined by a veth, the "wire".
 	for _, s := range []*demoSide{a, b} {
@@ -63,7 +66,35 @@ func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 		return err
 	}
 	fmt.Fprintf(out, "  hosts      %s and %s, joined by a veth: %s <-> %s\n", a.ns, b.ns, a.under.Addr(), b.under.Addr())
+	for _, s := range []*demoSide{a, b} {
+		if err := s.wire(); err != nil {
+			return err
+		}
+	}
+	for i, mode := range o.Modes {
+		a.mode, b.mode = mode, mode
+		a.port, b.port = 51820+uint16(i), 51820+uint16(i)
+		if mode == tun.ModeTAP {
+			a.devName, b.devName = "tapwire-tap", "tapwire-tap"
+			a.inner, b.inner = netip.MustParsePrefix("203.0.113.1/24"), netip.MustParsePrefix("203.0.113.2/24")
+		} else {
+			a.devName, b.devName = "tapwire0", "tapwire0"
+			a.inner, b.inner = netip.MustParsePrefix("198.51.100.1/24"), netip.MustParsePrefix("198.51.100.2/24")
+		}
+		if err := demoLeg(ctx, out, o, a, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// demoLeg runs one tunnel between a and b (in a.mode) and shows it working.
+func demoLeg(ctx context.Context, out io.Writer, o demoOptions, a, b *demoSide) error {
+	if a.mode == tun.ModeTAP {
+		fmt.Fprintln(out, "\nTAP mode: Ethernet frames through the same encryption, one layer-2 segment")
+	} else {
+		fmt.Fprintln(out, "\nTUN mode: WireGuard, IP packets (wg and wireguard-go peers work with it)")
+	}
 	// 2. A tapwire interface on each, with its own key.
 	for _, s := range []*demoSide{a, b} {
 		if err := s.start(); err != nil {
@@ -78,7 +109,6 @@ func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 	}
 	fmt.Fprintf(out, "  tunnel     %s %s (key %s...) <-> %s %s (key %s...), UDP port %d\n",
 		a.devName, a.inner, a.key.PublicKey().String()[:8], b.devName, b.inner, b.key.PublicKey().String()[:8], a.port)
-	fmt.Fprintln(out)
 
 	// 3. The first packet starts the handshake; ping shows the tunnel up.
 	n, err := pingFrom(ctx, out, a.ns, o, b.inner.Addr())
@@ -94,6 +124,20 @@ func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 	if n < o.Count {
 		return fmt.Errorf("%d of %d echo requests were not answered", o.Count-n, o.Count)
 	}
+	if a.mode == tun.ModeTAP {
+		// ARP found the other end's MAC through the tunnel, and the
+		// switch learned where each MAC is.
+		in := a.dev.Info().(tunnel.Info)
+		fmt.Fprintf(out, "  switch     %s learned %d MACs:", a.devName, len(in.MACs))
+		for _, m := range in.MACs {
+			where := "here"
+			if m.Peer != "" {
+				where = "behind peer " + m.Peer[:8] + "..."
+			}
+			fmt.Fprintf(out, " %s (%s)", m.MAC, where)
+		}
+		fmt.Fprintln(out)
+	}
 
 	// 4. Bulk data through the tunnel, with live progress.
 	if o.Duration > 0 {
@@ -107,6 +151,22 @@ func tunnelDemo(ctx context.Context, out io.Writer, o demoOptions) (err error) {
 	return nil
 }
 
+// wire brings up the host's loopback and veth, with its address.
+func (s *demoSide) wire() error {
+	nc, err := netconf.Open(s.ns)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for _, l := range []string{"lo", "wire0"} {
+		if err := nc.SetUp(l); err != nil {
+			return err
+		}
+	}
+	return nc.AddAddr("wire0", s.under)
+}
+
+// start opens the host's tunnel interface with a new key.
 func (s *demoSide) start() error {
 	k, err := protocol.GeneratePrivateKey()
 	if err != nil {
@@ -118,19 +178,16 @@ func (s *demoSide) start() error {
 		return err
 	}
 	defer nc.Close()
-	for _, l := range []string{"lo", "wire0"} {
-		if err := nc.SetUp(l); err != nil {
-			return err
-		}
+	mtu := 1420
+	if s.mode == tun.ModeTAP {
+		mtu = 1400
 	}
-	if err := nc.AddAddr("wire0", s.under); err != nil {
-		return err
-	}
-	dev, err := tun.Open(tun.Config{Name: s.devName, NetNS: s.ns, MTU: 1420})
+	dev, err := tun.Open(tun.Config{Name: s.devName, Mode: s.mode, NetNS: s.ns, MTU: mtu})
 	if err != nil {
 		return err
 	}
-	s.dev, err = tunnel.New(dev, tunnel.Options{NetNS: s.ns, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s.dev, err = tunnel.New(dev, tunnel.Options{NetNS: s.ns, ClampMSS: s.mode == tun.ModeTAP,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		dev.Close()
 		return err
@@ -146,10 +203,11 @@ func (s *demoSide) start() error {
 
 func (s *demoSide) addPeer(o *demoSide) error {
 	ep := netip.AddrPortFrom(o.under.Addr(), o.port)
-	return s.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{
-		PublicKey: o.key.PublicKey(), Endpoint: &ep,
-		AllowedIPs: []netip.Prefix{netip.PrefixFrom(o.inner.Addr(), 32)},
-	}}})
+	pc := uapi.PeerConfig{PublicKey: o.key.PublicKey(), Endpoint: &ep}
+	if s.mode == tun.ModeTUN {
+		pc.AllowedIPs = []netip.Prefix{netip.PrefixFrom(o.inner.Addr(), 32)} // TAP switches by MAC
+	}
+	return s.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{pc}})
 }
 
 // demoThroughput sends data over TCP from a to b for d and prints the rate

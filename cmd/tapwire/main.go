@@ -121,12 +121,14 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 func examples(name string) string {
 	switch name {
 	case "demo":
-		return `Builds two network namespaces joined by a veth, runs an encrypted tapwire
-tunnel between them, shows the handshake, a ping and a throughput figure, and
+		return `Builds two network namespaces joined by a veth, runs encrypted tapwire
+tunnels between them (WireGuard over TUN, then Ethernet frames over TAP),
+shows the handshake, a ping, the MAC table and a throughput figure, and
 removes everything. Needs root.
 
 Examples:
-  sudo tapwire demo               # the tunnel
+  sudo tapwire demo               # both tunnels
+  sudo tapwire demo -mode tap     # only the Ethernet (TAP) tunnel
   sudo tapwire demo -seconds 10   # measure longer
   sudo tapwire demo -echo         # just a TUN device answering ping from user space
 `

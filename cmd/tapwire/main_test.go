@@ -20,11 +20,15 @@ func TestTunnelDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"PING 198.51.100.2", "3 sent, 3 answered, 0 lost", "handshake  completed",
-		"Mbit/s", "all of it received", "namespaces " + name + "-a and " + name + "-b deleted"} {
+	for _, want := range []string{"TUN mode", "PING 198.51.100.2", "3 sent, 3 answered, 0 lost", "handshake  completed",
+		"Mbit/s", "all of it received", "TAP mode", "PING 203.0.113.2", "switch     tapwire-tap learned 2 MACs",
+		"namespaces " + name + "-a and " + name + "-b deleted"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+	if n := strings.Count(out.String(), "all of it received"); n != 2 {
+		t.Errorf("%d throughput runs completed, want 2 (TUN and TAP):\n%s", n, out.String())
 	}
 	for _, ns := range []string{name + "-a", name + "-b"} {
 		if _, err := os.Stat("/var/run/netns/" + ns); !os.IsNotExist(err) {
