@@ -83,7 +83,7 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 		fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6)\n", in.MSS4, in.MSS6)
 	}
 	if in.Mode == "tap" {
-		fmt.Fprintf(w, "  mac ageing: %s\n", time.Duration(in.AgeingSec*float64(time.Second)))
+		fmt.Fprintf(w, "  mac ageing: %.0f s\n", in.AgeingSec)
 	}
 	other := map[string]string{"tap": "tun (IP packets)", "tun": "tap (Ethernet frames)"}[in.Mode]
 	for _, p := range in.Peers {
