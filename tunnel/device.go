@@ -262,10 +262,10 @@ func (d *Device) send(p *Peer, msg []byte) error {
 	return nil
 }
 
-// readTUN reads packets from the TUN device and sends each to the peer whose
-// allowed IPs hold its destination, encrypting in place and sending the
-// batch with one sendmmsg.
-func (d *Device) readTUN() {
+// readDevice reads the device in batches, at offset tun.Headroom, and
+// hands each batch to handle with the current socket, until the device is
+// closed or removed (which stops the Device).
+func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn)) {
 	defer d.wg.Done()
 	defer d.once.Do(func() { close(d.closed); d.closeConn() })
 	bufs := make([][]byte, d.tun.BatchSize())
@@ -273,25 +273,36 @@ func (d *Device) readTUN() {
 		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
 	}
 	sizes := make([]int, len(bufs))
-	const off = tun.Headroom
-	var conn *net.UDPConn
-	var sb *udpBatch
 	for {
-		n, err := d.tun.ReadBatch(bufs, sizes, off)
+		n, err := d.tun.ReadBatch(bufs, sizes, tun.Headroom)
 		if err != nil {
 			if !errors.Is(err, tun.ErrClosed) {
-				d.log.Info("TUN device gone, stopping", "err", err)
+				d.log.Info("device gone, stopping", "mode", d.mode, "err", err)
 			}
 			return
 		}
 		d.mu.RLock()
-		if d.conn != conn {
-			conn = d.conn
+		conn := d.conn
+		d.mu.RUnlock()
+		handle(bufs, sizes, n, conn)
+	}
+}
+
+// readTUN reads packets from the TUN device and sends each to the peer whose
+// allowed IPs hold its destination, encrypting in place and sending the
+// batch with one sendmmsg.
+func (d *Device) readTUN() {
+	const off = tun.Headroom
+	var last *net.UDPConn
+	var sb *udpBatch
+	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn) {
+		if conn != last {
+			last = conn
+			var err error
 			if sb, err = newUDPBatch(conn, len(bufs), 0, &d.gso); err != nil {
 				sb = nil
 			}
 		}
-		d.mu.RUnlock()
 		for i := range n {
 			pkt := bufs[i][off : off+sizes[i]]
 			if d.mss4 != 0 && packet.ClampMSSIP(pkt, d.mss4, d.mss6) {
@@ -309,7 +320,7 @@ func (d *Device) readTUN() {
 			sb.flush()
 			d.stats.GSOSends.Add(uint64(sb.gsoMsgs))
 		}
-	}
+	})
 }
 
 func (d *Device) closeConn() {

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"time"
 
@@ -116,30 +115,14 @@ func (o *l2out) flush() {
 // readTAP reads frames from the tap device and switches each to the peer
 // its destination MAC was learned on, or floods it to every peer.
 func (d *Device) readTAP() {
-	defer d.wg.Done()
-	defer d.once.Do(func() { close(d.closed); d.closeConn() })
-	bufs := make([][]byte, d.tun.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
-	}
-	sizes := make([]int, len(bufs))
 	const off = tun.Headroom
-	var conn *net.UDPConn
+	var last *net.UDPConn
 	var out *l2out
-	for {
-		n, err := d.tun.ReadBatch(bufs, sizes, off)
-		if err != nil {
-			if !errors.Is(err, tun.ErrClosed) {
-				d.log.Info("TAP device gone, stopping", "err", err)
-			}
-			return
-		}
-		d.mu.RLock()
-		if out == nil || d.conn != conn {
-			conn = d.conn
+	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn) {
+		if out == nil || conn != last {
+			last = conn
 			out = d.newL2Out(conn, 2*len(bufs))
 		}
-		d.mu.RUnlock()
 		now := time.Now()
 		for i := range n {
 			frame := bufs[i][off : off+sizes[i]]
@@ -157,7 +140,7 @@ func (d *Device) readTAP() {
 			}
 		}
 		out.flush()
-	}
+	})
 }
 
 // checkFrame reports whether a frame may cross the tunnel: at least an

@@ -99,6 +99,16 @@ func tapwireIn(t *testing.T, ns *nstest.NS, args ...string) (string, error) {
 	return ns.Output(filepath.Join(binaries(t), "tapwire"), args...)
 }
 
+// up runs tapwire up on conf in ns, and tapwire down when the test ends.
+func up(t *testing.T, ns *nstest.NS, conf string) {
+	t.Helper()
+	out, err := tapwireIn(t, ns, "up", conf)
+	if err != nil || !strings.Contains(out, "is up") {
+		t.Fatalf("tapwire up %s: %v\n%s", conf, err, out)
+	}
+	t.Cleanup(func() { tapwireIn(t, ns, "down", conf) })
+}
+
 func TestUpDown(t *testing.T) {
 	pingtest.Require(t)
 	requireWGTool(t)
@@ -110,16 +120,8 @@ func TestUpDown(t *testing.T) {
 	confA := writeConf(t, dir, "twupa", a, "MTU = 1400\nPostUp = echo up %i > "+filepath.Join(dir, "hook"), b)
 	confB := writeConf(t, dir, "twupb", b, "", a)
 
-	for _, c := range []struct {
-		ns   *nstest.NS
-		conf string
-	}{{na, confA}, {nb, confB}} {
-		out, err := tapwireIn(t, c.ns, "up", c.conf)
-		if err != nil || !strings.Contains(out, "is up") {
-			t.Fatalf("tapwire up %s: %v\n%s", c.conf, err, out)
-		}
-		t.Cleanup(func() { tapwireIn(t, c.ns, "down", c.conf) })
-	}
+	up(t, na, confA)
+	up(t, nb, confB)
 	pingtest.Ping(t, na, "198.51.100.2", 3, 56)
 	pingtest.Ping(t, nb, "2001:db8:2::1", 3, 1300)
 	if hook, _ := os.ReadFile(filepath.Join(dir, "hook")); strings.TrimSpace(string(hook)) != "up twupa" {
@@ -357,16 +359,8 @@ func TestUpTap(t *testing.T) {
 	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24"}, under: "192.0.2.2", port: 51012}
 	confA := writeConf(t, dir, "twupa", a, "Mode = tap\nBridge = twbr0\nMACAgeing = 60", b)
 	confB := writeConf(t, dir, "twupb", b, "Mode = tap", a)
-	for _, c := range []struct {
-		ns   *nstest.NS
-		conf string
-	}{{na, confA}, {nb, confB}} {
-		out, err := tapwireIn(t, c.ns, "up", c.conf)
-		if err != nil || !strings.Contains(out, "is up") {
-			t.Fatalf("tapwire up %s: %v\n%s", c.conf, err, out)
-		}
-		t.Cleanup(func() { tapwireIn(t, c.ns, "down", c.conf) })
-	}
+	up(t, na, confA)
+	up(t, nb, confB)
 	if out := na.Run("ip", "-d", "link", "show", "twupa"); !strings.Contains(out, "master twbr0") || !strings.Contains(out, "tun type tap") {
 		t.Errorf("twupa is not a tap in bridge twbr0:\n%s", out)
 	}
