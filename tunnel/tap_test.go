@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -251,34 +252,75 @@ func TestTapPointToPoint(t *testing.T) {
 
 // iperf3 runs a bounded iperf3 TCP test from a to the server at dst in b.
 func iperf3(t *testing.T, a, b *nstest.NS, dst netip.Addr) {
+	iperf3Server(t, b, dst)
+	iperf3Client(t, a, dst, "-t", "2")
+}
+
+// iperf3Server starts an iperf3 server on dst:5299 in ns, stopped (by pid)
+// when the test ends, and waits until it listens.
+func iperf3Server(t *testing.T, ns *nstest.NS, dst netip.Addr) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		t.Skip("needs iperf3 (Debian package iperf3; the README's test command installs it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", b.Name, "iperf3", "-s", "-B", dst.String(), "-p", "5299")
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "iperf3", "-s", "-B", dst.String(), "-p", "5299")
 	if err := srv.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait(); cancel() })
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if out, _ := b.Output("ss", "-Hltn", "sport = :5299"); strings.Contains(out, "5299") {
-			break
+		if out, _ := ns.Output("ss", "-Hltn", "sport = :5299"); strings.Contains(out, "5299") {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the iperf3 server is not listening after 5 s")
 		}
 	}
+}
+
+// iperf3Client runs an iperf3 TCP client in ns against the server at dst
+// with args (-t or -n bound it), trying up to three times.
+func iperf3Client(t *testing.T, ns *nstest.NS, dst netip.Addr, args ...string) {
 	var out string
 	var err error
 	for range 3 {
-		out, err = a.Output("iperf3", "-c", dst.String(), "-p", "5299", "-t", "2", "-J")
+		out, err = ns.Output("iperf3", append([]string{"-c", dst.String(), "-p", "5299", "-J"}, args...)...)
 		if err == nil && strings.Contains(out, `"bits_per_second"`) && !strings.Contains(out, `"error"`) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("iperf3 through the tunnel failed: %v\n%s", err, out)
+}
+
+// TestTapNoAllocPerFrame moves TCP through a TAP tunnel (both engines in
+// this process, the traffic in iperf3 processes) and counts the process's
+// allocations: a few for timers and the like, not one per frame or batch.
+func TestTapNoAllocPerFrame(t *testing.T) {
+	nstest.RequireRoot(t)
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a := startTap(t, na, "twa0", ua, 51001, l2switch.Options{}, inA4)
+	b := startTap(t, nb, "twb0", ub, 51002, l2switch.Options{}, inB4)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, false)
+	iperf3Server(t, nb, inB4.Addr())
+	iperf3Client(t, na, inB4.Addr(), "-n", "1M") // handshake, ARP, warm buffers
+	var m0, m1, m2 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	iperf3Client(t, na, inB4.Addr(), "-n", "16K")
+	runtime.ReadMemStats(&m1)
+	rx0 := b.dev.Status().Peers[0].RxBytes
+	iperf3Client(t, na, inB4.Addr(), "-n", "512M")
+	runtime.ReadMemStats(&m2)
+	rx := b.dev.Status().Peers[0].RxBytes - rx0
+	extra := int64(m2.Mallocs-m1.Mallocs) - int64(m1.Mallocs-m0.Mallocs)
+	frames := rx / 1450 // at least this many frames crossed
+	t.Logf("%d allocations beyond a 16 KiB run while about %d frames (%d MiB) crossed", extra, frames, rx>>20)
+	if extra > 2000 || uint64(extra) > frames/100 {
+		t.Errorf("%d allocations for about %d frames: the data path allocates", extra, frames)
+	}
 }
 
 // hub is a TAP hub with three spokes, each on its own veth to the hub's
@@ -364,6 +406,10 @@ func TestTapHub(t *testing.T) {
 		if got, ok := macs[tapMAC(t, hub).String()]; !ok || got != "" {
 			t.Errorf("hub: its own tap's MAC is on port %q (known %v), want local", got, ok)
 		}
+	})
+
+	t.Run("spoke to spoke through the hub allocates nothing", func(t *testing.T) {
+		hubNoAlloc(t, s1, s2)
 	})
 
 	t.Run("broadcast once", func(t *testing.T) {
@@ -486,6 +532,27 @@ func TestTapHub(t *testing.T) {
 		// The other spokes are not affected.
 		pingtest.Ping(t, s1.ns, "198.51.100.12", 2, 56)
 	})
+}
+
+// hubNoAlloc moves TCP from s1 to s2 through the hub (iperf3 processes)
+// and checks the three engines in this process allocate nothing per frame.
+func hubNoAlloc(t *testing.T, s1, s2 *host) {
+	dst := s2.inner[0].Addr()
+	iperf3Server(t, s2.ns, dst)
+	iperf3Client(t, s1.ns, dst, "-n", "1M")
+	var m0, m1, m2 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	iperf3Client(t, s1.ns, dst, "-n", "16K")
+	runtime.ReadMemStats(&m1)
+	start := time.Now()
+	iperf3Client(t, s1.ns, dst, "-n", "256M")
+	el := time.Since(start)
+	runtime.ReadMemStats(&m2)
+	extra := int64(m2.Mallocs-m1.Mallocs) - int64(m1.Mallocs-m0.Mallocs)
+	t.Logf("256 MiB spoke to spoke through the hub in %v (%.0f Mbit/s); %d allocations beyond a 16 KiB run", el.Round(time.Millisecond), 256*8*1.048576/el.Seconds(), extra)
+	if extra > 2000 {
+		t.Errorf("%d allocations while about 180,000 frames crossed the hub: the switching path allocates", extra)
+	}
 }
 
 // waitMAC waits up to 3 s for the hub to have mac on at's port.
