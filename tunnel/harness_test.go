@@ -107,7 +107,10 @@ func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, por
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Log, opts.NetNS = testLog(t), ns.Name
+	if opts.Log == nil {
+		opts.Log = testLog(t)
+	}
+	opts.NetNS = ns.Name
 	eng, err := tunnel.New(dev, opts)
 	if err != nil {
 		dev.Close()

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -248,6 +250,24 @@ func TestTapPointToPoint(t *testing.T) {
 	if in.Counters["mode_mismatch"] != 0 || in.Counters["bad_packet"] != 0 {
 		t.Errorf("unexpected drops: %v", in.Counters)
 	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // iperf3 runs a bounded iperf3 TCP test from a to the server at dst in b.
@@ -568,7 +588,8 @@ func waitMAC(t *testing.T, hub *host, mac l2switch.MAC, at *host) {
 
 // TestTapServerBridge is OpenVPN's server-bridge: the hub's tap and a LAN
 // port share a Linux bridge, and remote clients take addresses in the LAN's
-// subnet, reaching the LAN host and each other.
+// subnet (one of them from the LAN's DHCP server, through the tunnel),
+// reaching the LAN host and each other.
 func TestTapServerBridge(t *testing.T) {
 	nstest.RequireRoot(t)
 	pingtest.Require(t)
@@ -586,13 +607,19 @@ func TestTapServerBridge(t *testing.T) {
 			t.Fatal(step)
 		}
 	}
+	// The LAN runs a DHCP server: the second client takes its IPv4
+	// address from it, through the tunnel.
+	dhcp := startDHCPServer(t, lan, "lan0", "198.51.100.150", "198.51.100.159")
 	var clients []*host
 	for i := 1; i <= 2; i++ {
 		ns := nstest.New(t)
 		hubSide, clientSide := fmt.Sprintf("198.18.%d.1/24", i), fmt.Sprintf("198.18.%d.2/24", i)
 		hns.Link(ns, fmt.Sprintf("hv%d", i), fmt.Sprintf("cv%d", i), []string{hubSide}, []string{clientSide})
-		c := startTap(t, ns, fmt.Sprintf("twc%d", i), netip.MustParsePrefix(clientSide).Addr(), 51000+uint16(i), l2switch.Options{},
-			netip.MustParsePrefix(fmt.Sprintf("198.51.100.1%d/24", i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:2::1%d/64", i)))
+		inner := []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("2001:db8:2::1%d/64", i))}
+		if i == 1 {
+			inner = append(inner, netip.MustParsePrefix("198.51.100.11/24"))
+		}
+		c := startTap(t, ns, fmt.Sprintf("twc%d", i), netip.MustParsePrefix(clientSide).Addr(), 51000+uint16(i), l2switch.Options{}, inner...)
 		peer(t, hub, c, protocol.Key{}, 0, false)
 		hub.under = netip.MustParsePrefix(hubSide).Addr()
 		peer(t, c, hub, protocol.Key{}, 25, false)
@@ -601,11 +628,17 @@ func TestTapServerBridge(t *testing.T) {
 	for _, c := range clients {
 		waitHandshake(t, c)
 	}
+	leased := dhcpLease(t, clients[1], dhcp)
+	if !strings.HasPrefix(leased.String(), "198.51.100.15") || leased.Bits() != 24 {
+		t.Fatalf("lease %s is not from the LAN's pool 198.51.100.150-159/24", leased)
+	}
+	clients[1].inner = append(clients[1].inner, leased)
 	lanHost := &host{ns: lan, name: "lan0", inner: []netip.Prefix{netip.MustParsePrefix("198.51.100.100/24"), netip.MustParsePrefix("2001:db8:2::100/64")}}
 	pingtest.Ping(t, clients[0].ns, "198.51.100.100", 3, 56)
+	pingtest.Ping(t, clients[1].ns, "198.51.100.100", 3, 56)
 	pingtest.Ping(t, clients[1].ns, "2001:db8:2::100", 3, 56)
-	pingtest.Ping(t, lan, "198.51.100.12", 3, 1372)
-	pingtest.Ping(t, clients[0].ns, "198.51.100.12", 3, 56)
+	pingtest.Ping(t, lan, leased.Addr().String(), 3, 1372)
+	pingtest.Ping(t, clients[0].ns, leased.Addr().String(), 3, 56)
 	transfer(t, clients[0], lanHost, false, 4<<20)
 	transfer(t, lanHost, clients[1], true, 4<<20)
 	transfer(t, clients[1], clients[0], false, 4<<20)
@@ -614,6 +647,55 @@ func TestTapServerBridge(t *testing.T) {
 	if info(t, hub).Counters["mss_clamped"] == 0 {
 		t.Error("no MSS clamped: the LAN host's 1460-byte MSS went through unchanged")
 	}
+}
+
+// startDHCPServer runs busybox's udhcpd on link in ns, leasing from..to,
+// until the test ends; it returns the lease directory.
+func startDHCPServer(t *testing.T, ns *nstest.NS, link, from, to string) string {
+	if _, err := exec.LookPath("busybox"); err != nil {
+		t.Skip("needs busybox for udhcpd/udhcpc (Debian package busybox; the README's test command installs it)")
+	}
+	dir := t.TempDir()
+	conf := fmt.Sprintf("start %s\nend %s\ninterface %s\nlease_file %s/leases\npidfile %s/udhcpd.pid\noption subnet 255.255.255.0\noption lease 600\n",
+		from, to, link, dir, dir)
+	if err := os.WriteFile(dir+"/udhcpd.conf", []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(dir+"/leases", nil, 0o644)
+	srv := ns.Command("busybox", "udhcpd", "-f", dir+"/udhcpd.conf")
+	var log bytes.Buffer
+	srv.Stdout, srv.Stderr = &log, &log
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Process.Kill()
+		srv.Wait()
+		if t.Failed() {
+			t.Logf("udhcpd:\n%s", log.String())
+		}
+	})
+	return dir
+}
+
+// dhcpLease runs busybox's udhcpc on h's tap until it has a lease, which
+// its script puts on the tap, and returns the address.
+func dhcpLease(t *testing.T, h *host, dir string) netip.Prefix {
+	t.Helper()
+	script := dir + "/udhcpc.sh"
+	os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && ip addr add \"$ip/$mask\" dev \"$interface\"\nexit 0\n"), 0o755)
+	out, err := h.ns.Output("busybox", "udhcpc", "-i", h.name, "-f", "-q", "-n", "-t", "5", "-T", "1", "-s", script)
+	if err != nil {
+		t.Fatalf("no DHCP lease through the tunnel: %v\n%s", err, out)
+	}
+	addrs := h.ns.Run("ip", "-4", "-o", "addr", "show", "dev", h.name)
+	for _, f := range strings.Fields(addrs) {
+		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().Is4() {
+			return p
+		}
+	}
+	t.Fatalf("udhcpc succeeded but %s has no IPv4 address:\n%s\n%s", h.name, out, addrs)
+	return netip.Prefix{}
 }
 
 // TestTapModeMismatch joins a TAP end to a TUN end (tapwire, then
@@ -626,10 +708,11 @@ func TestTapModeMismatch(t *testing.T) {
 		t.Run("tap-vs-"+other, func(t *testing.T) {
 			na, nb := wire(t)
 			ua, ub := underlay(false)
-			a := startTap(t, na, "twa0", ua, 51001, l2switch.Options{}, inA4)
+			var logA, logB syncBuffer
+			a := startEngine(t, na, "twa0", ua, 51001, tun.ModeTAP, tunnel.Options{Log: slog.New(slog.NewTextHandler(&logA, nil))}, inA4)
 			var b *host
 			if other == "tapwire" {
-				b = startTapwire(t, nb, "twb0", ub, 51002, tunnel.Timers{}, inB4)
+				b = startEngine(t, nb, "twb0", ub, 51002, tun.ModeTUN, tunnel.Options{Log: slog.New(slog.NewTextHandler(&logB, nil))}, inB4)
 			} else {
 				b = startWireguardGo(t, nb, "twb0", ub, 51002, inB4)
 			}
@@ -657,6 +740,16 @@ func TestTapModeMismatch(t *testing.T) {
 				}
 				if in.Counters["source_mismatch"] != 0 || in.Counters["bad_packet"] != 0 {
 					t.Errorf("%s: mismatched data was decoded as data: %v", h.name, in.Counters)
+				}
+			}
+			// Each tapwire end says so in its log, once (a minute).
+			logs := map[string]*syncBuffer{"tap end": &logA}
+			if b.dev != nil {
+				logs["tun end"] = &logB
+			}
+			for end, l := range logs {
+				if n := strings.Count(l.String(), "peer runs the other mode"); n != 1 {
+					t.Errorf("the %s logged the mismatch %d times, want once:\n%s", end, n, l.String())
 				}
 			}
 		})
