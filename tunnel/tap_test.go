@@ -755,3 +755,79 @@ func TestTapModeMismatch(t *testing.T) {
 		})
 	}
 }
+
+// TestTapForgedFrames sends a TAP end forged and altered frame messages: a
+// captured genuine message replayed, retyped as a WireGuard transport
+// message, and with a flipped ciphertext bit; plus garbage of the frame
+// type. Each is dropped and counted as what it is (never as a mode
+// mismatch, which only an authentic message can claim), nothing reaches the
+// tap, and the tunnel keeps working.
+func TestTapForgedFrames(t *testing.T) {
+	nstest.RequireRoot(t)
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a := startTap(t, na, "twa0", ua, 51001, l2switch.Options{}, inA4)
+	b := startTap(t, nb, "twb0", ub, 51002, l2switch.Options{}, inB4)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, false)
+	transfer(t, b, a, false, 1024) // handshake and ARP done
+
+	// Capture one frame message from b to a on a's veth.
+	fd := packetSocket(t, a.ns, "twva")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		transfer(t, b, a, false, 1024)
+	}()
+	var data []byte
+	buf := make([]byte, 65536)
+	for deadline := time.Now().Add(5 * time.Second); data == nil && time.Now().Before(deadline); {
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			continue
+		}
+		if payload, ok := udpPayload(buf[:n], a.port); ok && len(payload) > 100 {
+			if typ, _ := protocol.MessageType(payload); typ == protocol.TypeFrame {
+				data = append([]byte(nil), payload...)
+			}
+		}
+	}
+	if data == nil {
+		t.Fatal("captured no frame message")
+	}
+	time.Sleep(200 * time.Millisecond)
+	st := a.dev.Stats()
+	replayed, bad, mismatch, unknown, malformed := st.Replayed.Load(), st.BadPacket.Load(), st.ModeMismatch.Load(), st.UnknownIndex.Load(), st.Malformed.Load()
+	c := udpFrom(t, b.ns)
+	to := netip.AddrPortFrom(a.under, a.port)
+	send := func(m []byte) {
+		if _, err := c.WriteToUDPAddrPort(m, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(data) // replayed
+	retyped := append([]byte(nil), data...)
+	retyped[1] = 0
+	send(retyped) // claims to be WireGuard data: fails authentication
+	flipped := append([]byte(nil), data...)
+	flipped[40] ^= 1
+	send(flipped) // the tag is checked before the counter: a bad packet, not a replay
+	unknownIdx := append([]byte(nil), data...)
+	unknownIdx[4] ^= 0xff
+	send(unknownIdx)
+	send(data[:protocol.TransportOverhead-1]) // too short
+	time.Sleep(300 * time.Millisecond)
+	expectSilence(t, c, 200*time.Millisecond, "forged frame messages")
+	if got := st.Replayed.Load() - replayed; got != 1 {
+		t.Errorf("replayed frame message counted %d times", got)
+	}
+	if got := st.BadPacket.Load() - bad; got != 2 {
+		t.Errorf("retyped and flipped messages: %d bad packets counted, want 2", got)
+	}
+	if got := st.ModeMismatch.Load() - mismatch; got != 0 {
+		t.Errorf("a forged message counted as a mode mismatch %d times", got)
+	}
+	if st.UnknownIndex.Load()-unknown != 1 || st.Malformed.Load()-malformed != 1 {
+		t.Errorf("unknown index %d, malformed %d, want 1 and 1", st.UnknownIndex.Load()-unknown, st.Malformed.Load()-malformed)
+	}
+	transfer(t, a, b, false, 256<<10)
+}
