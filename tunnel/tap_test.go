@@ -552,6 +552,18 @@ func TestTapHub(t *testing.T) {
 		// The other spokes are not affected.
 		pingtest.Ping(t, s1.ns, "198.51.100.12", 2, 56)
 	})
+
+	t.Run("a spoke that disappears blocks no one", func(t *testing.T) {
+		s3.dev.Close() // its tunnel gone, its MACs still in the hub's table
+		m := marker(t, "after s3 left")
+		c := collect(t, s2.ns, s2.name, m)
+		sendRaw(t, s1.ns, s1.name, ethFrame(l2switch.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, tapMAC(t, s1), testEtherType, m))
+		if n := len(c.waitFrames(1)); n != 1 {
+			t.Errorf("a broadcast reached s2 %d times with s3 gone, want once", n)
+		}
+		pingtest.Ping(t, s1.ns, "198.51.100.12", 5, 56)
+		transfer(t, s2, s1, false, 1<<20)
+	})
 }
 
 // hubNoAlloc moves TCP from s1 to s2 through the hub (iperf3 processes)
