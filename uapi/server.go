@@ -172,6 +172,18 @@ func (s *Server) checkFree(path string) error {
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
 
+// SocketGone reports whether the socket file this server created no longer
+// exists at Path (deleted, or replaced by another file): wireguard-go
+// exits then, and so do tapwire's services.
+func (s *Server) SocketGone() bool {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && s.ino != 0 && (uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino)
+}
+
 // Serve accepts connections and answers their requests with b until Close.
 // Each connection has its own goroutine and may carry several requests. It
 // returns nil after Close, once every connection's goroutine has finished.

@@ -502,3 +502,27 @@ func TestListenBadNames(t *testing.T) {
 		}
 	}
 }
+
+// SocketGone notices the socket file deleted or replaced, whenever the
+// caller first asks.
+func TestSocketGone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tw0.sock")
+	s, err := ListenPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.SocketGone() {
+		t.Fatal("SocketGone right after Listen")
+	}
+	os.Remove(path)
+	if !s.SocketGone() {
+		t.Fatal("SocketGone false after the socket was deleted")
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !s.SocketGone() {
+		t.Fatal("SocketGone false after the socket was replaced by another file")
+	}
+}

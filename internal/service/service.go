@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/tapwire/tapwire/tun"
@@ -81,8 +80,6 @@ func Start(o Options) (*Service, error) {
 // Wait blocks until ctx ends, the interface disappears (ip link del), or
 // its UAPI socket file is deleted (which stops wireguard-go too).
 func (s *Service) Wait(ctx context.Context) {
-	path := s.uapi.Path()
-	orig, _ := os.Stat(path)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -93,8 +90,10 @@ func (s *Service) Wait(ctx context.Context) {
 			s.log.Info("interface removed, exiting")
 			return
 		case <-tick.C:
-			if fi, err := os.Stat(path); orig != nil && (err != nil || !os.SameFile(fi, orig)) {
-				s.log.Info("UAPI socket removed, exiting", "path", path)
+			// The socket's identity was taken when it was made, so a
+			// removal before Wait started counts too.
+			if s.uapi.SocketGone() {
+				s.log.Info("UAPI socket removed, exiting", "path", s.uapi.Path())
 				return
 			}
 		}
