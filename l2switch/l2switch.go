@@ -349,6 +349,9 @@ func (t *Table[P]) Entries(now time.Time) []Entry[P] {
 	return out
 }
 
+// Ageing returns how long an address not seen as a source stays known.
+func (t *Table[P]) Ageing() time.Duration { return time.Duration(t.ageing) }
+
 // Stats returns the counters.
 func (t *Table[P]) Stats() Stats {
 	return Stats{

@@ -143,7 +143,8 @@ func clampTCP(seg []byte, limit uint16) bool {
 
 	// First pass: check that the whole option list is well formed and that
 	// some MSS needs lowering, so that a bad list is never half-changed.
-	if !mssOptionsNeedClamp(opts, limit) {
+	need := false
+	if !eachMSS(opts, func(at int) { need = need || binary.BigEndian.Uint16(opts[at:]) > limit }) || !need {
 		return false
 	}
 
@@ -151,46 +152,34 @@ func clampTCP(seg []byte, limit uint16) bool {
 	// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), where m and m' are the old
 	// and new values of the 16-bit words of the segment that changed.
 	sum := uint32(^binary.BigEndian.Uint16(seg[tcpCsumOffset:]))
-	for i := 0; i < len(opts); {
-		kind := opts[i]
-		if kind == tcpOptEOL {
-			break
+	eachMSS(opts, func(at int) {
+		old := binary.BigEndian.Uint16(opts[at:])
+		if old <= limit {
+			return
 		}
-		if kind == tcpOptNOP {
-			i++
-			continue
+		binary.BigEndian.PutUint16(opts[at:], limit)
+		m, m1 := old, limit
+		// The checksum sums 16-bit words aligned on the start of the TCP
+		// header (which is even in the pseudo-header sum). A value at an
+		// odd offset straddles two such words: its first byte is the low
+		// byte of one and its second byte the high byte of the next, so
+		// it adds to the sum as the byte-swapped value. Carries between
+		// the two words are harmless: the end-around carry makes the sum
+		// modulo 0xffff, so a word's position does not matter.
+		if (TCPHeaderLen+at)%2 == 1 {
+			m, m1 = bits.ReverseBytes16(m), bits.ReverseBytes16(m1)
 		}
-		n := int(opts[i+1])
-		if kind == tcpOptMSS && n == tcpOptMSSLen {
-			old := binary.BigEndian.Uint16(opts[i+2:])
-			if old > limit {
-				binary.BigEndian.PutUint16(opts[i+2:], limit)
-				m, m1 := old, limit
-				// The checksum sums 16-bit words aligned on the start of
-				// the TCP header (which is even in the pseudo-header sum).
-				// A value at an odd offset straddles two such words: its
-				// first byte is the low byte of one and its second byte
-				// the high byte of the next, so it adds to the sum as the
-				// byte-swapped value. Carries between the two words are
-				// harmless: the end-around carry makes the sum modulo
-				// 0xffff, so a word's position does not matter.
-				if (TCPHeaderLen+i+2)%2 == 1 {
-					m, m1 = bits.ReverseBytes16(m), bits.ReverseBytes16(m1)
-				}
-				sum += uint32(^m) + uint32(m1)
-			}
-		}
-		i += n
-	}
+		sum += uint32(^m) + uint32(m1)
+	})
 	binary.BigEndian.PutUint16(seg[tcpCsumOffset:], ^Fold(sum))
 	return true
 }
 
-// mssOptionsNeedClamp reports whether the TCP option list opts is well formed
-// up to its end-of-list option or its end and holds an MSS option whose value
-// is above limit.
-func mssOptionsNeedClamp(opts []byte, limit uint16) bool {
-	need := false
+// eachMSS walks the TCP option list opts up to its end-of-list option or
+// its end, calling fn with the offset in opts of each MSS option's value
+// (kind 2, length 4). It reports whether the list is well formed: every
+// option but NOP and EOL has a length of at least 2 that stays within opts.
+func eachMSS(opts []byte, fn func(at int)) bool {
 	for i := 0; i < len(opts); {
 		kind := opts[i]
 		if kind == tcpOptEOL {
@@ -207,10 +196,10 @@ func mssOptionsNeedClamp(opts []byte, limit uint16) bool {
 		if n < 2 || n > len(opts)-i {
 			return false
 		}
-		if kind == tcpOptMSS && n == tcpOptMSSLen && binary.BigEndian.Uint16(opts[i+2:]) > limit {
-			need = true
+		if kind == tcpOptMSS && n == tcpOptMSSLen {
+			fn(i + 2)
 		}
 		i += n
 	}
-	return need
+	return true
 }

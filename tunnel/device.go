@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -56,7 +55,6 @@ type Device struct {
 	padMTU     int                     // the limit of padding: the MTU, or for frames 2 + maxFrame
 	maxFrame   int                     // TAP: the largest frame carried, MTU + MaxFrameOverhead
 	sw         *l2switch.Table[*Peer]  // TAP: where MACs are; the nil port is the tap device
-	ageing     time.Duration           // TAP: the switch's MAC ageing
 	mss4, mss6 uint16                  // MSS clamp (0: off)
 	peerList   atomic.Pointer[[]*Peer] // the peers, for flooding without a lock
 
@@ -143,10 +141,9 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		d.maxFrame = min(mtu+MaxFrameOverhead, 65535)
 		d.padMTU = frameLenSize + d.maxFrame
 		d.sw = l2switch.New[*Peer](opts.Switch)
-		d.ageing = cmp.Or(opts.Switch.Ageing, l2switch.DefaultAgeing)
 	}
-	if opts.ClampMSS && mtu > 60 {
-		d.mss4, d.mss6 = uint16(min(mtu-40, 65535)), uint16(min(mtu-60, 65535))
+	if opts.ClampMSS {
+		d.mss4, d.mss6 = packet.MSSFor(mtu)
 	}
 	d.updatePeerList()
 	if d.log == nil {

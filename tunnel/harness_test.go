@@ -37,6 +37,7 @@ type host struct {
 	under  netip.Addr // underlay address (IPv4 or IPv6)
 	inner  []netip.Prefix
 	dev    *tunnel.Device // nil for wireguard-go
+	tunDev *tun.Device    // the engine's device, for its offload counters
 	wgProc *exec.Cmd
 }
 
@@ -117,7 +118,7 @@ func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, por
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { eng.Close() })
-	h.dev = eng
+	h.dev, h.tunDev = eng, dev
 	key := h.key
 	if err := eng.Apply(uapi.DeviceConfig{PrivateKey: &key, ListenPort: &port}); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func (d *Device) Info() any {
 	st := d.Status()
 	in := Info{Name: d.tun.Name(), Mode: "tun", MTU: d.mtu, ListenPort: st.ListenPort, MSS4: d.mss4, MSS6: d.mss6}
 	if d.mode == tun.ModeTAP {
-		in.Mode, in.MaxFrame, in.AgeingSec = "tap", d.maxFrame, d.ageing.Seconds()
+		in.Mode, in.MaxFrame, in.AgeingSec = "tap", d.maxFrame, d.sw.Ageing().Seconds()
 	}
 	perPeer := map[string]int{}
 	if d.sw != nil {

@@ -1,8 +1,10 @@
 package tunnel
 
 import (
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/protocol"
@@ -69,5 +71,100 @@ func TestRemovedPeerStartsNothing(t *testing.T) {
 	defer p.mu.Unlock()
 	if n != 0 || p.hsIndex != 0 || len(p.staged) != 0 {
 		t.Errorf("after removal: %d index entries, hsIndex %d, %d packets staged", n, p.hsIndex, len(p.staged))
+	}
+}
+
+// TestCrossingInitiations starts a handshake on both ends at the same
+// moment, and gives each end the other's initiation before the response to
+// its own: both handshakes complete at once, because a peer answers with a
+// responder state of its own and keeps its initiation in flight (with one
+// state, each answer would wipe the end's own initiation, both responses
+// would fail, and both ends would wait RekeyTimeout to retry).
+func TestCrossingInitiations(t *testing.T) {
+	ns := nstest.New(t)
+	ns.Run("ip", "link", "set", "lo", "up")
+	type end struct {
+		d    *Device
+		key  protocol.Key
+		wire *net.UDPConn // stands in for the other end's socket: what this end sends lands here
+	}
+	mk := func(name string) *end {
+		dev, err := tun.Open(tun.Config{Name: name, NetNS: ns.Name, MTU: 1420})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(dev, Options{NetNS: ns.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		k, _ := protocol.GeneratePrivateKey()
+		if err := d.Apply(uapi.DeviceConfig{PrivateKey: &k}); err != nil {
+			t.Fatal(err)
+		}
+		e := &end{d: d, key: k}
+		if err := ns.Do(func() (err error) {
+			e.wire, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.wire.Close() })
+		return e
+	}
+	a, b := mk("twx0"), mk("twx1")
+	for _, pair := range [][2]*end{{a, b}, {b, a}} {
+		ep := pair[0].wire.LocalAddr().(*net.UDPAddr).AddrPort()
+		if err := pair[0].d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: pair[1].key.PublicKey(), Endpoint: &ep}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peerOf := func(e, other *end) *Peer {
+		e.d.mu.RLock()
+		defer e.d.mu.RUnlock()
+		return e.d.peers[other.key.PublicKey()]
+	}
+	// read returns the next message of size n that e sent.
+	read := func(e *end, n int) []byte {
+		t.Helper()
+		buf := make([]byte, 2048)
+		e.wire.SetReadDeadline(time.Now().Add(2 * time.Second))
+		for {
+			m, _, err := e.wire.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("%s sent no %d-byte message: %v", e.d.Name(), n, err)
+			}
+			if m == n {
+				return append([]byte(nil), buf[:m]...)
+			}
+		}
+	}
+	src := func(e *end) netip.AddrPort { return e.wire.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+	now := time.Now()
+	peerOf(a, b).initiate(now, false)
+	peerOf(b, a).initiate(now, false)
+	initA, initB := read(a, protocol.InitiationSize), read(b, protocol.InitiationSize)
+	// Each end answers the other's initiation while its own is in flight.
+	a.d.handleMessage(initB, src(a))
+	b.d.handleMessage(initA, src(b))
+	respA, respB := read(a, protocol.ResponseSize), read(b, protocol.ResponseSize)
+	// Each response completes the initiation it answers.
+	a.d.handleMessage(respB, src(a))
+	b.d.handleMessage(respA, src(b))
+	for _, e := range []*end{a, b} {
+		st := e.d.Stats()
+		if n := st.BadHandshake.Load() + st.UnknownIndex.Load(); n != 0 {
+			t.Errorf("%s: %d handshake messages refused", e.d.Name(), n)
+		}
+	}
+	for _, pair := range [][2]*end{{a, b}, {b, a}} {
+		p := peerOf(pair[0], pair[1])
+		p.mu.Lock()
+		current, hsIndex := p.current, p.hsIndex
+		p.mu.Unlock()
+		if current == nil || !current.Initiator || hsIndex != 0 || p.lastHS.Load() == 0 {
+			t.Errorf("%s: its own handshake did not complete (keypair %v, initiation in flight %d)", pair[0].d.Name(), current != nil, hsIndex)
+		}
 	}
 }

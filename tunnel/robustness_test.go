@@ -146,27 +146,7 @@ func TestReplayedTransportDropped(t *testing.T) {
 	a, b := pair(t)
 	transfer(t, b, a, false, 1024) // handshake done
 
-	// Capture one data message from b to a on a's veth.
-	fd := packetSocket(t, a.ns, "twva")
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		transfer(t, b, a, false, 1024)
-	}()
-	var data []byte
-	buf := make([]byte, 65536)
-	for deadline := time.Now().Add(5 * time.Second); data == nil && time.Now().Before(deadline); {
-		n, err := unix.Read(fd, buf)
-		if err != nil {
-			continue
-		}
-		if payload, ok := udpPayload(buf[:n], a.port); ok && len(payload) > 32 && payload[0] == protocol.TypeTransport {
-			data = append([]byte(nil), payload...)
-		}
-	}
-	if data == nil {
-		t.Fatal("captured no data message")
-	}
-	time.Sleep(200 * time.Millisecond)
+	data := captureData(t, a, b, protocol.TypeTransport)
 	before := a.dev.Stats().Replayed.Load()
 	c := udpFrom(t, b.ns)
 	c.WriteToUDPAddrPort(data, netip.AddrPortFrom(a.under, a.port))
@@ -174,6 +154,33 @@ func TestReplayedTransportDropped(t *testing.T) {
 	if got := a.dev.Stats().Replayed.Load() - before; got != 1 {
 		t.Errorf("replayed data message counted %d times", got)
 	}
+}
+
+// captureData captures on a's veth, and returns, one data message of type
+// typ (protocol.TypeTransport or TypeFrame, not a keepalive) that b sends
+// while it moves a little TCP to a.
+func captureData(t *testing.T, a, b *host, typ uint32) []byte {
+	t.Helper()
+	fd := packetSocket(t, a.ns, "twva")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		transfer(t, b, a, false, 1024)
+	}()
+	buf := make([]byte, 65536)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			continue
+		}
+		if payload, ok := udpPayload(buf[:n], a.port); ok && len(payload) > protocol.TransportOverhead {
+			if got, _ := protocol.MessageType(payload); got == typ {
+				time.Sleep(200 * time.Millisecond) // the transfer ends
+				return append([]byte(nil), payload...)
+			}
+		}
+	}
+	t.Fatalf("captured no data message of type %#x", typ)
+	return nil
 }
 
 // packetSocket opens a cooked AF_PACKET socket (IP packets) on link in ns.

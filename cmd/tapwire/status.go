@@ -94,7 +94,7 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 		if p.LastHandshake != 0 {
 			fmt.Fprintf(w, "  latest handshake: %s ago\n", now.Sub(time.Unix(p.LastHandshake, 0)).Round(time.Second))
 		}
-		fmt.Fprintf(w, "  transfer: %s received, %s sent\n", bytesIEC(p.RxBytes), bytesIEC(p.TxBytes))
+		fmt.Fprintf(w, "  transfer: %s received, %s sent\n", bytesString(p.RxBytes), bytesString(p.TxBytes))
 		if in.Mode == "tap" {
 			fmt.Fprintf(w, "  macs learned: %d\n", p.MACs)
 		}
@@ -137,17 +137,4 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	if len(drops) > 0 {
 		fmt.Fprintf(w, "counters: %s\n", strings.Join(drops, ", "))
 	}
-}
-
-// bytesIEC formats a byte count as wg show does.
-func bytesIEC(n uint64) string {
-	switch {
-	case n < 1024:
-		return fmt.Sprintf("%d B", n)
-	case n < 1024*1024:
-		return fmt.Sprintf("%.2f KiB", float64(n)/1024)
-	case n < 1024*1024*1024:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1024*1024))
-	}
-	return fmt.Sprintf("%.2f GiB", float64(n)/(1024*1024*1024))
 }
