@@ -23,7 +23,34 @@ const (
 	// plaintext is the frame's length as a big-endian uint16, the frame,
 	// then padding (see the tunnel package).
 	TypeFrame = TypeTransport | 1<<8
+
+	// TypeFragment is tapwire's transport message for a piece of a frame
+	// (or IP packet) too big for one datagram on the path to a peer: a
+	// transport message whose first reserved byte is 2 (0x204), its type
+	// authenticated as TypeFrame's is. Its plaintext is a fragment header
+	// and a slice of the frame (see package fragment). WireGuard
+	// implementations drop it as an unknown type.
+	TypeFragment = TypeTransport | 2<<8
+
+	// TypeProbe is tapwire's path MTU probe and its reply: a transport
+	// message whose first reserved byte is 3 (0x304), its type
+	// authenticated. A probe is padded to the datagram size it tests and a
+	// tapwire peer answers it with a short reply; WireGuard
+	// implementations drop it as an unknown type, delivering nothing and
+	// counting no error.
+	TypeProbe = TypeTransport | 3<<8
 )
+
+// IsTransportType reports whether typ is a transport message type:
+// WireGuard's TypeTransport or one of tapwire's TypeFrame, TypeFragment and
+// TypeProbe, which share its header, encryption and counters.
+func IsTransportType(typ uint32) bool {
+	switch typ {
+	case TypeTransport, TypeFrame, TypeFragment, TypeProbe:
+		return true
+	}
+	return false
+}
 
 // Wire sizes, in bytes.
 const (

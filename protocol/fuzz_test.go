@@ -100,17 +100,19 @@ func newFuzzFix(t testing.TB) *fuzzFix {
 		}
 		f.transport = append(f.transport, buf[:m])
 	}
-	// And tapwire's frame messages (TypeFrame), with the same keys.
-	for _, n := range []int{0, 16, 100} {
-		buf := make([]byte, TransportOverhead+PaddedLen(n, 0))
-		for i := range n {
-			buf[TransportHeaderSize+i] = byte(3 * i)
+	// And tapwire's frame, fragment and probe messages, with the same keys.
+	for _, typ := range []uint32{TypeFrame, TypeFragment, TypeProbe} {
+		for _, n := range []int{0, 16, 100} {
+			buf := make([]byte, TransportOverhead+PaddedLen(n, 0))
+			for i := range n {
+				buf[TransportHeaderSize+i] = byte(3 * i)
+			}
+			m, err := kp.SealTransportType(buf, n, 0, typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.transport = append(f.transport, buf[:m])
 		}
-		m, err := kp.SealTransportType(buf, n, 0, TypeFrame)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.transport = append(f.transport, buf[:m])
 	}
 	f.recvKey, f.sendIdx = send, fuzzIdxBob
 	return f
@@ -289,7 +291,7 @@ func FuzzParseTransportHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		typ, ok := MessageType(data)
 		recv, counter, err := ParseTransportHeader(data)
-		if (err == nil) != (ok && (typ == TypeTransport || typ == TypeFrame)) {
+		if (err == nil) != (ok && IsTransportType(typ)) {
 			t.Fatalf("ParseTransportHeader error %v but MessageType %d, %v", err, typ, ok)
 		}
 		if err == nil {

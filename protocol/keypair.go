@@ -83,9 +83,9 @@ func (kp *Keypair) SealTransportMTU(buf []byte, n, mtu int) (int, error) {
 }
 
 // SealTransportType is SealTransportMTU for a message of type typ,
-// TypeTransport or TypeFrame.
+// TypeTransport or one of tapwire's transport types (see IsTransportType).
 func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, error) {
-	if typ != TypeTransport && typ != TypeFrame {
+	if !IsTransportType(typ) {
 		return 0, errSealType
 	}
 	if n < 0 || mtu < 0 {
@@ -115,17 +115,19 @@ func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, e
 
 // typeAD is the additional data of a message of type typ: none for
 // WireGuard's TypeTransport, as the protocol has it, and the four type
-// bytes for TypeFrame, so that the type of a frame message is authenticated
-// and nobody on the path can turn a message of one kind into the other.
+// bytes for tapwire's types, so that the type of a frame, fragment or probe
+// message is authenticated and nobody on the path can turn a message of one
+// kind into another.
 func typeAD(msg []byte, typ uint32) []byte {
-	if typ == TypeFrame {
+	if typ != TypeTransport {
 		return msg[0:4]
 	}
 	return nil
 }
 
 // OpenTransport authenticates and decrypts, in place, transport message
-// msg (TypeTransport or TypeFrame: the caller tells them apart) for this keypair and returns the plaintext, a subslice of msg, padding
+// msg (of any transport type, see IsTransportType: the caller tells them
+// apart) for this keypair and returns the plaintext, a subslice of msg, padding
 // included (the engine trims it by the IP header's length; an empty
 // plaintext is a keepalive). The counter is checked against, and entered
 // into, the replay window only once the message is authentic. Errors:
@@ -137,7 +139,7 @@ func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
 	if len(msg) < TransportOverhead {
 		return nil, errOpenShort
 	}
-	if typ := binary.LittleEndian.Uint32(msg[0:4]); typ != TypeTransport && typ != TypeFrame {
+	if typ := binary.LittleEndian.Uint32(msg[0:4]); !IsTransportType(typ) {
 		return nil, errOpenType
 	}
 	if binary.LittleEndian.Uint32(msg[4:8]) != kp.LocalIndex {
@@ -210,7 +212,7 @@ func ParseTransportHeader(msg []byte) (receiver uint32, counter uint64, err erro
 	if len(msg) < TransportOverhead {
 		return 0, 0, errParseShort
 	}
-	if typ := binary.LittleEndian.Uint32(msg[0:4]); typ != TypeTransport && typ != TypeFrame {
+	if typ := binary.LittleEndian.Uint32(msg[0:4]); !IsTransportType(typ) {
 		return 0, 0, errParseType
 	}
 	return binary.LittleEndian.Uint32(msg[4:8]), binary.LittleEndian.Uint64(msg[offsetTransportCounter:]), nil
@@ -234,7 +236,7 @@ func MessageType(msg []byte) (uint32, bool) {
 		return typ, len(msg) == ResponseSize
 	case TypeCookieReply:
 		return typ, len(msg) == CookieReplySize
-	case TypeTransport, TypeFrame:
+	case TypeTransport, TypeFrame, TypeFragment, TypeProbe:
 		return typ, len(msg) >= TransportOverhead
 	}
 	return typ, false

@@ -109,7 +109,7 @@ func TestTransportErrors(t *testing.T) {
 		"short":      make([]byte, TransportOverhead-1),
 		"empty":      nil,
 		"wrong type": append([]byte{TypeResponse, 0, 0, 0}, dup[4:]...),
-		"reserved":   append([]byte{TypeTransport, 2, 0, 0}, dup[4:]...),
+		"reserved":   append([]byte{TypeTransport, 9, 0, 0}, dup[4:]...),
 		"index":      append([]byte{TypeTransport, 0, 0, 0, 99, 0, 0, 0}, dup[8:]...),
 	} {
 		if _, err := b.OpenTransport(m); !errors.Is(err, ErrMalformed) {
@@ -404,5 +404,41 @@ func TestFrameMessages(t *testing.T) {
 	}
 	if _, err := a.SealTransportType(buf, 1, 0, TypeInitiation); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("seal with type 1: %v, want ErrMalformed", err)
+	}
+}
+
+// TestTapwireTypesAuthenticated checks that tapwire's fragment and probe
+// messages round-trip and that none of the four transport types can be
+// turned into another on the path: the type is the additional data of every
+// tapwire type, so a retyped message fails authentication.
+func TestTapwireTypesAuthenticated(t *testing.T) {
+	a, b := testKeypairs(t)
+	types := []uint32{TypeTransport, TypeFrame, TypeFragment, TypeProbe}
+	for _, typ := range types {
+		for _, other := range types {
+			payload := []byte("\x45some payload of a kind")
+			buf := make([]byte, TransportOverhead+PaddedLen(len(payload), 0))
+			copy(buf[TransportHeaderSize:], payload)
+			m, err := a.SealTransportType(buf, len(payload), 0, typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := buf[:m]
+			if got, ok := MessageType(msg); !ok || got != typ || !IsTransportType(got) {
+				t.Fatalf("MessageType = %#x, %v; want %#x", got, ok, typ)
+			}
+			binary.LittleEndian.PutUint32(msg[0:4], other)
+			plain, err := b.OpenTransport(msg)
+			if other == typ {
+				if err != nil || !bytes.HasPrefix(plain, payload) {
+					t.Fatalf("type %#x: %v, plaintext %q", typ, err, plain)
+				}
+			} else if !errors.Is(err, ErrAuth) {
+				t.Fatalf("type %#x retyped as %#x: %v, want ErrAuth", typ, other, err)
+			}
+		}
+	}
+	if IsTransportType(TypeInitiation) || IsTransportType(TypeProbe+1<<8) {
+		t.Error("IsTransportType accepts a handshake or unknown type")
 	}
 }
