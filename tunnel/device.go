@@ -70,6 +70,9 @@ type Device struct {
 
 	gso atomic.Bool // UDP GSO works on the socket (cleared if the kernel refuses it)
 
+	errq  errQueue   // the socket's error queue: what the path says about sizes
+	rtmtu *routeMTUs // MTUs of the local routes to endpoints
+
 	routes  route.Table[*Peer]
 	indices indexTable
 	limiter *rateLimiter
@@ -101,12 +104,26 @@ type Stats struct {
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
 	ModeMismatch   atomic.Uint64 // authentic data of the other mode: IP packets on a TAP interface, frames on a TUN one
-	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead, from the tap or a peer
+	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead (from the tap or a peer), packets over a WireGuard peer's path
+	FragMalformed  atomic.Uint64 // fragments whose header is malformed or out of range
+	FragDuplicate  atomic.Uint64 // fragments whose data had arrived already
+	FragOverlap    atomic.Uint64 // fragments overlapping data that had arrived
+	FragMismatch   atomic.Uint64 // fragments that disagree with their frame, or whose frame is too big
+	FragTimedOut   atomic.Uint64 // incomplete frames dropped: timed out, or evicted by newer ones
 
 	// Not drops: how often the socket offloads carried several datagrams.
 	GSOSends    atomic.Uint64 // sends of several datagrams in one UDP GSO message
 	GROReceives atomic.Uint64 // receives of several datagrams coalesced by UDP GRO
 	MSSClamped  atomic.Uint64 // TCP SYNs whose MSS was lowered (Options.ClampMSS)
+
+	// Not drops: what the path MTU work did.
+	Fragmented    atomic.Uint64 // frames or packets split into fragments for a peer's path
+	FragmentsSent atomic.Uint64 // fragment messages sent
+	Reassembled   atomic.Uint64 // frames or packets put together from fragments
+	ICMPTooBig    atomic.Uint64 // TUN: ICMP "too big" messages written back for packets over a WireGuard peer's path
+	IPFragmented  atomic.Uint64 // TUN: IPv4 packets without DF fragmented for a WireGuard peer's path
+	ProbesSent    atomic.Uint64 // path MTU probes sent
+	ProbeReplies  atomic.Uint64 // path MTU probes answered
 }
 
 // New starts a Device on an open TUN or TAP device, which it owns from
@@ -134,6 +151,7 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		peers:       make(map[protocol.Key]*Peer),
 		allowedMACs: make(map[protocol.Key][]l2switch.MAC),
 		limiter:     newRateLimiter(20, 10),
+		rtmtu:       newRouteMTUs(),
 		closed:      make(chan struct{}),
 	}
 	if d.mode == tun.ModeTAP {
@@ -153,6 +171,7 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 	d.indices.m = make(map[uint32]indexEntry)
 	d.gso.Store(true)
 	if err := d.bind(0); err != nil {
+		d.rtmtu.close()
 		return nil, err
 	}
 	d.wg.Add(2)
@@ -190,6 +209,7 @@ func (d *Device) Close() error {
 		d.mu.Unlock()
 	})
 	d.wg.Wait()
+	d.rtmtu.close()
 	return nil
 }
 
@@ -211,6 +231,9 @@ func (d *Device) bind(port uint16) error {
 	_ = conn.SetReadBuffer(4 << 20)
 	_ = conn.SetWriteBuffer(4 << 20)
 	enableGRO(conn)
+	if err := setPathOptions(conn); err != nil {
+		d.log.Warn("no path MTU discovery on the socket: datagrams may be fragmented or lost for size", "err", err)
+	}
 	if err := setMark(conn, d.fwmark); err != nil {
 		conn.Close()
 		return fmt.Errorf("tunnel: set fwmark %#x: %w", d.fwmark, err)
@@ -252,7 +275,14 @@ func (d *Device) send(p *Peer, msg []byte) error {
 	conn := d.conn
 	d.mu.RUnlock()
 	p.lastSent.Store(time.Now().UnixNano()) // the attempt counts, so a dead network is not retried every tick
-	if _, err := conn.WriteToUDPAddrPort(msg, *ep); err != nil {
+	_, err := conn.WriteToUDPAddrPort(msg, *ep)
+	var errno unix.Errno
+	if errors.As(err, &errno) && asyncErr(errno) {
+		// Maybe an error an ICMP report left on the socket, which this
+		// send took in its place: once more.
+		_, err = conn.WriteToUDPAddrPort(msg, *ep)
+	}
+	if err != nil {
 		return err
 	}
 	p.txBytes.Add(uint64(len(msg)))
@@ -292,6 +322,8 @@ func (d *Device) readTUN() {
 	const off = tun.Headroom
 	var last *net.UDPConn
 	var sb *udpBatch
+	ptb := make([]byte, packet.TooBigMaxLen)
+	var lim ptbLimiter
 	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn) {
 		if conn != last {
 			last = conn
@@ -302,13 +334,16 @@ func (d *Device) readTUN() {
 		}
 		for i := range n {
 			pkt := bufs[i][off : off+sizes[i]]
-			if d.mss4 != 0 && packet.ClampMSSIP(pkt, d.mss4, d.mss6) {
-				d.stats.MSSClamped.Add(1)
-			}
 			p, ok := d.routes.LookupDst(pkt)
 			if !ok {
 				d.stats.NoRoute.Add(1)
 				continue
+			}
+			p.clampMSS(pkt)
+			if ep := p.endpoint.Load(); ep != nil {
+				if limit := p.maxPlain(*ep); limit > 0 && len(pkt) > limit && d.tunTooBig(p, pkt, limit, sb, ptb, &lim) {
+					continue
+				}
 			}
 			// The message is built in place: header in the headroom.
 			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i], sb)
@@ -345,12 +380,16 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 	if d.mode == tun.ModeTAP {
 		out = d.newL2Out(conn, 64)
 	}
+	rx := make([]byte, d.maxReassembled()) // what fragments put together
 	for {
 		n, err := b.recv(0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// An error an ICMP report left on the socket: its details
+			// are in the error queue.
+			d.errq.drain(conn, d.pathTooBig)
 			continue
 		}
 		now := time.Now()
@@ -366,7 +405,7 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				pkt, p := d.handleMessage(msg, b.addrs[i])
+				pkt, p := d.handleMessage(msg, b.addrs[i], rx)
 				switch {
 				case len(pkt) == 0:
 				case out != nil:
@@ -432,18 +471,18 @@ func (d *Device) underLoad(now time.Time) bool {
 }
 
 // handleMessage dispatches one UDP payload by message type, and returns the
-// packet (or frame) a data message carried, decrypted in place, and the
-// peer it came from. Anything that does not verify is dropped and counted,
-// never answered.
-func (d *Device) handleMessage(msg []byte, src netip.AddrPort) ([]byte, *Peer) {
+// packet (or frame) a data message carried, decrypted in place, or put
+// together from fragments in rx, and the peer it came from. Anything that
+// does not verify is dropped and counted, never answered.
+func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte) ([]byte, *Peer) {
 	typ, ok := protocol.MessageType(msg)
 	if !ok {
 		d.stats.Malformed.Add(1)
 		return nil, nil
 	}
 	switch typ {
-	case protocol.TypeTransport, protocol.TypeFrame:
-		return d.handleTransport(msg, typ, src)
+	case protocol.TypeTransport, protocol.TypeFrame, protocol.TypeFragment, protocol.TypeProbe:
+		return d.handleTransport(msg, typ, src, rx)
 	case protocol.TypeInitiation:
 		d.handleInitiation(msg, src)
 	case protocol.TypeResponse:
@@ -558,7 +597,7 @@ func (d *Device) handleCookieReply(msg []byte) {
 	}
 }
 
-func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort) ([]byte, *Peer) {
+func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort, rx []byte) ([]byte, *Peer) {
 	receiver, _, err := protocol.ParseTransportHeader(msg)
 	if err != nil {
 		d.stats.Malformed.Add(1)
@@ -569,7 +608,7 @@ func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort) ([]
 		d.stats.UnknownIndex.Add(1)
 		return nil, nil
 	}
-	return e.peer.handleTransport(e.kp, msg, typ, src), e.peer
+	return e.peer.handleTransport(e.kp, msg, typ, src, rx), e.peer
 }
 
 // indexTable maps the local indices of handshakes and keypairs to them.
@@ -620,7 +659,8 @@ func (t *indexTable) del(i uint32) {
 	t.mu.Unlock()
 }
 
-// runTimers evaluates every peer's timers each tick.
+// runTimers evaluates every peer's timers each tick, and reads what the
+// kernel reported about the sizes of datagrams sent.
 func (d *Device) runTimers() {
 	defer d.wg.Done()
 	tick := time.NewTicker(d.tm.Tick)
@@ -636,14 +676,33 @@ func (d *Device) runTimers() {
 				expired = now
 			}
 			d.mu.RLock()
-			peers := make([]*Peer, 0, len(d.peers))
-			for _, p := range d.peers {
-				peers = append(peers, p)
-			}
+			conn := d.conn
 			d.mu.RUnlock()
-			for _, p := range peers {
+			d.errq.drain(conn, d.pathTooBig)
+			peers := d.peerList.Load()
+			if peers == nil {
+				continue
+			}
+			for _, p := range *peers {
 				p.tick(now)
+				p.tickPath(now, d.sendProbe)
 			}
 		}
 	}
+}
+
+// sendProbe sends one path MTU probe.
+func (d *Device) sendProbe(p *Peer, msg []byte) {
+	if d.send(p, msg) == nil {
+		d.stats.ProbesSent.Add(1)
+	}
+}
+
+// routeMTU returns the MTU of the local route to ep, with the socket's
+// fwmark (0: unknown).
+func (d *Device) routeMTU(ep netip.AddrPort) int {
+	d.mu.RLock()
+	mark := d.fwmark
+	d.mu.RUnlock()
+	return d.rtmtu.get(d.netNS, mark, ep)
 }

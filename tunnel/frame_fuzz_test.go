@@ -33,7 +33,7 @@ func FuzzOpenFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		d := &Device{mode: tun.ModeTAP, maxFrame: 1418, mss4: 1360, mss6: 1340}
 		orig := append([]byte(nil), plain...)
-		frame := d.openFrame(plain)
+		frame := d.openFrame(plain, &Peer{dev: d})
 		if frame == nil {
 			if d.stats.BadPacket.Load()+d.stats.Malformed.Load()+d.stats.TooBig.Load() != 1 {
 				t.Fatalf("a refused frame was not counted once: %+v", &d.stats)

@@ -95,14 +95,14 @@ func startTapwire(t testing.TB, ns *nstest.NS, name string, under netip.Addr, po
 	return startEngine(t, ns, name, under, port, tun.ModeTUN, tunnel.Options{Timers: timers}, inner...)
 }
 
-// startEngine is startTapwire for a TUN or TAP device (MTU 1420 or 1400)
-// with opts (Log and NetNS are filled in).
+// startEngine is startTapwire for a TUN or TAP device (MTU 1420 or 1500,
+// the defaults) with opts (Log and NetNS are filled in).
 func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mode tun.Mode, opts tunnel.Options, inner ...netip.Prefix) *host {
 	t.Helper()
 	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
 	mtu := 1420
 	if mode == tun.ModeTAP {
-		mtu = 1400
+		mtu = 1500
 	}
 	dev, err := tun.Open(tun.Config{Name: name, Mode: mode, NetNS: ns.Name, MTU: mtu})
 	if err != nil {

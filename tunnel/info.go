@@ -28,14 +28,32 @@ type Info struct {
 
 // PeerInfo is one peer in an Info.
 type PeerInfo struct {
-	PublicKey     string   `json:"public_key"`
-	Endpoint      string   `json:"endpoint,omitempty"`
-	LastHandshake int64    `json:"last_handshake_unix,omitempty"`
-	RxBytes       uint64   `json:"rx_bytes"`
-	TxBytes       uint64   `json:"tx_bytes"`
-	ModeMismatch  uint64   `json:"mode_mismatch,omitempty"` // messages of the other mode received
-	MACs          int      `json:"macs,omitempty"`          // TAP: addresses learned behind the peer
-	AllowedMACs   []string `json:"allowed_macs,omitempty"`
+	PublicKey     string `json:"public_key"`
+	Endpoint      string `json:"endpoint,omitempty"`
+	LastHandshake int64  `json:"last_handshake_unix,omitempty"`
+	RxBytes       uint64 `json:"rx_bytes"`
+	TxBytes       uint64 `json:"tx_bytes"`
+	ModeMismatch  uint64 `json:"mode_mismatch,omitempty"` // messages of the other mode received
+	// The path to the peer: its MTU (the largest IP datagram, outer headers
+	// included; 0 while unknown), how it was learned ("route": the local
+	// route's MTU; "start": the safe 1280 a path starts from when the
+	// engine can split; "probe": probes the peer answered; "icmp": a
+	// router's report; "local": this host's interface), how long ago, and
+	// the largest frame (TAP) or packet (TUN) one datagram carries.
+	PathMTU       int     `json:"path_mtu,omitempty"`
+	PathMTUSource string  `json:"path_mtu_source,omitempty"`
+	PathMTUAgeSec float64 `json:"path_mtu_age_seconds,omitempty"`
+	MaxWhole      int     `json:"max_unfragmented,omitempty"`
+	// MSS4 and MSS6 are the MSS clamp of TCP connections through the peer:
+	// the device's, lowered to what one datagram on its path carries (0:
+	// clamping off).
+	MSS4 uint16 `json:"clamp_mss4,omitempty"`
+	MSS6 uint16 `json:"clamp_mss6,omitempty"`
+	// Tapwire: the peer speaks tapwire's extensions (probes, fragments);
+	// false for a WireGuard peer, which gets neither.
+	Tapwire     bool     `json:"tapwire"`
+	MACs        int      `json:"macs,omitempty"` // TAP: addresses learned behind the peer
+	AllowedMACs []string `json:"allowed_macs,omitempty"`
 }
 
 // MACInfo is one learned address of a TAP device's switch.
@@ -78,6 +96,26 @@ func (d *Device) Info() any {
 		}
 		if p := d.peers[ps.PublicKey]; p != nil {
 			pi.ModeMismatch = p.mismatch.Load()
+			pi.Tapwire = p.canSplit()
+			if m := p.mss.Load(); m != 0 {
+				pi.MSS4, pi.MSS6 = uint16(m>>16), uint16(m)
+			} else {
+				pi.MSS4, pi.MSS6 = d.mss4, d.mss6
+			}
+			if ep := p.endpoint.Load(); ep != nil {
+				if plain := p.maxPlain(*ep); plain > 0 {
+					pi.PathMTU, pi.MaxWhole = int(p.pmtu.Load()), plain
+					if d.mode == tun.ModeTAP {
+						pi.MaxWhole -= frameLenSize
+					}
+					p.path.mu.Lock()
+					pi.PathMTUSource = p.path.source
+					if !p.path.learned.IsZero() {
+						pi.PathMTUAgeSec = now.Sub(p.path.learned).Round(time.Second).Seconds()
+					}
+					p.path.mu.Unlock()
+				}
+			}
 		}
 		for _, m := range d.allowedMACs[ps.PublicKey] {
 			pi.AllowedMACs = append(pi.AllowedMACs, m.String())
@@ -102,6 +140,20 @@ func (d *Device) Info() any {
 		"mode_mismatch":   s.ModeMismatch.Load(),
 		"too_big":         s.TooBig.Load(),
 		"mss_clamped":     s.MSSClamped.Load(),
+		"gso_sends":       s.GSOSends.Load(),
+		"gro_receives":    s.GROReceives.Load(),
+		"frag_malformed":  s.FragMalformed.Load(),
+		"frag_duplicate":  s.FragDuplicate.Load(),
+		"frag_overlap":    s.FragOverlap.Load(),
+		"frag_mismatch":   s.FragMismatch.Load(),
+		"frag_timed_out":  s.FragTimedOut.Load(),
+		"fragmented":      s.Fragmented.Load(),
+		"fragments_sent":  s.FragmentsSent.Load(),
+		"reassembled":     s.Reassembled.Load(),
+		"icmp_too_big":    s.ICMPTooBig.Load(),
+		"ip_fragmented":   s.IPFragmented.Load(),
+		"probes_sent":     s.ProbesSent.Load(),
+		"probe_replies":   s.ProbeReplies.Load(),
 	}
 	return in
 }

@@ -15,7 +15,7 @@ import (
 // setEndpoint runs for every received data packet: it must not allocate
 // when the endpoint is unchanged.
 func TestSetEndpointNoAlloc(t *testing.T) {
-	p := &Peer{}
+	p := &Peer{dev: &Device{}}
 	ep := netip.MustParseAddrPort("192.0.2.1:51820")
 	p.setEndpoint(ep)
 	if n := testing.AllocsPerRun(1000, func() { p.setEndpoint(ep) }); n != 0 {
@@ -146,12 +146,12 @@ func TestCrossingInitiations(t *testing.T) {
 	peerOf(b, a).initiate(now, false)
 	initA, initB := read(a, protocol.InitiationSize), read(b, protocol.InitiationSize)
 	// Each end answers the other's initiation while its own is in flight.
-	a.d.handleMessage(initB, src(a))
-	b.d.handleMessage(initA, src(b))
+	a.d.handleMessage(initB, src(a), nil)
+	b.d.handleMessage(initA, src(b), nil)
 	respA, respB := read(a, protocol.ResponseSize), read(b, protocol.ResponseSize)
 	// Each response completes the initiation it answers.
-	a.d.handleMessage(respB, src(a))
-	b.d.handleMessage(respA, src(b))
+	a.d.handleMessage(respB, src(a), nil)
+	b.d.handleMessage(respA, src(b), nil)
 	for _, e := range []*end{a, b} {
 		st := e.d.Stats()
 		if n := st.BadHandshake.Load() + st.UnknownIndex.Load(); n != 0 {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
-	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
@@ -61,8 +60,9 @@ func (d *Device) newL2Out(conn *net.UDPConn, n int) *l2out {
 }
 
 // send sends the frame in buf[frameHeadroom:frameHeadroom+n] to p, sealing
-// it in place.
+// it in place, its MSS clamped to what p's path carries.
 func (o *l2out) send(p *Peer, buf []byte, n int) {
+	p.clampMSS(buf[frameHeadroom : frameHeadroom+n])
 	binary.BigEndian.PutUint16(buf[protocol.TransportHeaderSize:], uint16(n))
 	p.sendPacket(buf, frameLenSize+n, o.sb)
 }
@@ -129,7 +129,6 @@ func (d *Device) readTAP() {
 			if !d.checkFrame(frame) {
 				continue
 			}
-			d.clampFrame(frame)
 			switch v, p := d.sw.Decide(frame, nil, now); v {
 			case l2switch.Unicast:
 				if p != nil {
@@ -157,16 +156,9 @@ func (d *Device) checkFrame(frame []byte) bool {
 	return true
 }
 
-// clampFrame lowers the MSS of a TCP SYN in frame, if clamping is on.
-func (d *Device) clampFrame(frame []byte) {
-	if d.mss4 != 0 && packet.ClampMSS(frame, d.mss4, d.mss6) {
-		d.stats.MSSClamped.Add(1)
-	}
-}
-
-// openFrame returns the frame in the plaintext of a frame message, or nil
-// (counted) when it is malformed or too big.
-func (d *Device) openFrame(plain []byte) []byte {
+// openFrame returns the frame in the plaintext of a frame message from p,
+// or nil (counted) when it is malformed or too big.
+func (d *Device) openFrame(plain []byte, p *Peer) []byte {
 	if len(plain) < frameLenSize {
 		d.stats.BadPacket.Add(1)
 		return nil
@@ -176,11 +168,16 @@ func (d *Device) openFrame(plain []byte) []byte {
 		d.stats.BadPacket.Add(1)
 		return nil
 	}
-	frame := plain[frameLenSize : frameLenSize+n]
+	return d.acceptFrame(plain[frameLenSize:frameLenSize+n], p)
+}
+
+// acceptFrame returns a frame from p if it may cross (see checkFrame), its
+// MSS clamped to what p's path carries, or nil.
+func (d *Device) acceptFrame(frame []byte, p *Peer) []byte {
 	if !d.checkFrame(frame) {
 		return nil
 	}
-	d.clampFrame(frame)
+	p.clampMSS(frame)
 	return frame
 }
 

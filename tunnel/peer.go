@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tapwire/tapwire/packet"
+	"github.com/tapwire/tapwire/fragment"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
@@ -33,6 +33,19 @@ type Peer struct {
 	mismatch       atomic.Uint64
 	mismatchLogged atomic.Int64
 
+	// The path (see pmtu.go): its MTU (the largest IP packet, outer
+	// headers included; 0 unknown), the MSS clamp it allows (mss4<<16 |
+	// mss6; 0 the device's), and whether the peer speaks tapwire's
+	// extensions (fragments and probes).
+	pmtu   atomic.Int32
+	mss    atomic.Uint32
+	ext    atomic.Bool
+	fragID atomic.Uint32 // id of the last frame or packet split for the peer
+	path   pathState
+
+	reasmMu sync.Mutex
+	reasm   *fragment.Reassembler // fragments from the peer; made on first use
+
 	mu           sync.Mutex          // guards everything below
 	hs           *protocol.Handshake // our initiations
 	hsr          *protocol.Handshake // the peer's initiations (and their replay and flood protection)
@@ -53,6 +66,9 @@ type Peer struct {
 
 func newPeer(d *Device, pub protocol.Key) *Peer {
 	p := &Peer{dev: d, public: pub, cookies: protocol.NewCookieGenerator(pub)}
+	var id [4]byte
+	rand.Read(id[:])
+	p.fragID.Store(binary.LittleEndian.Uint32(id[:])) // a restarted sender's ids are not its old ones
 	if d.local != nil {
 		p.hs = protocol.NewHandshake(d.local, pub, protocol.Key{})
 		p.hsr = protocol.NewHandshake(d.local, pub, protocol.Key{})
@@ -88,26 +104,42 @@ func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 	}
 }
 
-// seal pads, encrypts and sends one packet with kp, or queues it in sb.
+// seal pads, encrypts and sends one packet with kp, or queues it in sb. A
+// packet too big for one datagram on the peer's path is split into
+// fragments when the peer takes them (see sealFragments).
 func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
-	m, err := kp.SealTransportType(buf, n, p.dev.padMTU, p.dev.msgType)
+	d := p.dev
+	ep := p.endpoint.Load()
+	if ep == nil {
+		d.stats.NoEndpoint.Add(1)
+		return
+	}
+	pad := d.padMTU
+	if limit := p.maxPlain(*ep); limit > 0 {
+		if n > limit && p.canSplit() {
+			p.sealFragments(kp, buf[protocol.TransportHeaderSize:protocol.TransportHeaderSize+n], limit, *ep, sb)
+			return
+		}
+		pad = min(pad, max(limit, n)) // padding never makes a message too big
+	}
+	m, err := kp.SealTransportType(buf, n, pad, d.msgType)
 	if err != nil {
 		return
 	}
+	p.queue(buf[:m], *ep, sb)
+}
+
+// queue sends a sealed message to ep now (sb nil) or with sb's next flush.
+func (p *Peer) queue(msg []byte, ep netip.AddrPort, sb *udpBatch) {
 	if sb == nil {
-		p.dev.send(p, buf[:m])
+		p.dev.send(p, msg)
 		return
 	}
-	ep := p.endpoint.Load()
-	if ep == nil {
-		p.dev.stats.NoEndpoint.Add(1)
-		return
-	}
-	if !sb.add(buf[:m], *ep) {
+	if !sb.add(msg, ep) {
 		p.dev.stats.NoEndpoint.Add(1) // an IPv6 endpoint on an IPv4-only socket
 		return
 	}
-	p.txBytes.Add(uint64(m))
+	p.txBytes.Add(uint64(len(msg)))
 	p.lastSent.Store(time.Now().UnixNano())
 }
 
@@ -310,7 +342,11 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 // if the packet's source is one of the peer's allowed IPs (nil otherwise,
 // and for keepalives); in TAP mode, its frame. A message of the other mode
 // (typ) counts as a keepalive for the timers, and delivers nothing.
-func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort) []byte {
+//
+// A fragment is put together with the peer's others in rx (nil: dropped),
+// and what it completes is returned like the packet or frame of a whole
+// message; a probe is answered. Both count as keepalives for the timers.
+func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte) []byte {
 	d := p.dev
 	now := time.Now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
@@ -328,7 +364,20 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 	}
 	p.rxBytes.Add(uint64(len(msg)))
 	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
-	if typ != d.msgType {
+	whole := false     // pkt is a frame or packet put together from fragments
+	switch typ {
+	case protocol.TypeProbe:
+		p.ext.Store(true)
+		p.handleProbe(kp, pkt, len(msg))
+		pkt = nil
+	case protocol.TypeFragment:
+		p.ext.Store(true)
+		pkt, whole = p.reassemble(pkt, now, rx), true
+	case d.msgType:
+	default:
+		if typ != protocol.TypeTransport {
+			p.ext.Store(true) // a tapwire peer in TAP mode
+		}
 		p.modeMismatch()
 		pkt = nil
 	}
@@ -364,11 +413,12 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 		return nil // keepalive
 	}
 	if d.mode == tun.ModeTAP {
-		return d.openFrame(pkt)
+		if whole {
+			return d.acceptFrame(pkt, p)
+		}
+		return d.openFrame(pkt, p)
 	}
-	if d.mss4 != 0 && packet.ClampMSSIP(pkt, d.mss4, d.mss6) {
-		d.stats.MSSClamped.Add(1)
-	}
+	p.clampMSS(pkt)
 	n := ipLength(pkt)
 	if n == 0 || n > len(pkt) {
 		d.stats.BadPacket.Add(1)
@@ -394,11 +444,13 @@ func ipLength(pkt []byte) int {
 }
 
 func (p *Peer) setEndpoint(ep netip.AddrPort) {
-	if cur := p.endpoint.Load(); cur != nil && *cur == ep {
+	cur := p.endpoint.Load()
+	if cur != nil && *cur == ep {
 		return
 	}
 	e := ep // a copy, so that the unchanged case does not allocate
 	p.endpoint.Store(&e)
+	p.endpointChanged(cur, ep)
 }
 
 // tick evaluates the peer's timers.

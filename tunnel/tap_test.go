@@ -31,7 +31,7 @@ import (
 // the test hosts answers or sends: frames of it are the tests' own.
 const testEtherType = 0x88b5
 
-// startTap runs a tapwire engine on a TAP device (MTU 1400, MSS clamping on).
+// startTap runs a tapwire engine on a TAP device (MTU 1500, MSS clamping on).
 func startTap(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, sw l2switch.Options, inner ...netip.Prefix) *host {
 	t.Helper()
 	return startEngine(t, ns, name, under, port, tun.ModeTAP, tunnel.Options{Switch: sw, ClampMSS: true}, inner...)
@@ -167,7 +167,7 @@ func TestTapPointToPoint(t *testing.T) {
 	t.Run("ping", func(t *testing.T) {
 		pingtest.Ping(t, na, inB4.Addr().String(), 3, 56)
 		pingtest.Ping(t, nb, inA6.Addr().String(), 3, 56)
-		pingtest.Ping(t, na, inB4.Addr().String(), 3, 1372) // a full 1400-byte IP packet
+		pingtest.Ping(t, na, inB4.Addr().String(), 3, 1472) // a full 1500-byte IP packet, in two fragments
 		// ARP and neighbour discovery found the other end's tap.
 		macB := tapMAC(t, b).String()
 		if out := na.Run("ip", "neigh", "show", "dev", "twa0"); strings.Count(out, macB) < 2 {
@@ -204,7 +204,7 @@ func TestTapPointToPoint(t *testing.T) {
 				return ethFrame(l2switch.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, macA, 0x0800, udp)
 			},
 			"full-size tagged": func(m []byte) []byte {
-				pad := bytes.Repeat([]byte{0xa5}, 1400-len(m))
+				pad := bytes.Repeat([]byte{0xa5}, 1500-len(m)) // a 1518-byte frame
 				return ethFrame(macB, macA, 0x8100, append(append([]byte{0x00, 0x0b, 0x88, 0xb5}, m...), pad...))
 			},
 		}
@@ -237,18 +237,18 @@ func TestTapPointToPoint(t *testing.T) {
 	})
 	t.Run("too big", func(t *testing.T) {
 		// A frame one byte over MTU + 18 is not carried, and is counted.
-		// The kernel sends no such frame on a 1400-byte link, so raise the
+		// The kernel sends no such frame on a 1500-byte link, so raise the
 		// link's MTU: the engine keeps the one it started with.
-		na.Run("ip", "link", "set", "twa0", "mtu", "1500")
-		t.Cleanup(func() { na.Run("ip", "link", "set", "twa0", "mtu", "1400") })
+		na.Run("ip", "link", "set", "twa0", "mtu", "1600")
+		t.Cleanup(func() { na.Run("ip", "link", "set", "twa0", "mtu", "1500") })
 		macA, macB := tapMAC(t, a), tapMAC(t, b)
 		m := marker(t, "too big")
-		f := ethFrame(macB, macA, 0x8100, append(append([]byte{0x00, 0x0b, 0x88, 0xb5}, m...), make([]byte, 1401-len(m))...))
+		f := ethFrame(macB, macA, 0x8100, append(append([]byte{0x00, 0x0b, 0x88, 0xb5}, m...), make([]byte, 1501-len(m))...))
 		c := collect(t, nb, "twb0", m)
 		before := a.dev.Stats().TooBig.Load()
 		sendRaw(t, na, "twa0", f)
 		if got := c.waitFrames(1); len(got) != 0 {
-			t.Errorf("a %d-byte frame crossed a tunnel for %d", len(f), 1400+tunnel.MaxFrameOverhead)
+			t.Errorf("a %d-byte frame crossed a tunnel for %d", len(f), 1500+tunnel.MaxFrameOverhead)
 		}
 		if a.dev.Stats().TooBig.Load() == before {
 			t.Errorf("the %d-byte frame was not counted as too big", len(f))
@@ -258,8 +258,8 @@ func TestTapPointToPoint(t *testing.T) {
 		iperf3(t, na, nb, inB4.Addr())
 	})
 	in := info(t, a)
-	if in.Mode != "tap" || in.MaxFrame != 1418 || in.MSS4 != 1360 || in.MSS6 != 1340 {
-		t.Errorf("info: mode %q, max frame %d, mss %d/%d; want tap, 1418, 1360/1340", in.Mode, in.MaxFrame, in.MSS4, in.MSS6)
+	if in.Mode != "tap" || in.MaxFrame != 1518 || in.MSS4 != 1460 || in.MSS6 != 1440 {
+		t.Errorf("info: mode %q, max frame %d, mss %d/%d; want tap, 1518, 1460/1440", in.Mode, in.MaxFrame, in.MSS4, in.MSS6)
 	}
 	if in.Counters["mode_mismatch"] != 0 || in.Counters["bad_packet"] != 0 {
 		t.Errorf("unexpected drops: %v", in.Counters)
@@ -431,7 +431,7 @@ func TestTapHub(t *testing.T) {
 
 	t.Run("spoke to spoke", func(t *testing.T) {
 		pingtest.Ping(t, s1.ns, "198.51.100.12", 3, 56)
-		pingtest.Ping(t, s3.ns, "198.51.100.11", 3, 1372)
+		pingtest.Ping(t, s3.ns, "198.51.100.11", 3, 1472)
 		pingtest.Ping(t, s2.ns, "198.51.100.1", 3, 56)
 		transfer(t, s1, s3, false, 4<<20)
 		macs := macsOf(t, hub)
@@ -666,13 +666,14 @@ func TestTapServerBridge(t *testing.T) {
 	pingtest.Ping(t, clients[0].ns, "198.51.100.100", 3, 56)
 	pingtest.Ping(t, clients[1].ns, "198.51.100.100", 3, 56)
 	pingtest.Ping(t, clients[1].ns, "2001:db8:2::100", 3, 56)
-	pingtest.Ping(t, lan, leased.Addr().String(), 3, 1372)
+	pingtest.Ping(t, lan, leased.Addr().String(), 3, 1472)
 	pingtest.Ping(t, clients[0].ns, leased.Addr().String(), 3, 56)
 	transfer(t, clients[0], lanHost, false, 4<<20)
 	transfer(t, lanHost, clients[1], true, 4<<20)
 	transfer(t, clients[1], clients[0], false, 4<<20)
-	// The LAN side has a 1500-byte MTU: TCP from it through the 1400-byte
-	// tunnel works because the hub clamps the MSS of connections it sees.
+	// The LAN side has a 1500-byte MTU: TCP from it never needs fragments
+	// because the hub clamps the MSS of connections it sees to what one
+	// datagram carries.
 	if info(t, hub).Counters["mss_clamped"] == 0 {
 		t.Error("no MSS clamped: the LAN host's 1460-byte MSS went through unchanged")
 	}

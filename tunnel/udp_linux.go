@@ -52,13 +52,40 @@ type udpBatch struct {
 	// send side
 	msgs    [][]byte
 	to      []netip.AddrPort
-	nh      int // messages (mmsghdrs) built for this flush
-	gsoMsgs int // of which carry several datagrams
+	first   []int // index in msgs of the first datagram of each mmsghdr
+	nh      int   // messages (mmsghdrs) built for this flush
+	gsoMsgs int   // of which carry several datagrams
+	arena   []byte
+	used    int // bytes of arena handed out since the last flush
 
 	n, done int
 	err     error
+	retried bool // the message at done was tried again after an async error
+	gsoBig  bool // the message at done was a GSO send refused (EINVAL) as too big
 	recvFn  func(uintptr) bool
 	sendFn  func(uintptr) bool
+}
+
+// arenaSize is the scratch space a batch hands out between flushes: the
+// fragments of a few dozen frames.
+const arenaSize = 256 << 10
+
+// scratch returns n bytes that stay the caller's until the next flush (the
+// fragments of a frame are built there), or nil when the batch has no
+// room left: flush, then ask again. The space is allocated on first use.
+func (b *udpBatch) scratch(n int) []byte {
+	if n > arenaSize {
+		return nil
+	}
+	if b.arena == nil {
+		b.arena = make([]byte, arenaSize)
+	}
+	if b.used+n > len(b.arena) {
+		return nil
+	}
+	buf := b.arena[b.used : b.used+n : b.used+n]
+	b.used += n
+	return buf
 }
 
 // enableGRO asks the kernel to coalesce received datagrams (Linux 5.0+);
@@ -92,6 +119,7 @@ func newUDPBatch(conn *net.UDPConn, size, bufSize int, gso *atomic.Bool) (*udpBa
 		addrs:   make([]netip.AddrPort, size),
 		msgs:    make([][]byte, 0, size),
 		to:      make([]netip.AddrPort, 0, size),
+		first:   make([]int, size),
 	}
 	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
 		b.v4 = true
@@ -194,8 +222,8 @@ func (b *udpBatch) flush() error {
 		return nil
 	}
 	useGSO := b.gso != nil && b.gso.Load()
-	b.build(useGSO)
-	b.done, b.err = 0, nil
+	b.build(0, useGSO)
+	b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
 	err := b.rc.Write(b.sendFn)
 	if err == nil {
 		err = b.err
@@ -204,26 +232,40 @@ func (b *udpBatch) flush() error {
 		// No UDP GSO here (or not for this route): send them one by one,
 		// from now on too.
 		b.gso.Store(false)
-		b.build(false)
-		b.done, b.err = 0, nil
+		b.build(0, false)
+		b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
+		if err = b.rc.Write(b.sendFn); err == nil {
+			err = b.err
+		}
+	}
+	for range len(b.msgs) {
+		if !b.gsoBig {
+			break
+		}
+		// A GSO send whose datagrams are bigger than the route's MTU (its
+		// interface changed, say): the rest go one by one, and the kernel
+		// refuses the big ones with EMSGSIZE, which teaches the path MTU.
+		b.build(b.first[b.done], false)
+		b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
 		if err = b.rc.Write(b.sendFn); err == nil {
 			err = b.err
 		}
 	}
 	clear(b.msgs)
-	b.msgs, b.to = b.msgs[:0], b.to[:0]
+	b.msgs, b.to, b.used = b.msgs[:0], b.to[:0], 0
 	for i := range b.iovs {
 		b.iovs[i].Base = nil
 	}
 	return err
 }
 
-// build lays the queued datagrams out as mmsghdrs: with gso, each run of
-// datagrams to one address, of one size (the last may be shorter), becomes
-// one message of several iovecs with a UDP_SEGMENT control message.
-func (b *udpBatch) build(gso bool) {
+// build lays the queued datagrams from msgs[from] on out as mmsghdrs: with
+// gso, each run of datagrams to one address, of one size (the last may be
+// shorter), becomes one message of several iovecs with a UDP_SEGMENT
+// control message.
+func (b *udpBatch) build(from int, gso bool) {
 	b.nh, b.gsoMsgs = 0, 0
-	for i := 0; i < len(b.msgs); {
+	for i := from; i < len(b.msgs); {
 		j := i + 1
 		if gso {
 			seg, total := len(b.msgs[i]), len(b.msgs[i])
@@ -240,6 +282,7 @@ func (b *udpBatch) build(gso bool) {
 			b.iovs[k].Base, b.iovs[k].Len = &b.msgs[k][0], uint64(len(b.msgs[k]))
 		}
 		h := &b.hdrs[b.nh]
+		b.first[b.nh] = i
 		namelen := b.putSockaddr(&b.names[b.nh], b.to[i])
 		h.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[b.nh])), Namelen: namelen,
 			Iov: &b.iovs[i], Iovlen: uint64(j - i)}
@@ -265,16 +308,31 @@ func (b *udpBatch) sendmmsg(fd uintptr) bool {
 		switch errno {
 		case 0:
 			b.done += int(r)
+			b.retried = false
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
 		default:
-			// This message refused (no route, or no GSO): note it, go on.
+			if asyncErr(errno) && !b.retried {
+				// Maybe not this message's error but one an ICMP report
+				// left on the socket, which this send took in its place:
+				// one more try.
+				b.retried = true
+				continue
+			}
+			b.retried = false
+			// This message refused (no route, too big, or no GSO): note
+			// it, go on.
 			if b.err == nil {
 				b.err = errno
 			}
-			if b.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && b.hdrs[0].hdr.Controllen != 0 {
+			gso := b.hdrs[b.done].hdr.Controllen != 0
+			if b.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && gso {
 				return true // let flush fall back to plain sends
+			}
+			if errno == unix.EINVAL && gso {
+				b.gsoBig = true
+				return true // let flush send the rest one by one
 			}
 			b.done++
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/internal/inns"
+	"github.com/tapwire/tapwire/internal/service"
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
@@ -178,9 +179,9 @@ func (s *demoSide) start() error {
 		return err
 	}
 	defer nc.Close()
-	mtu := 1420
+	mtu := service.DefaultMTU
 	if s.mode == tun.ModeTAP {
-		mtu = 1400
+		mtu = service.DefaultTAPMTU
 	}
 	dev, err := tun.Open(tun.Config{Name: s.devName, Mode: s.mode, NetNS: s.ns, MTU: mtu})
 	if err != nil {

@@ -80,7 +80,7 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	}
 	fmt.Fprintf(w, "  listening port: %d\n", in.ListenPort)
 	if in.MSS4 != 0 {
-		fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6)\n", in.MSS4, in.MSS6)
+		fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6), lower where a peer's path needs it\n", in.MSS4, in.MSS6)
 	}
 	if in.Mode == "tap" {
 		fmt.Fprintf(w, "  mac ageing: %.0f s\n", in.AgeingSec)
@@ -95,6 +95,12 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 			fmt.Fprintf(w, "  latest handshake: %s ago\n", now.Sub(time.Unix(p.LastHandshake, 0)).Round(time.Second))
 		}
 		fmt.Fprintf(w, "  transfer: %s received, %s sent\n", bytesString(p.RxBytes), bytesString(p.TxBytes))
+		if p.PathMTU > 0 {
+			fmt.Fprintf(w, "  path mtu: %s\n", pathString(in.Mode, p))
+		}
+		if in.MSS4 != 0 && p.MSS4 != 0 {
+			fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6)\n", p.MSS4, p.MSS6)
+		}
 		if in.Mode == "tap" {
 			fmt.Fprintf(w, "  macs learned: %d\n", p.MACs)
 		}
@@ -137,4 +143,27 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	if len(drops) > 0 {
 		fmt.Fprintf(w, "counters: %s\n", strings.Join(drops, ", "))
 	}
+}
+
+// pathString says what a peer's path carries: its MTU, how it was learned,
+// and what happens to what does not fit one datagram.
+func pathString(mode string, p tunnel.PeerInfo) string {
+	how := map[string]string{
+		"route": "the route's MTU", "start": "a safe start, probing", "probe": "probed",
+		"icmp": "a router's ICMP report", "local": "this host's interface",
+	}[p.PathMTUSource]
+	if how == "" {
+		how = p.PathMTUSource
+	}
+	if p.PathMTUAgeSec > 0 {
+		how += fmt.Sprintf(" %s ago", time.Duration(p.PathMTUAgeSec*float64(time.Second)))
+	}
+	what, beyond := "packets", "larger ones in fragments"
+	if mode == "tap" {
+		what = "frames"
+	}
+	if !p.Tapwire {
+		beyond = "larger ones answered with ICMP too big (a WireGuard peer)"
+	}
+	return fmt.Sprintf("%d (%s); %s up to %d bytes in one datagram, %s", p.PathMTU, how, what, p.MaxWhole, beyond)
 }

@@ -367,20 +367,26 @@ func TestUpTap(t *testing.T) {
 	if out := na.Run("ip", "addr", "show", "twbr0"); !strings.Contains(out, "198.51.100.1/24") {
 		t.Errorf("the address is not on the bridge:\n%s", out)
 	}
-	if out := nb.Run("ip", "link", "show", "twupb"); !strings.Contains(out, "mtu 1400") {
-		t.Errorf("default TAP MTU is not 1400:\n%s", out)
+	if out := nb.Run("ip", "link", "show", "twupb"); !strings.Contains(out, "mtu 1500") {
+		t.Errorf("default TAP MTU is not 1500:\n%s", out)
 	}
 	na.Run("ip", "link", "set", "lanport", "master", "twbr0")
+	if out := na.Run("ip", "link", "show", "twbr0"); !strings.Contains(out, "mtu 1500") {
+		t.Errorf("the bridge lost its 1500-byte MTU:\n%s", out)
+	}
 	pingtest.Ping(t, nb, "198.51.100.1", 3, 56)
-	pingtest.Ping(t, nb, "198.51.100.100", 3, 1372)
-	pingtest.Ping(t, lan, "198.51.100.2", 3, 56)
+	// Full-size packets with DF both ways between the LAN host (MTU 1500)
+	// and the client, over a 1500-byte path: in fragments inside the tunnel.
+	pingtest.PingDF(t, nb, "198.51.100.100", 3, 1472)
+	pingtest.PingDF(t, lan, "198.51.100.2", 3, 1472)
 
 	out, err := tapwireIn(t, nb, "status", "twupb")
 	if err != nil {
 		t.Fatalf("tapwire status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"interface: twupb", "mode: tap (Ethernet frames up to 1418 bytes, MTU 1400)",
-		"peer: " + a.key.PublicKey().String(), "mss clamp: 1360 (IPv4), 1340 (IPv6)", "mac table (", "local (twupb)"} {
+	for _, want := range []string{"interface: twupb", "mode: tap (Ethernet frames up to 1518 bytes, MTU 1500)",
+		"peer: " + a.key.PublicKey().String(), "mss clamp: 1380 (IPv4), 1360 (IPv6)", "mac table (", "local (twupb)",
+		"path mtu: 1500 (probed", "frames up to 1438 bytes in one datagram, larger ones in fragments"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("tapwire status lacks %q:\n%s", want, out)
 		}

@@ -33,3 +33,18 @@ func Ping(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
 	}
 	return out
 }
+
+// PingDF is Ping with the Don't Fragment flag set on IPv4 (ping -M do, which
+// also keeps IPv6 from fragmenting locally): a packet too big for the path
+// is lost or refused instead of fragmented on the way, so every answered
+// request crossed at its full size.
+func PingDF(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
+	t.Helper()
+	out, err := ns.Output("ping", "-n", "-M", "do", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "2",
+		"-s", strconv.Itoa(size), dst)
+	m := received.FindStringSubmatch(out)
+	if err != nil || m == nil || m[1] != m[2] {
+		t.Fatalf("ping -M do -s %d %s in %s: %v\n%s", size, dst, ns.Name, err, out)
+	}
+	return out
+}

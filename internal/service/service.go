@@ -18,10 +18,12 @@ import (
 // of WireGuard over IPv6 (40 + 8 + 32).
 const DefaultMTU = 1420
 
-// DefaultTAPMTU is the default MTU of a TAP interface: a frame of the MTU
-// plus an Ethernet header and a VLAN tag (18), after its 2-byte length, in
-// a transport message (32) over UDP (8) and IPv6 (40), fits 1500 bytes.
-const DefaultTAPMTU = 1500 - 40 - 8 - 32 - 2 - 18
+// DefaultTAPMTU is the default MTU of a TAP interface: Ethernet's, so that
+// a bridge with 1500-byte LAN ports keeps 1500 and full-size frames (1514
+// bytes, 1518 with an 802.1Q tag) cross. A frame too big for one datagram
+// on the path to a peer travels in fragments (see package fragment), and
+// the MSS clamp keeps bulk TCP out of them.
+const DefaultTAPMTU = 1500
 
 // Service is a running interface.
 type Service struct {
