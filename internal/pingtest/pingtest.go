@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tapwire/tapwire/internal/nstest"
@@ -25,13 +26,7 @@ func Require(t testing.TB) {
 // and fails the test unless all are answered. It returns ping's output.
 func Ping(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
 	t.Helper()
-	out, err := ns.Output("ping", "-n", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "2",
-		"-s", strconv.Itoa(size), dst)
-	m := received.FindStringSubmatch(out)
-	if err != nil || m == nil || m[1] != m[2] {
-		t.Fatalf("ping -s %d %s in %s: %v\n%s", size, dst, ns.Name, err, out)
-	}
-	return out
+	return ping(t, ns, dst, count, size)
 }
 
 // PingDF is Ping with the Don't Fragment flag set on IPv4 (ping -M do, which
@@ -40,11 +35,23 @@ func Ping(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
 // request crossed at its full size.
 func PingDF(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
 	t.Helper()
-	out, err := ns.Output("ping", "-n", "-M", "do", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "2",
-		"-s", strconv.Itoa(size), dst)
+	return ping(t, ns, dst, count, size, "-M", "do")
+}
+
+// PingNoDF is Ping with the Don't Fragment flag clear (ping -M dont): a
+// router on the way may fragment the requests.
+func PingNoDF(t testing.TB, ns *nstest.NS, dst string, count, size int) string {
+	t.Helper()
+	return ping(t, ns, dst, count, size, "-M", "dont")
+}
+
+func ping(t testing.TB, ns *nstest.NS, dst string, count, size int, extra ...string) string {
+	t.Helper()
+	args := append([]string{"-n", "-c", strconv.Itoa(count), "-i", "0.05", "-W", "2", "-s", strconv.Itoa(size)}, extra...)
+	out, err := ns.Output("ping", append(args, dst)...)
 	m := received.FindStringSubmatch(out)
 	if err != nil || m == nil || m[1] != m[2] {
-		t.Fatalf("ping -M do -s %d %s in %s: %v\n%s", size, dst, ns.Name, err, out)
+		t.Fatalf("ping %s %s in %s: %v\n%s", strings.Join(args, " "), dst, ns.Name, err, out)
 	}
 	return out
 }
