@@ -43,6 +43,10 @@ type InterfaceSource struct {
 // Ethernet-like interfaces (TAP, veth, bridges, loopback), raw IP for
 // interfaces without a link-layer header (TUN, WireGuard, IP tunnels, PPP),
 // and Linux cooked capture for the rest.
+//
+// When the namespace has no interface called name, the error wraps
+// unix.ENODEV (test it with errors.Is), as the kernel's own answer to a
+// missing interface.
 func OpenInterface(name, netns string) (*InterfaceSource, error) {
 	var s *InterfaceSource
 	err := inns.Do(netns, func() error {
@@ -57,7 +61,7 @@ func OpenInterface(name, netns string) (*InterfaceSource, error) {
 }
 
 func openInterface(name string) (*InterfaceSource, error) {
-	ifi, err := net.InterfaceByName(name)
+	ifi, err := interfaceByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("capture: interface %s: %w", name, err)
 	}
@@ -90,6 +94,21 @@ func openInterface(name string) (*InterfaceSource, error) {
 		buf:    make([]byte, snapLen),
 		oob:    make([]byte, 256),
 	}, nil
+}
+
+// interfaceByName is net.InterfaceByName with an error that says when the
+// interface is missing: unix.ENODEV (net's own is unexported).
+func interfaceByName(name string) (*net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	for i := range ifs {
+		if ifs[i].Name == name {
+			return &ifs[i], nil
+		}
+	}
+	return nil, unix.ENODEV
 }
 
 // packetSocket opens a packet socket of type typ (SOCK_RAW or SOCK_DGRAM)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/tun"
@@ -123,7 +124,7 @@ func TestCaptureSources(t *testing.T) {
 func TestCaptureOpenInterfaceMissing(t *testing.T) {
 	nstest.RequireRoot(t)
 	ns := nstest.New(t)
-	if _, err := OpenInterface("nosuch0", ns.Name); err == nil || !strings.Contains(err.Error(), "nosuch0") {
-		t.Errorf("OpenInterface(nosuch0) = %v, want an error naming it", err)
+	if _, err := OpenInterface("nosuch0", ns.Name); err == nil || !strings.Contains(err.Error(), "nosuch0") || !errors.Is(err, unix.ENODEV) {
+		t.Errorf("OpenInterface(nosuch0) = %v, want an error naming it that is ENODEV", err)
 	}
 }

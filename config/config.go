@@ -22,6 +22,9 @@
 //     in wg. Address and DNS entries are separated by commas or spaces,
 //     AllowedIPs entries by commas.
 //   - Keys must be canonical base64 of 32 bytes, as wg checks them.
+//   - Lines may end in CRLF, as in wg and wg-quick. A UTF-8 byte-order mark
+//     at the start of the file (Windows Notepad writes one) is skipped; that
+//     is a tapwire extension (wg and wg-quick reject the file).
 //
 // Stricter than wg-quick, a Config is checked whole: an unknown key, a key
 // outside a section or in the wrong one, a second [Interface] section, a
@@ -129,6 +132,9 @@ func (e *Error) Error() string {
 // Unwrap returns the I/O error behind an Error, if any.
 func (e *Error) Unwrap() error { return e.err }
 
+// utf8BOM is the byte-order mark U+FEFF in UTF-8: EF BB BF.
+const utf8BOM = "\ufeff"
+
 // MaxSize is the largest configuration file Parse reads.
 const MaxSize = 16 << 20
 
@@ -152,6 +158,9 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	if len(data) > MaxSize {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("larger than %d bytes: not a configuration file", MaxSize)}
 	}
+	// A file saved by Windows Notepad starts with a byte-order mark. Only
+	// there is it skipped: anywhere else it is text like any other.
+	data = bytes.TrimPrefix(data, []byte(utf8BOM))
 	p := &parser{file: name}
 	p.cfg.Path = name
 	for i, line := range strings.Split(string(data), "\n") {

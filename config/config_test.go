@@ -265,6 +265,41 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+// TestParseBOM reads files as Windows Notepad saves them: a UTF-8
+// byte-order mark first, and CRLF line ends. wg-quick rejects such a file,
+// so it is not in testdata (the interop tests run wg-quick on those).
+func TestParseBOM(t *testing.T) {
+	crlf, err := os.ReadFile("testdata/crlf.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustParse(t, "bom.conf", string(crlf))
+	got := mustParse(t, "bom.conf", "\xef\xbb\xbf"+string(crlf))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("with a byte-order mark:\n got %+v\nwant %+v", got, want)
+	}
+	roundTrip(t, got)
+	if out := got.Marshal(); bytes.HasPrefix(out, []byte("\xef\xbb\xbf")) {
+		t.Errorf("Marshal writes the byte-order mark back:\n%s", out)
+	}
+
+	// Line numbers count from the mark's line as before.
+	_, err = Parse("bom.conf", strings.NewReader("\ufeff[Interface]\r\nPrivateKey = "+priv1+"\r\nListenPort = x\r\n"))
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 3 || e.Key != "ListenPort" {
+		t.Errorf("error after a byte-order mark: %v, want one at line 3, key ListenPort", err)
+	}
+	// Only the first character of the file may be one.
+	for _, text := range []string{
+		"\ufeff\ufeff[Interface]\nPrivateKey = " + priv1 + "\n",
+		"\n\ufeff[Interface]\nPrivateKey = " + priv1 + "\n",
+	} {
+		if c, err := Parse("bom.conf", strings.NewReader(text)); err == nil {
+			t.Errorf("Parse(%q) = %+v, want an error", text, c)
+		}
+	}
+}
+
 func TestParseBad(t *testing.T) {
 	base := "[Interface]\nPrivateKey = " + priv1 + "\n" // lines 1-2
 	peer := "[Peer]\nPublicKey = " + pub2 + "\n"

@@ -127,6 +127,9 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 	var what string
 	if *iface != "" {
 		s, err := capture.OpenInterface(*iface, *netns)
+		if errors.Is(err, unix.ENODEV) {
+			return captureNoInterface(*iface, *netns)
+		}
 		if err != nil {
 			return err
 		}
@@ -211,6 +214,21 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 	}
 	fmt.Fprintf(stderr, "tapwire capture: %s in %s\n", summary, time.Since(start).Round(time.Millisecond))
 	return err
+}
+
+// captureNoInterface says that the namespace searched, ns ("": this one),
+// has no interface name, and how to list those it has, as device del does.
+func captureNoInterface(name, ns string) error {
+	if ns == "" {
+		return fmt.Errorf("no interface %q in this network namespace (ip link lists its interfaces, "+
+			"tapwire device list its TUN/TAP devices; --netns NS looks in another namespace)", name)
+	}
+	ipLink := "ip -n " + shellQuote(ns) + " link"
+	if strings.Contains(ns, "/") { // a path, not a name ip netns knows
+		ipLink = "nsenter --net=" + shellQuote(ns) + " ip link"
+	}
+	return fmt.Errorf("no interface %q in network namespace %s (%s lists its interfaces, "+
+		"tapwire device list --netns %s its TUN/TAP devices)", name, ns, ipLink, shellQuote(ns))
 }
 
 func captureJoinPrefixes(ps []netip.Prefix) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,38 @@ func TestCaptureUsage(t *testing.T) {
 			t.Errorf("tapwire %q: exit %d, want %d; output lacks %q?\n%s", tc.args, code, tc.code, tc.out, out.String())
 		}
 	}
+}
+
+// An interface that is not there: the error says which namespace was
+// searched and how to list what it has, not "route ip+net: no such network
+// interface".
+func TestCaptureNoInterface(t *testing.T) {
+	const name = "twnosuch0"
+	// This namespace: only its list of interfaces is read.
+	if _, err := net.InterfaceByName(name); err == nil {
+		t.Skipf("this namespace has an interface %s", name)
+	}
+	code, out := tapwire("capture", "--iface", name)
+	if code != 1 {
+		t.Errorf("exit %d, want 1: %s", code, out)
+	}
+	wantAll(t, "the error", out, `tapwire capture: no interface "twnosuch0" in this network namespace (ip link lists its interfaces, `+
+		"tapwire device list its TUN/TAP devices; --netns NS looks in another namespace)\n")
+
+	nstest.RequireRoot(t)
+	ns := nstest.New(t)
+	code, out = tapwire("capture", "--netns", ns.Name, "--iface", name)
+	if code != 1 {
+		t.Errorf("--netns %s: exit %d, want 1: %s", ns.Name, code, out)
+	}
+	wantAll(t, "the error", out, `no interface "twnosuch0" in network namespace `+ns.Name+
+		" (ip -n "+ns.Name+" link lists its interfaces, tapwire device list --netns "+ns.Name+" its TUN/TAP devices)")
+	code, out = tapwire("capture", "--netns", ns.Path(), "--iface", name)
+	if code != 1 {
+		t.Errorf("--netns %s: exit %d, want 1: %s", ns.Path(), code, out)
+	}
+	wantAll(t, "the error", out, `no interface "twnosuch0" in network namespace `+ns.Path()+
+		" (nsenter --net="+ns.Path()+" ip link lists its interfaces, tapwire device list --netns "+ns.Path()+" its TUN/TAP devices)")
 }
 
 func TestCaptureTUN(t *testing.T) {

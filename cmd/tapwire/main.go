@@ -6,7 +6,7 @@
 //	tapwire capture     capture packets crossing a TUN/TAP device
 //	tapwire up|down     run a WireGuard (TUN) or Ethernet (TAP) tunnel from a wg-quick file
 //	tapwire status      show tunnels: mode, peers, MAC table, drops
-//	tapwire version     print the version
+//	tapwire version     print the version, VCS revision and Go version of the build
 //	tapwire help [CMD]  show help
 package main
 
@@ -18,7 +18,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
@@ -40,7 +42,7 @@ func commands() []command {
 		{"genkey", "print a new private key (as wg genkey)", runGenkey},
 		{"pubkey", "print the public key of the private key on stdin", runPubkey},
 		{"genpsk", "print a new preshared key", runGenpsk},
-		{"version", "print the version", runVersion},
+		{"version", "print the version, VCS revision and Go version of the build", runVersion},
 	}
 }
 
@@ -166,6 +168,12 @@ Examples:
   sudo tapwire status lan0
   sudo tapwire status --json lan0
 `
+	case "version":
+		return `Prints the version of the tapwire module, the VCS revision it was built
+from, the revision's time and whether the tree had changes, and the Go
+version: what go version -m shows of the binary. A build that recorded no
+VCS information (go run, go test, -buildvcs=false) says unknown.
+`
 	case "genkey":
 		return `Examples:
   tapwire genkey > wg0.key
@@ -201,10 +209,55 @@ func runVersion(_ context.Context, stdout, stderr io.Writer, args []string) erro
 	if err := parse(newFlags("version", "", stderr), args); err != nil {
 		return err
 	}
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
 	}
-	fmt.Fprintln(stdout, "tapwire", v)
+	fmt.Fprint(stdout, versionText(bi))
 	return nil
+}
+
+// versionText describes the build recorded in bi (nil: none), with the
+// values go version -m shows: the main module's path and version, the VCS
+// revision, its time and whether the tree was modified, and the Go version.
+// What is not recorded is "unknown": go run and go test, and builds with
+// -buildvcs=false, record no VCS information.
+func versionText(bi *debug.BuildInfo) string {
+	const unknown = "unknown"
+	version, module, goVersion := unknown, unknown, runtime.Version()
+	vcs := map[string]string{"vcs.revision": unknown, "vcs.time": unknown, "vcs.modified": unknown}
+	recorded := false
+	if bi != nil {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.Main.Path != "" {
+			module = bi.Main.Path
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			if _, ok := vcs[s.Key]; ok && s.Value != "" {
+				vcs[s.Key] = s.Value
+				recorded = true
+			}
+		}
+	}
+	revision := vcs["vcs.revision"]
+	if !recorded {
+		revision += " (no VCS information: go run, go test and -buildvcs=false record none)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "tapwire %s\n", version)
+	for _, l := range [][2]string{
+		{"module", module},
+		{"revision", revision},
+		{"time", vcs["vcs.time"]},
+		{"modified", vcs["vcs.modified"]},
+		{"go", goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH},
+	} {
+		fmt.Fprintf(&b, "  %-9s %s\n", l[0], l[1])
+	}
+	return b.String()
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +80,71 @@ func TestDispatch(t *testing.T) {
 		code := run(context.Background(), &out, &out, tc.args)
 		if code != tc.code || !strings.Contains(out.String(), tc.out) {
 			t.Errorf("tapwire %v: exit %d, want %d; output lacks %q?\n%s", tc.args, code, tc.code, tc.out, out.String())
+		}
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	platform := " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"
+	full := &debug.BuildInfo{
+		GoVersion: "go1.26.8",
+		Path:      "github.com/tapwire/tapwire/cmd/tapwire",
+		Main:      debug.Module{Path: "github.com/tapwire/tapwire", Version: "v0.0.0-20261206131803-28173e9b8faa+dirty"},
+		Settings: []debug.BuildSetting{
+			{Key: "-compiler", Value: "gc"},
+			{Key: "vcs", Value: "git"},
+			{Key: "vcs.revision", Value: "28173e9b8faa44d26a9bc5ebfe9ccfce153198af"},
+			{Key: "vcs.time", Value: "2026-12-06T13:18:03Z"},
+			{Key: "vcs.modified", Value: "true"},
+		},
+	}
+	noVCS := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/tapwire/tapwire", Version: "(devel)"}}
+	for _, tc := range []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"go build in a checkout", full, "tapwire v0.0.0-20261206131803-28173e9b8faa+dirty\n" +
+			"  module    github.com/tapwire/tapwire\n" +
+			"  revision  28173e9b8faa44d26a9bc5ebfe9ccfce153198af\n" +
+			"  time      2026-12-06T13:18:03Z\n" +
+			"  modified  true\n" +
+			"  go        go1.26.8" + platform},
+		{"no VCS information", noVCS, "tapwire (devel)\n" +
+			"  module    github.com/tapwire/tapwire\n" +
+			"  revision  unknown (no VCS information: go run, go test and -buildvcs=false record none)\n" +
+			"  time      unknown\n" +
+			"  modified  unknown\n" +
+			"  go        go1.26.8" + platform},
+		{"no build information", nil, "tapwire unknown\n" +
+			"  module    unknown\n" +
+			"  revision  unknown (no VCS information: go run, go test and -buildvcs=false record none)\n" +
+			"  time      unknown\n" +
+			"  modified  unknown\n" +
+			"  go        " + runtime.Version() + platform},
+	} {
+		if got := versionText(tc.bi); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The command itself, built by go test: the Go version is known, VCS
+// information is not, and no line is left empty.
+func TestVersionCommand(t *testing.T) {
+	code, out := tapwire("version")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "tapwire ") || strings.Contains(lines[0], "  ") {
+		t.Errorf("want a first line \"tapwire VERSION\" and 5 more:\n%s", out)
+	}
+	wantAll(t, "tapwire version", out, "  module    github.com/tapwire/tapwire\n", "  revision  ", "  time      ", "  modified  ",
+		"  go        "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) < 2 {
+			t.Errorf("line %q has no value:\n%s", l, out)
 		}
 	}
 }

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tapwire/tapwire/tunnel"
@@ -23,29 +27,7 @@ func runStatus(ctx context.Context, stdout, stderr io.Writer, args []string) err
 	if err != nil {
 		return err
 	}
-	explicit := len(names) > 0
-	if !explicit {
-		socks, _ := filepath.Glob(filepath.Join(uapi.SocketDir, "*.sock"))
-		for _, s := range socks {
-			names = append(names, strings.TrimSuffix(filepath.Base(s), ".sock"))
-		}
-		sort.Strings(names)
-	}
-	var infos []tunnel.Info
-	var errs []error
-	for _, name := range names {
-		var in tunnel.Info
-		if err := uapi.GetInfo(name, &in); err != nil {
-			if explicit {
-				if errors.Is(err, os.ErrNotExist) {
-					err = fmt.Errorf("%s: no such tapwire interface (no %s)", name, filepath.Join(uapi.SocketDir, name+".sock"))
-				}
-				errs = append(errs, err)
-			}
-			continue // another implementation's socket, or a stale one
-		}
-		infos = append(infos, in)
-	}
+	infos, err := statusInfos(uapi.SocketDir, names)
 	if *asJSON {
 		if infos == nil {
 			infos = []tunnel.Info{}
@@ -62,11 +44,87 @@ func runStatus(ctx context.Context, stdout, stderr io.Writer, args []string) err
 			}
 			printInfo(stdout, in, time.Now())
 		}
-		if len(infos) == 0 && !explicit {
+		if len(infos) == 0 && len(names) == 0 && err == nil {
 			fmt.Fprintln(stdout, "no tapwire interfaces are running")
 		}
 	}
-	return errors.Join(errs...)
+	return err
+}
+
+// statusInfos asks the UAPI sockets in dir (uapi.SocketDir, or a test's
+// directory) for their tapwire information: the sockets of names, or every
+// IFACE.sock in dir when names is empty. Listing, it passes over the
+// sockets that do not answer (another implementation's, or stale ones); a
+// named interface that does not answer is an error. Sockets this user may
+// not open are an error that names them and says that it takes root: never
+// "none running" for want of permission, as wg says "Permission denied".
+// The interfaces that answered are returned with the error.
+func statusInfos(dir string, names []string) ([]tunnel.Info, error) {
+	explicit := len(names) > 0
+	if !explicit {
+		entries, err := os.ReadDir(dir)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			return nil, fmt.Errorf("cannot list %s: permission denied; %s", dir, statusNeedsRoot)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("list the interfaces' sockets: %w", err)
+		}
+		for _, e := range entries {
+			if name, ok := strings.CutSuffix(e.Name(), ".sock"); ok && name != "" {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+	}
+	var infos []tunnel.Info
+	var errs []error
+	var denied []string
+	for _, name := range names {
+		path := filepath.Join(dir, name+".sock")
+		var in tunnel.Info
+		err := uapi.GetInfoPath(path, &in)
+		switch {
+		case err == nil:
+			infos = append(infos, in)
+		case errors.Is(err, fs.ErrPermission):
+			denied = append(denied, path+socketOwner(path))
+		case !explicit:
+			// another implementation's socket, or a stale one
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s: no such tapwire interface (no %s)", name, path))
+		default:
+			errs = append(errs, err)
+		}
+	}
+	if len(denied) > 0 {
+		errs = append(errs, fmt.Errorf("cannot open %s: permission denied; %s", strings.Join(denied, ", "), statusNeedsRoot))
+	}
+	return infos, errors.Join(errs...)
+}
+
+// statusNeedsRoot is what tapwire status says when the sockets are closed to
+// its user. Connecting to a unix socket takes write permission on its file,
+// which CAP_NET_ADMIN does not give; root, or CAP_DAC_OVERRIDE, has it.
+const statusNeedsRoot = "this needs root (or CAP_DAC_OVERRIDE): run it with sudo"
+
+// socketOwner describes the owner and mode of the file at path, as
+// " (owner root, mode 0600)", or returns "" if it cannot be read.
+func socketOwner(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	owner := strconv.FormatUint(uint64(st.Uid), 10)
+	if u, err := user.LookupId(owner); err == nil {
+		owner = u.Username
+	} else {
+		owner = "uid " + owner
+	}
+	return fmt.Sprintf(" (owner %s, mode %04o)", owner, fi.Mode().Perm())
 }
 
 // printInfo prints one interface as wg show does, with what wg show lacks:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,6 +53,13 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !daemon.IsChild() { // said once, to the user, not again in the log
+		if fi, err := os.Stat(path); err == nil {
+			if w := keyFileWarning(path, fi.Mode(), cfg); w != "" {
+				fmt.Fprintf(stderr, "tapwire up: %s\n", w)
+			}
+		}
+	}
 	if !*fg && !daemon.IsChild() {
 		os.MkdirAll(runDir, 0o755)
 		if err := daemon.Background(filepath.Join(runDir, name+".log"), 60*time.Second); err != nil {
@@ -65,6 +73,38 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		daemon.Ready(err)
 	}
 	return err
+}
+
+// keyFileWarning returns the warning for a configuration file of the given
+// mode that holds a private key and that users other than its owner may
+// open (any group or other permission bit), as wg-quick warns "is world
+// accessible", with the chmod that fixes it; "" if there is nothing to say.
+// The file is brought up all the same.
+func keyFileWarning(path string, mode fs.FileMode, cfg *config.Config) string {
+	perm := mode.Perm()
+	if perm&0o077 == 0 || cfg.Interface.PrivateKey.IsZero() {
+		return ""
+	}
+	who := "its group and all users"
+	switch {
+	case perm&0o007 == 0:
+		who = "its group"
+	case perm&0o070 == 0:
+		who = "all users"
+	}
+	return fmt.Sprintf("warning: %s holds a private key and is accessible to %s (mode %04o); make it private with: chmod 600 %s",
+		path, who, perm, shellQuote(path))
+}
+
+// shellQuote quotes s for sh when it holds characters sh would interpret.
+func shellQuote(s string) string {
+	unsafe := func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("_./+-=:,@%", r))
+	}
+	if s != "" && !strings.ContainsFunc(s, unsafe) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // upForeground brings the interface up and runs it until ctx ends or the

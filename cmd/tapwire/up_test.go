@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/internal/pingtest"
 	"github.com/tapwire/tapwire/protocol"
@@ -100,13 +102,15 @@ func tapwireIn(t *testing.T, ns *nstest.NS, args ...string) (string, error) {
 }
 
 // up runs tapwire up on conf in ns, and tapwire down when the test ends.
-func up(t *testing.T, ns *nstest.NS, conf string) {
+// It returns the output of tapwire up.
+func up(t *testing.T, ns *nstest.NS, conf string) string {
 	t.Helper()
 	out, err := tapwireIn(t, ns, "up", conf)
 	if err != nil || !strings.Contains(out, "is up") {
 		t.Fatalf("tapwire up %s: %v\n%s", conf, err, out)
 	}
 	t.Cleanup(func() { tapwireIn(t, ns, "down", conf) })
+	return out
 }
 
 func TestUpDown(t *testing.T) {
@@ -120,8 +124,16 @@ func TestUpDown(t *testing.T) {
 	confA := writeConf(t, dir, "twupa", a, "MTU = 1400\nPostUp = echo up %i > "+filepath.Join(dir, "hook"), b)
 	confB := writeConf(t, dir, "twupb", b, "", a)
 
-	up(t, na, confA)
-	up(t, nb, confB)
+	// A private key others may read: a warning, as wg-quick gives, and up all the same.
+	if err := os.Chmod(confA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := up(t, na, confA); !strings.Contains(out, "warning: "+confA+" holds a private key") || !strings.Contains(out, "chmod 600 "+confA) {
+		t.Errorf("tapwire up on a 0644 file gave no warning with the fix:\n%s", out)
+	}
+	if out := up(t, nb, confB); strings.Contains(out, "warning") {
+		t.Errorf("tapwire up on a 0600 file warns:\n%s", out)
+	}
 	pingtest.Ping(t, na, "198.51.100.2", 3, 56)
 	pingtest.Ping(t, nb, "2001:db8:2::1", 3, 1300)
 	if hook, _ := os.ReadFile(filepath.Join(dir, "hook")); strings.TrimSpace(string(hook)) != "up twupa" {
@@ -417,5 +429,32 @@ func TestUpTap(t *testing.T) {
 	}
 	if out := na.Run("ip", "addr", "show", "twbr0"); strings.Contains(out, "198.51.100.1/") {
 		t.Errorf("tapwire down left its address on the bridge:\n%s", out)
+	}
+}
+
+func TestKeyFileWarning(t *testing.T) {
+	cfg := &config.Config{Interface: config.Interface{PrivateKey: key(t)}}
+	for _, tc := range []struct {
+		path string
+		mode fs.FileMode
+		want string // "" for no warning
+	}{
+		{"/etc/wireguard/wg0.conf", 0o600, ""},
+		{"/etc/wireguard/wg0.conf", 0o400, ""},
+		{"/etc/wireguard/wg0.conf", 0o700, ""},
+		{"/etc/wireguard/wg0.conf", 0o644, "warning: /etc/wireguard/wg0.conf holds a private key and is accessible to its group and all users (mode 0644); make it private with: chmod 600 /etc/wireguard/wg0.conf"},
+		{"wg0.conf", 0o640, "is accessible to its group (mode 0640); make it private with: chmod 600 wg0.conf"},
+		{"wg0.conf", 0o604, "is accessible to all users (mode 0604)"},
+		{"wg0.conf", 0o602, "(mode 0602)"},
+		{"/home/me/my vpn/wg0.conf", 0o664, "chmod 600 '/home/me/my vpn/wg0.conf'"},
+		{"/tmp/it's/wg0.conf", 0o644, `chmod 600 '/tmp/it'\''s/wg0.conf'`},
+	} {
+		got := keyFileWarning(tc.path, tc.mode, cfg)
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("keyFileWarning(%q, %04o) = %q, want %q", tc.path, tc.mode, got, tc.want)
+		}
+	}
+	if got := keyFileWarning("wg0.conf", 0o644, &config.Config{}); got != "" {
+		t.Errorf("a file without a private key: %q", got)
 	}
 }
