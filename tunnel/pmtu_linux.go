@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -77,9 +78,18 @@ type pathError struct {
 // errQueue reads a socket's error queue; one per Device, used by the socket
 // reader and the timers, never at once.
 type errQueue struct {
-	mu  sync.Mutex
-	buf [64]byte // the start of the offending datagram, unused
-	oob [256]byte
+	mu   sync.Mutex
+	buf  [64]byte // the start of the offending datagram, unused
+	oob  [256]byte
+	conn *net.UDPConn    // the socket rc is of
+	rc   syscall.RawConn // made once per socket, so that a drain allocates nothing
+	read func(uintptr)   // q.readOne, bound once, for the same reason
+	hdr  unix.Msghdr
+	iov  unix.Iovec
+	name unix.RawSockaddrInet6
+	got  pathError
+	ok   bool // got holds a report about sizes
+	more bool // a report was read (maybe of another kind)
 }
 
 // drain reads every queued error of conn and hands those about sizes to
@@ -89,49 +99,55 @@ func (q *errQueue) drain(conn *net.UDPConn, fn func(pathError)) {
 	if conn == nil {
 		return
 	}
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return
-	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for range 256 { // bounded: the queue is, too (by the receive buffer)
-		var got []pathError
-		var more bool
-		rc.Control(func(fd uintptr) {
-			_, oobn, _, from, err := unix.Recvmsg(int(fd), q.buf[:], q.oob[:], unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
-			if err != nil {
-				return
-			}
-			more = true
-			if pe, ok := parseErrQueue(q.oob[:oobn], from); ok {
-				got = append(got, pe)
-			}
-		})
-		for _, pe := range got {
-			fn(pe)
-		}
-		if !more {
+	if q.conn != conn {
+		rc, err := conn.SyscallConn()
+		if err != nil {
 			return
+		}
+		q.conn, q.rc = conn, rc
+	}
+	rc := q.rc
+	if q.read == nil {
+		q.read = q.readOne
+	}
+	for range 256 { // bounded: the queue is, too (by the receive buffer)
+		q.ok, q.more = false, false
+		if rc.Control(q.read) != nil || !q.more {
+			return
+		}
+		if q.ok {
+			fn(q.got)
 		}
 	}
 }
 
-// parseErrQueue reads a sock_extended_err control message about EMSGSIZE.
-func parseErrQueue(oob []byte, from unix.Sockaddr) (pathError, bool) {
+// readOne reads one queued error with recvmsg(2) itself: unix.Recvmsg
+// allocates for every call, and the timers call this every tick.
+func (q *errQueue) readOne(fd uintptr) {
+	q.iov = unix.Iovec{Base: &q.buf[0], Len: uint64(len(q.buf))}
+	q.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&q.name)), Namelen: unix.SizeofSockaddrInet6,
+		Iov: &q.iov, Iovlen: 1, Control: &q.oob[0], Controllen: uint64(len(q.oob))}
+	_, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&q.hdr)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+	if errno != 0 {
+		return
+	}
+	q.more = true
+	q.got, q.ok = parseErrQueue(q.oob[:q.hdr.Controllen], parseSockaddr(&q.name).Addr())
+}
+
+// parseErrQueue reads a sock_extended_err control message about EMSGSIZE
+// for a datagram sent to dst.
+func parseErrQueue(oob []byte, dst netip.Addr) (pathError, bool) {
+	if !dst.IsValid() {
+		return pathError{}, false
+	}
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return pathError{}, false
 	}
-	var dst netip.Addr
-	switch sa := from.(type) {
-	case *unix.SockaddrInet4:
-		dst = netip.AddrFrom4(sa.Addr)
-	case *unix.SockaddrInet6:
-		dst = netip.AddrFrom16(sa.Addr).Unmap()
-	default:
-		return pathError{}, false
-	}
+	dst = dst.Unmap()
 	for _, m := range msgs {
 		isErr := m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR ||
 			m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR
