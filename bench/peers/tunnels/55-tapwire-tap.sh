@@ -1,9 +1,10 @@
 # shellcheck shell=bash
 # tapwire-tap: tapwire's TAP mode (Ethernet frames over WireGuard's
 # handshake and encryption), run by `tapwire up -f` from a tapwire config
-# with Mode = tap; MTU 1400 by default (frames of 1418 bytes and the 2-byte
-# length fit a 1500-byte IPv6 path, see the README's MTU section).
-TAPWIRE_TAP_MTU=${TAPWIRE_TAP_MTU:-1400}
+# with Mode = tap; MTU 1500 by default (full-size frames: those that one
+# datagram does not carry go in fragments, and the MSS clamp keeps TCP out
+# of them; see the README's MTU section).
+TAPWIRE_TAP_MTU=${TAPWIRE_TAP_MTU:-1500}
 register_tunnel tapwire-tap "tapwire TAP mode (Ethernet over WireGuard), UDP, mtu $TAPWIRE_TAP_MTU"
 
 tunnel_tapwire_tap_prepare() {
