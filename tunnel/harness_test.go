@@ -99,11 +99,17 @@ func startTapwire(t testing.TB, ns *nstest.NS, name string, under netip.Addr, po
 // the defaults) with opts (Log and NetNS are filled in).
 func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mode tun.Mode, opts tunnel.Options, inner ...netip.Prefix) *host {
 	t.Helper()
-	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
 	mtu := 1420
 	if mode == tun.ModeTAP {
 		mtu = 1500
 	}
+	return startEngineMTU(t, ns, name, under, port, mode, mtu, opts, inner...)
+}
+
+// startEngineMTU is startEngine with a device of the given MTU.
+func startEngineMTU(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mode tun.Mode, mtu int, opts tunnel.Options, inner ...netip.Prefix) *host {
+	t.Helper()
+	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
 	dev, err := tun.Open(tun.Config{Name: name, Mode: mode, NetNS: ns.Name, MTU: mtu})
 	if err != nil {
 		t.Fatal(err)

@@ -403,3 +403,25 @@ func TestTunSmallIPv6Path(t *testing.T) {
 		t.Error("no packet crossed in fragments")
 	}
 }
+
+// TestTapJumboFrames runs TAP interfaces with MTU 9000 over a 1500-byte
+// path: 9000-byte IP packets (frames of 9014 bytes, seven fragments) cross
+// both ways, for ICMP and TCP.
+func TestTapJumboFrames(t *testing.T) {
+	nstest.RequireRoot(t)
+	pingtest.Require(t)
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a := startTapMTU(t, na, "twa0", ua, 51001, 9000, inA4)
+	b := startTapMTU(t, nb, "twb0", ub, 51002, 9000, inB4)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, false)
+	pingtest.Ping(t, na, inB4.Addr().String(), 1, 56)
+	waitPathMTU(t, a, b.pub(), 1500)
+	pingtest.PingDF(t, na, inB4.Addr().String(), 3, 8972)
+	pingtest.PingDF(t, nb, inA4.Addr().String(), 3, 8972)
+	transfer(t, a, b, false, 4<<20)
+	if in := info(t, a); in.MaxFrame != 9018 || in.Counters["fragments_sent"] < 3*7 {
+		t.Errorf("max frame %d, %d fragments sent", in.MaxFrame, in.Counters["fragments_sent"])
+	}
+}

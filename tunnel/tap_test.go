@@ -37,6 +37,12 @@ func startTap(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port u
 	return startEngine(t, ns, name, under, port, tun.ModeTAP, tunnel.Options{Switch: sw, ClampMSS: true}, inner...)
 }
 
+// startTapMTU is startTap with a TAP device of the given MTU.
+func startTapMTU(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mtu int, inner ...netip.Prefix) *host {
+	t.Helper()
+	return startEngineMTU(t, ns, name, under, port, tun.ModeTAP, mtu, tunnel.Options{ClampMSS: true}, inner...)
+}
+
 // tapPair makes two TAP hosts over a fresh wire (IPv4 underlay), each the
 // other's peer, with the inner addresses of the family or families asked
 // for.
