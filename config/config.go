@@ -81,7 +81,7 @@ type Interface struct {
 	Bridge string // a Linux bridge to attach the tap device to; only with Mode "tap"
 	// ClampMSS is "yes", "no" or "" (the default: yes in TAP mode, no in
 	// TUN mode): lower the MSS of TCP connections through the tunnel to
-	// what its MTU carries.
+	// what one datagram on each peer's path carries.
 	ClampMSS string
 	// TAP mode's MAC learning: seconds before an address not seen is
 	// forgotten (0: 300), and the addresses learned per peer (0: 1024).

@@ -142,7 +142,8 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 		}
 	}
 	// MSS clamping is on by default in TAP mode, as in tinc: hosts bridged
-	// behind the tap have a 1500-byte MTU the tunnel cannot carry.
+	// behind the tap have a 1500-byte MTU, and their TCP segments should
+	// fit one datagram on the path rather than travel in fragments.
 	opts.Engine.ClampMSS = cfg.Interface.ClampMSS == "yes" || tap && cfg.Interface.ClampMSS == ""
 	s, err := service.Start(opts)
 	if err != nil {
