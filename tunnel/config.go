@@ -43,6 +43,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
 		}
 		d.fwmark = *c.FwMark
+		d.mark.Store(d.fwmark)
 	}
 	if c.ReplacePeers {
 		for k := range d.peers {

@@ -33,10 +33,10 @@ type Options struct {
 	// addresses learned per peer); unused in TUN mode.
 	Switch l2switch.Options
 	// ClampMSS lowers the MSS of TCP connections opened through the tunnel
-	// to what the device's MTU carries (MTU-40 over IPv4, MTU-60 over
-	// IPv6), as OpenVPN's mssfix and tinc's ClampMSS do: hosts bridged
-	// behind a TAP device, with a 1500-byte MTU, then never send segments
-	// too big for the tunnel.
+	// to what one datagram on each peer's path carries (and never above
+	// the device's MTU less 40 over IPv4, 60 over IPv6), as OpenVPN's
+	// mssfix and tinc's ClampMSS do: hosts bridged behind a TAP device,
+	// with a 1500-byte MTU, then send segments that need no fragments.
 	ClampMSS bool
 }
 
@@ -66,6 +66,7 @@ type Device struct {
 	allowedMACs map[protocol.Key][]l2switch.MAC // TAP: sources a peer may use
 	listenPort  uint16
 	fwmark      uint32
+	mark        atomic.Uint32 // fwmark, for those who must not take mu (the path MTU timers)
 	conn        *net.UDPConn
 
 	gso atomic.Bool // UDP GSO works on the socket (cleared if the kernel refuses it)
@@ -104,7 +105,7 @@ type Stats struct {
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
 	ModeMismatch   atomic.Uint64 // authentic data of the other mode: IP packets on a TAP interface, frames on a TUN one
-	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead (from the tap or a peer), packets over a WireGuard peer's path
+	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead (from the tap or a peer); TUN packets over a peer's path that are not split (each answered with ICMP when it may be)
 	FragMalformed  atomic.Uint64 // fragments whose header is malformed or out of range
 	FragDuplicate  atomic.Uint64 // fragments whose data had arrived already
 	FragOverlap    atomic.Uint64 // fragments overlapping data that had arrived
@@ -120,8 +121,8 @@ type Stats struct {
 	Fragmented    atomic.Uint64 // frames or packets split into fragments for a peer's path
 	FragmentsSent atomic.Uint64 // fragment messages sent
 	Reassembled   atomic.Uint64 // frames or packets put together from fragments
-	ICMPTooBig    atomic.Uint64 // TUN: ICMP "too big" messages written back for packets over a WireGuard peer's path
-	IPFragmented  atomic.Uint64 // TUN: IPv4 packets without DF fragmented for a WireGuard peer's path
+	ICMPTooBig    atomic.Uint64 // TUN: ICMP "too big" messages written back for packets over a peer's path (IPv4 with DF, IPv6)
+	IPFragmented  atomic.Uint64 // TUN: IPv4 packets without DF cut into IPv4 fragments for the path of a peer that takes no fragments
 	ProbesSent    atomic.Uint64 // path MTU probes sent
 	ProbeReplies  atomic.Uint64 // path MTU probes answered
 }
@@ -699,10 +700,7 @@ func (d *Device) sendProbe(p *Peer, msg []byte) {
 }
 
 // routeMTU returns the MTU of the local route to ep, with the socket's
-// fwmark (0: unknown).
+// fwmark (0: unknown). It takes no lock of the device's.
 func (d *Device) routeMTU(ep netip.AddrPort) int {
-	d.mu.RLock()
-	mark := d.fwmark
-	d.mu.RUnlock()
-	return d.rtmtu.get(d.netNS, mark, ep)
+	return d.rtmtu.get(d.netNS, d.mark.Load(), ep)
 }

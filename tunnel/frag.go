@@ -114,14 +114,14 @@ func (p *Peer) reassemble(plain []byte, now time.Time, rx []byte) []byte {
 }
 
 // maxReassembled is the largest frame or packet the device takes from
-// fragments: a frame of the MTU with a VLAN tag, or a packet of the MTU
-// (but at least 1500 bytes, which a WireGuard peer with a larger MTU
-// delivers to us whole).
+// fragments: a frame of the MTU with a VLAN tag, or a packet of the MTU but
+// at least of 9000 bytes (a tapwire peer with a larger MTU splits its own
+// packets without DF, which a TUN device takes whole).
 func (d *Device) maxReassembled() int {
 	if d.mode == tun.ModeTAP {
 		return d.maxFrame
 	}
-	return min(max(d.mtu, 1500), fragment.MaxSize)
+	return min(max(d.mtu, 9000), fragment.MaxSize)
 }
 
 // tunTooBig deals with a packet from the TUN device that is over limit,

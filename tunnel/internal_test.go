@@ -168,3 +168,50 @@ func TestCrossingInitiations(t *testing.T) {
 		}
 	}
 }
+
+// Messages built in a batch's scratch space leave intact and in order even
+// when the batch fills up between them: the scratch space is never handed
+// out again before the messages in it were sent.
+func TestScratchSurvivesFullBatch(t *testing.T) {
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	sb, err := newUDPBatch(send, 2, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	const want = "abcdefg"
+	for i := range len(want) {
+		buf := sb.scratch(100)
+		if buf == nil {
+			sb.flush()
+			if buf = sb.scratch(100); buf == nil {
+				t.Fatal("no scratch space after a flush")
+			}
+		}
+		buf[0] = want[i]
+		sb.add(buf[:1], to)
+	}
+	sb.flush()
+	got := make([]byte, 0, len(want))
+	b := make([]byte, 16)
+	recv.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for len(got) < len(want) {
+		n, _, err := recv.ReadFromUDPAddrPort(b)
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, b[:n]...)
+	}
+	if string(got) != want {
+		t.Errorf("received %q, sent %q", got, want)
+	}
+}

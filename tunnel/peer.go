@@ -40,6 +40,7 @@ type Peer struct {
 	pmtu   atomic.Int32
 	mss    atomic.Uint32
 	ext    atomic.Bool
+	legacy atomic.Bool   // TAP: the peer answered no probe (an older tapwire): whole frames only
 	fragID atomic.Uint32 // id of the last frame or packet split for the peer
 	path   pathState
 
@@ -367,17 +368,14 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 	whole := false     // pkt is a frame or packet put together from fragments
 	switch typ {
 	case protocol.TypeProbe:
-		p.ext.Store(true)
+		p.markTapwire()
 		p.handleProbe(kp, pkt, len(msg))
 		pkt = nil
 	case protocol.TypeFragment:
-		p.ext.Store(true)
+		p.markTapwire()
 		pkt, whole = p.reassemble(pkt, now, rx), true
 	case d.msgType:
 	default:
-		if typ != protocol.TypeTransport {
-			p.ext.Store(true) // a tapwire peer in TAP mode
-		}
 		p.modeMismatch()
 		pkt = nil
 	}

@@ -21,28 +21,32 @@ import (
 // path MTU it believes in (Peer.pmtu: the largest IP packet, outer headers
 // included), and
 //
-//   - starts from the MTU of the local route to the endpoint, or, for a peer
-//     whose frames or packets it can split (a TAP peer), from safePathMTU,
-//     so that nothing is lost before probing says more;
+//   - starts, for a peer whose frames or packets it can split (a TAP peer,
+//     a TUN peer known to be tapwire), from safePathMTU, so that nothing is
+//     lost before probing says more; for any other peer, from the MTU of
+//     the local route to the endpoint;
 //   - lowers it when the kernel reports EMSGSIZE, for a datagram too big for
 //     the interface or for a router on the path (ICMP "fragmentation needed"
 //     or "packet too big", read from the socket's error queue), but never
 //     below the family's minimum: an ICMP message can be forged, and a
-//     forged one costs fragmentation, never reachability;
+//     forged one costs fragmentation, never reachability. Probes verify it
+//     soon after; for a peer that is not probed, it expires after
+//     probeInterval, as the kernel's own path MTU cache does;
 //   - probes a tapwire peer: TypeProbe messages padded to the sizes to test,
 //     all at once, which the peer answers with the size it received. The
 //     largest answered size is the path MTU; answers raise it at once, and
-//     it is lowered only when two rounds in a row say less (a lost probe is
-//     not a smaller path). Probes go out when a session starts, when the
-//     endpoint moves to another address, soon after an ICMP report (to
-//     verify it), and every probeInterval.
+//     a value probes confirmed is lowered only when two rounds in a row say
+//     less (a lost probe is not a smaller path). Probes go out when a
+//     session starts, when the endpoint moves to another address, soon
+//     after an ICMP report, and every probeInterval.
 //
-// A WireGuard peer is never probed: it would drop a probe (an unknown
-// message type, counted nowhere), but sending it nothing of ours is
-// simpler to promise. In TUN mode a peer counts as tapwire once it sent a
-// message of one of tapwire's types (a probe, its reply, a frame or a
-// fragment); until then, up to maxCapabilityProbes rounds of one small probe
-// ask.
+// A peer counts as tapwire once it sent a probe, a probe's reply or a
+// fragment. In TUN mode, until then, up to maxCapabilityProbes rounds of
+// one small probe ask; a WireGuard peer drops them (an unknown message
+// type, counted nowhere) and is asked again after probeGiveUp, or when its
+// endpoint moves. In TAP mode every peer is taken to be tapwire, but one
+// that answers no probe in maxCapabilityProbes rounds (an older tapwire,
+// which knows neither probes nor fragments) gets whole frames only.
 //
 // What the engine does with the path MTU: a frame (TAP) or packet (TUN)
 // too big for one datagram is split into TypeFragment messages for a tapwire
@@ -59,23 +63,24 @@ const (
 	// probeTimeout is how long the replies to a round of probes are
 	// awaited before the round's result counts.
 	probeTimeout = time.Second
-	// probeInterval is how often a settled path is probed again.
+	// probeInterval is how often a settled path is probed again, and how
+	// long an ICMP report holds for a peer that is not probed.
 	probeInterval = 10 * time.Minute
 	// probeRetry is how soon a round is repeated when it needs to be: no
-	// reply at all, a smaller path to confirm, an ICMP report to verify.
+	// reply at all, an ICMP report to verify.
 	probeRetry = 5 * time.Second
-	// maxCapabilityProbes is how many rounds a TUN-mode peer that never
-	// sent a tapwire message is asked before it is taken for a WireGuard
-	// peer, until its endpoint changes or probeGiveUp passes.
+	// maxCapabilityProbes is how many rounds without any reply make a peer
+	// count as one that knows no probes, until its endpoint changes or
+	// probeGiveUp passes.
 	maxCapabilityProbes = 3
 	probeGiveUp         = 30 * time.Minute
 	// maxProbeSizes bounds the probes of one round.
 	maxProbeSizes = 16
 )
 
-// commonMTUs are the path MTUs worth testing: IPv6's minimum, the usual
-// tunnel and PPPoE sizes, Ethernet's, and jumbo sizes.
-var commonMTUs = [...]int{1280, 1360, 1400, 1420, 1440, 1450, 1460, 1472, 1480, 1492, 1500, 2000, 4000, 8000, 9000}
+// commonMTUs are the path MTUs worth testing: small IPv4 paths, IPv6's
+// minimum, the usual tunnel and PPPoE sizes, Ethernet's, and jumbo sizes.
+var commonMTUs = [...]int{576, 1000, 1200, 1280, 1360, 1400, 1420, 1440, 1450, 1460, 1472, 1480, 1492, 1500, 2000, 4000, 9000}
 
 // Probe plaintext layout (see protocol.TypeProbe).
 const (
@@ -115,7 +120,7 @@ type pathState struct {
 	lower    int // rounds in a row that found less than the path MTU
 	next     time.Time
 	seq      uint32
-	capRound bool // the round in flight only asks whether the peer is tapwire
+	capRound bool // the round in flight only asks whether a TUN peer is tapwire
 	// announced is the path MTU last logged.
 	announced int
 }
@@ -130,10 +135,24 @@ func (p *Peer) maxPlain(ep netip.AddrPort) int {
 	return mtu - outerOverhead(ep) - protocol.TransportOverhead
 }
 
-// canSplit reports whether p takes fragments: a TAP peer always (it is a
-// tapwire peer), a TUN peer once it showed it is one.
+// canSplit reports whether p takes fragments: a TUN peer once it showed it
+// is tapwire, a TAP peer unless it answered no probe (see legacy).
 func (p *Peer) canSplit() bool {
-	return p.dev.mode == tun.ModeTAP || p.ext.Load()
+	return p.ext.Load() || p.dev.mode == tun.ModeTAP && !p.legacy.Load()
+}
+
+// markTapwire notes that p sent a message only tapwire sends (a probe, a
+// reply, a fragment): it takes fragments, and is probed from the next tick
+// if it was not.
+func (p *Peer) markTapwire() {
+	if p.ext.Load() || p.ext.Swap(true) {
+		return
+	}
+	p.path.mu.Lock()
+	if p.path.round == 0 {
+		p.path.next = time.Time{}
+	}
+	p.path.mu.Unlock()
 }
 
 // setPathMTU makes mtu p's path MTU, learned from source, and derives the
@@ -208,8 +227,9 @@ func (p *Peer) clampMSS(buf []byte) {
 
 // endpointChanged starts the path afresh for a new endpoint address (a new
 // port on the same address keeps it): from safePathMTU for a peer that
-// takes fragments, else unknown until the timers ask the route. It runs on
-// the data path, so it asks the kernel nothing.
+// takes fragments, else unknown (no limit) until the timers ask the route.
+// It runs on the data path, so it asks the kernel nothing; the timers take
+// it from there (tickPath).
 func (p *Peer) endpointChanged(old *netip.AddrPort, ep netip.AddrPort) {
 	if old != nil && old.Addr() == ep.Addr() {
 		return
@@ -224,78 +244,103 @@ func (p *Peer) endpointChanged(old *netip.AddrPort, ep netip.AddrPort) {
 
 // tickPath runs p's path MTU work: the route's MTU for a new endpoint, the
 // end of a probe round, the start of the next. It runs on the timers
-// goroutine only (it may ask the kernel for a route).
+// goroutine only (it may ask the kernel for a route), and takes no lock of
+// the device's: the probes it makes leave after it let go of the path's.
 func (p *Peer) tickPath(now time.Time, sendProbe func(p *Peer, msg []byte)) {
 	ep := p.endpoint.Load()
 	if ep == nil {
 		return
 	}
+	for _, msg := range p.pathWork(now, *ep) {
+		sendProbe(p, msg)
+	}
+}
+
+// pathWork is tickPath's work under the path's lock; it returns the probes
+// to send.
+func (p *Peer) pathWork(now time.Time, ep netip.AddrPort) [][]byte {
 	d := p.dev
 	st := &p.path
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.ep != *ep {
+	if st.ep != ep {
 		newHost := st.ep.Addr() != ep.Addr()
-		st.ep = *ep
-		st.routeMTU = d.routeMTU(*ep)
+		st.ep = ep
+		st.routeMTU = d.routeMTU(ep)
 		if newHost {
 			st.round, st.misses, st.lower, st.next = 0, 0, 0, now
-			start, source := st.routeMTU, "route"
-			if p.canSplit() || start == 0 {
-				start, source = safePathMTU, "start"
-			}
-			p.setPathMTU(start, source, now)
+			p.legacy.Store(false)
+			p.startPath(now)
 		}
 	}
 	if st.round != 0 && now.Sub(st.roundAt) >= probeTimeout {
 		p.endRound(now)
 	}
-	if st.round != 0 || now.Before(st.next) {
-		return
+	// A report about a peer that is not probed holds as long as the
+	// kernel's would: then the route's MTU again.
+	if !p.canSplit() && (st.source == "icmp" || st.source == "local") && now.Sub(st.learned) >= probeInterval {
+		st.routeMTU = d.routeMTU(ep)
+		p.startPath(now)
+		p.announce()
 	}
-	if !p.canSplit() && st.misses >= maxCapabilityProbes {
-		st.misses, st.next = 0, now.Add(probeGiveUp) // a WireGuard peer, it seems
-		return
+	if st.round != 0 || now.Before(st.next) {
+		return nil
 	}
 	p.mu.Lock()
 	kp := p.current
 	p.mu.Unlock()
 	if kp == nil || now.Sub(kp.Created) >= d.tm.RejectAfterTime {
-		return // no session: the round starts with the next one
+		return nil // no session: the round starts with the next one
 	}
-	st.routeMTU = d.routeMTU(*ep) // routes change; this costs two system calls
-	sizes := p.probeSizes(*ep, st.routeMTU)
+	st.routeMTU = d.routeMTU(ep) // routes change; this costs two system calls
+	sizes := p.probeSizes(ep, st.routeMTU)
 	if len(sizes) == 0 {
 		st.next = now.Add(probeInterval)
-		return
+		return nil
 	}
 	st.seq++
 	if st.seq == 0 {
 		st.seq++
 	}
 	st.round, st.roundAt, st.roundMax, st.roundTop = st.seq, now, 0, sizes[len(sizes)-1]
-	st.capRound = !p.canSplit()
-	over := outerOverhead(*ep)
-	buf := make([]byte, sizes[len(sizes)-1]-over)
+	st.capRound = len(sizes) == 1 && !p.canSplit()
+	over := outerOverhead(ep)
+	probes := make([][]byte, 0, len(sizes))
 	for _, size := range sizes {
-		plain := size - over - protocol.TransportOverhead
-		msg := buf[:size-over]
-		clear(msg[protocol.TransportHeaderSize : protocol.TransportHeaderSize+probeHeaderLen])
-		msg[protocol.TransportHeaderSize] = probeOpRequest
-		binary.BigEndian.PutUint32(msg[protocol.TransportHeaderSize+4:], st.round)
-		binary.BigEndian.PutUint32(msg[protocol.TransportHeaderSize+8:], uint32(size-over))
+		msg := make([]byte, size-over)
+		plain := len(msg) - protocol.TransportOverhead
+		b := msg[protocol.TransportHeaderSize:]
+		b[0] = probeOpRequest
+		binary.BigEndian.PutUint32(b[4:], st.round)
+		binary.BigEndian.PutUint32(b[8:], uint32(len(msg)))
 		m, err := kp.SealTransportType(msg, plain, plain, protocol.TypeProbe)
 		if err != nil {
-			return
+			break
 		}
-		sendProbe(p, msg[:m])
+		probes = append(probes, msg[:m])
+	}
+	return probes
+}
+
+// startPath sets the path MTU a new endpoint starts from. The caller holds
+// p.path.mu.
+func (p *Peer) startPath(now time.Time) {
+	st := &p.path
+	switch {
+	case p.canSplit():
+		p.setPathMTU(safePathMTU, "start", now)
+	case st.routeMTU > 0:
+		p.setPathMTU(st.routeMTU, "route", now)
+	default:
+		p.setPathMTU(0, "", now) // unknown: nothing is held back
 	}
 }
 
 // probeSizes lists the path MTUs a round tests: between the family's
 // minimum and what matters, which is the least of the route's MTU and the
-// largest message the device sends, the top one always included. A peer
-// not known to be tapwire gets one small probe, which asks whether it is.
+// largest message the device sends, the top one always included. A TUN
+// peer not known to be tapwire gets one small probe, which asks whether it
+// is.
 func (p *Peer) probeSizes(ep netip.AddrPort, routeMTU int) []int {
 	d := p.dev
 	over := outerOverhead(ep)
@@ -309,8 +354,8 @@ func (p *Peer) probeSizes(ep netip.AddrPort, routeMTU int) []int {
 	if hi < lo {
 		return nil
 	}
-	if !p.canSplit() {
-		return []int{max(lo, safePathMTU)}
+	if d.mode != tun.ModeTAP && !p.canSplit() {
+		return []int{min(hi, max(lo, safePathMTU))}
 	}
 	var sizes []int
 	for _, m := range commonMTUs {
@@ -335,20 +380,35 @@ func (p *Peer) endRound(now time.Time) {
 	case st.roundMax == 0:
 		st.misses++
 		st.next = now.Add(probeRetry)
+		if st.misses < maxCapabilityProbes || p.ext.Load() {
+			if st.misses >= maxCapabilityProbes {
+				st.next = now.Add(probeInterval) // a tapwire peer that went quiet
+			}
+			return
+		}
+		// It knows no probes: a WireGuard peer (TUN), or an older tapwire
+		// (TAP), which gets whole frames from now on.
+		st.misses, st.next = 0, now.Add(probeGiveUp)
+		if p.dev.mode == tun.ModeTAP && !p.legacy.Swap(true) {
+			p.dev.log.Warn("peer answers no path MTU probes (an older tapwire?): frames too big for one datagram cannot reach it",
+				"peer", p.public.String(), "fix", "run the same tapwire version on both ends")
+			p.startPath(now)
+		}
 	case st.roundMax < min(cur, st.roundTop):
 		st.misses = 0
-		if st.lower++; st.lower >= 2 {
-			st.lower = 0
-			p.setPathMTU(max(st.roundMax, minPathMTU(st.ep)), "probe", now)
-			st.next = now.Add(probeInterval)
-		} else {
-			st.next = now.Add(probeTimeout) // confirm before lowering
+		if st.source == "probe" {
+			if st.lower++; st.lower < 2 {
+				st.next = now.Add(probeTimeout) // confirm before lowering
+				return
+			}
 		}
+		st.lower = 0
+		p.setPathMTU(max(st.roundMax, minPathMTU(st.ep)), "probe", now)
+		st.next = now.Add(probeInterval)
 	default:
 		st.misses, st.lower = 0, 0
-		st.learned = now
-		if p.path.source != "icmp" && p.path.source != "local" {
-			p.path.source = "probe"
+		if st.roundMax >= cur {
+			st.source, st.learned = "probe", now
 		}
 		st.next = now.Add(probeInterval)
 	}

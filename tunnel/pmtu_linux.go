@@ -185,6 +185,9 @@ func (r *routeMTUs) open(netNS string) error {
 	r.err = inns.Do(netNS, func() error {
 		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err == nil {
+			// Dual-stack whatever net.ipv6.bindv6only says, so that it
+			// reaches IPv4 endpoints too, as the tunnel's socket does.
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
 			r.fd, r.v6 = fd, true
 			return nil
 		}

@@ -72,9 +72,12 @@ const arenaSize = 256 << 10
 
 // scratch returns n bytes that stay the caller's until the next flush (the
 // fragments of a frame are built there), or nil when the batch has no
-// room left: flush, then ask again. The space is allocated on first use.
+// room left: flush, then ask again. It also returns nil when the batch is
+// full of messages, so that the add of a message built in the space never
+// flushes (which would hand the space out again before the message left).
+// The space is allocated on first use.
 func (b *udpBatch) scratch(n int) []byte {
-	if n > arenaSize {
+	if n > arenaSize || len(b.msgs) == len(b.hdrs) {
 		return nil
 	}
 	if b.arena == nil {

@@ -216,12 +216,14 @@ func pathString(mode string, p tunnel.PeerInfo) string {
 	if p.PathMTUAgeSec > 0 {
 		how += fmt.Sprintf(" %s ago", time.Duration(p.PathMTUAgeSec*float64(time.Second)))
 	}
-	what, beyond := "packets", "larger ones in fragments"
-	if mode == "tap" {
-		what = "frames"
-	}
-	if !p.Tapwire {
-		beyond = "larger ones answered with ICMP too big (a WireGuard peer)"
+	what, beyond := "frames", "larger ones in fragments"
+	switch {
+	case mode == "tap" && !p.Tapwire:
+		beyond = "larger ones dropped: the peer answers no probes and takes no fragments (an older tapwire?)"
+	case mode != "tap" && p.Tapwire:
+		what, beyond = "packets", "larger ones answered with ICMP too big (IPv4 without DF: in fragments)"
+	case mode != "tap":
+		what, beyond = "packets", "larger ones answered with ICMP too big (IPv4 without DF: fragmented; a WireGuard peer)"
 	}
 	return fmt.Sprintf("%d (%s); %s up to %d bytes in one datagram, %s", p.PathMTU, how, what, p.MaxWhole, beyond)
 }
