@@ -406,8 +406,10 @@ func (p *Peer) endRound(now time.Time) {
 		p.setPathMTU(max(st.roundMax, minPathMTU(st.ep)), "probe", now)
 		st.next = now.Add(probeInterval)
 	default:
+		// The path carries what was probed: the current value, or every
+		// size the tunnel sends (the top one).
 		st.misses, st.lower = 0, 0
-		if st.roundMax >= cur {
+		if st.roundMax >= cur || st.roundMax == st.roundTop {
 			st.source, st.learned = "probe", now
 		}
 		st.next = now.Add(probeInterval)

@@ -49,6 +49,17 @@ func expectSilence(t *testing.T, c *net.UDPConn, d time.Duration, what string) {
 func TestGarbageDroppedAndCounted(t *testing.T) {
 	a, b := pair(t)
 	transfer(t, a, b, false, 64<<10)
+	// Let a's path MTU probes to b finish: the initiation from b's key
+	// below moves b's endpoint to the test's socket, where a probe would
+	// arrive unasked.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if p := peerInfo(t, a, b.pub()); p.Tapwire && p.PathMTUSource == "probe" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a's probes of b did not settle: %+v", peerInfo(t, a, b.pub()))
+		}
+	}
 
 	st := a.dev.Stats()
 	c := udpFrom(t, b.ns)

@@ -354,7 +354,7 @@ func TestTapNoAllocPerFrame(t *testing.T) {
 	extra := int64(m2.Mallocs-m1.Mallocs) - int64(m1.Mallocs-m0.Mallocs)
 	frames := rx / 1450 // at least this many frames crossed
 	t.Logf("%d allocations beyond a 16 KiB run while about %d frames (%d MiB) crossed", extra, frames, rx>>20)
-	if extra > 2000 || uint64(extra) > frames/100 {
+	if extra > 2000 || extra > 0 && uint64(extra) > frames/100 {
 		t.Errorf("%d allocations for about %d frames: the data path allocates", extra, frames)
 	}
 	// The taps' offloads carried the stream: super-frames split when read
