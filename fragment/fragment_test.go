@@ -260,3 +260,34 @@ func TestAddDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per frame", allocs)
 	}
 }
+
+// The word-at-a-time bitmap operations agree with one bit at a time.
+func TestBitmapRanges(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 2000 {
+		s := slot{have: make([]uint64, 5)}
+		naive := make([]bool, 5*64)
+		for range 1 + r.IntN(6) {
+			lo := r.IntN(5 * 64)
+			hi := lo + r.IntN(5*64-lo+1)
+			want := 0
+			for b := lo; b < hi; b++ {
+				if naive[b] {
+					want++
+				}
+			}
+			if got := s.count(lo, hi); got != want {
+				t.Fatalf("count(%d, %d) = %d, want %d", lo, hi, got, want)
+			}
+			s.mark(lo, hi)
+			for b := lo; b < hi; b++ {
+				naive[b] = true
+			}
+			for b := range naive {
+				if (s.have[b/64]&(1<<(b%64)) != 0) != naive[b] {
+					t.Fatalf("after mark(%d, %d): bit %d is %v", lo, hi, b, !naive[b])
+				}
+			}
+		}
+	}
+}

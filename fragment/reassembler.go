@@ -2,6 +2,7 @@ package fragment
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -130,13 +131,7 @@ func (r *Reassembler) Add(h Header, data []byte, now time.Time, out []byte) (int
 		return 0, errMismatch
 	}
 	lo, hi := h.Offset/8, (h.Offset+h.Len+7)/8
-	set := 0
-	for b := lo; b < hi; b++ {
-		if s.have[b/64]&(1<<(b%64)) != 0 {
-			set++
-		}
-	}
-	switch {
+	switch set := s.count(lo, hi); {
 	case set == hi-lo:
 		r.stats.Duplicate++
 		return 0, ErrDuplicate
@@ -144,9 +139,7 @@ func (r *Reassembler) Add(h Header, data []byte, now time.Time, out []byte) (int
 		r.stats.Overlap++
 		return 0, ErrOverlap
 	}
-	for b := lo; b < hi; b++ {
-		s.have[b/64] |= 1 << (b % 64)
-	}
+	s.mark(lo, hi)
 	copy(s.buf[h.Offset:], data[:h.Len])
 	s.got += h.Len
 	if s.got < s.total {
@@ -205,6 +198,35 @@ func (r *Reassembler) slotFor(h Header, now time.Time) *slot {
 	}
 	s.used, s.id, s.kind, s.total, s.got, s.first = true, h.ID, h.Kind, h.Total, 0, now
 	return s
+}
+
+// count returns how many of the blocks lo to hi (excluded) were received,
+// a word of the bitmap at a time.
+func (s *slot) count(lo, hi int) int {
+	n := 0
+	for lo < hi {
+		w, b := lo/64, lo%64
+		m := ^uint64(0) << b
+		if end := min(hi-lo+b, 64); end < 64 {
+			m &= 1<<end - 1
+		}
+		n += bits.OnesCount64(s.have[w] & m)
+		lo += 64 - b
+	}
+	return n
+}
+
+// mark records the blocks lo to hi (excluded) as received.
+func (s *slot) mark(lo, hi int) {
+	for lo < hi {
+		w, b := lo/64, lo%64
+		m := ^uint64(0) << b
+		if end := min(hi-lo+b, 64); end < 64 {
+			m &= 1<<end - 1
+		}
+		s.have[w] |= m
+		lo += 64 - b
+	}
 }
 
 // free empties a slot, keeping its buffers.
