@@ -19,25 +19,9 @@ import (
 func tapEnds(t *testing.T) (a, b *Device, kp *protocol.Keypair, bAddr netip.AddrPort, ns *nstest.NS) {
 	t.Helper()
 	ns = nstest.New(t)
-	mk := func(name string) (*Device, protocol.Key) {
-		dev, err := tun.Open(tun.Config{Name: name, Mode: tun.ModeTAP, NetNS: ns.Name, MTU: 1500})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(dev, Options{NetNS: ns.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		k, _ := protocol.GeneratePrivateKey()
-		if err := d.Apply(uapi.DeviceConfig{PrivateKey: &k}); err != nil {
-			t.Fatal(err)
-		}
-		return d, k
-	}
 	var ka, kb protocol.Key
-	a, ka = mk("twfa0")
-	b, kb = mk("twfb0")
+	a, ka = testDevice(t, ns, "twfa0", tun.ModeTAP, 1500)
+	b, kb = testDevice(t, ns, "twfb0", tun.ModeTAP, 1500)
 	addr := func(d *Device) netip.AddrPort {
 		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), d.listenPort)
 	}

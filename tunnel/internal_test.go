@@ -89,19 +89,7 @@ func TestCrossingInitiations(t *testing.T) {
 		wire *net.UDPConn // stands in for the other end's socket: what this end sends lands here
 	}
 	mk := func(name string) *end {
-		dev, err := tun.Open(tun.Config{Name: name, NetNS: ns.Name, MTU: 1420})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := New(dev, Options{NetNS: ns.Name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		k, _ := protocol.GeneratePrivateKey()
-		if err := d.Apply(uapi.DeviceConfig{PrivateKey: &k}); err != nil {
-			t.Fatal(err)
-		}
+		d, k := testDevice(t, ns, name, tun.ModeTUN, 1420)
 		e := &end{d: d, key: k}
 		if err := ns.Do(func() (err error) {
 			e.wire, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -214,4 +202,28 @@ func TestScratchSurvivesFullBatch(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("received %q, sent %q", got, want)
 	}
+}
+
+// testDevice starts a Device on a new TUN or TAP device in ns, with a new
+// private key and a socket on a random port, closed when the test ends.
+func testDevice(t *testing.T, ns *nstest.NS, name string, mode tun.Mode, mtu int) (*Device, protocol.Key) {
+	t.Helper()
+	dev, err := tun.Open(tun.Config{Name: name, Mode: mode, NetNS: ns.Name, MTU: mtu})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(dev, Options{NetNS: ns.Name})
+	if err != nil {
+		dev.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	k, err := protocol.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(uapi.DeviceConfig{PrivateKey: &k}); err != nil {
+		t.Fatal(err)
+	}
+	return d, k
 }
