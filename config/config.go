@@ -72,7 +72,8 @@ type Interface struct {
 	PostUp    []string
 	PreDown   []string
 	PostDown  []string
-	// SaveConfig asks wg-quick to write the running state back on down.
+	// SaveConfig asks wg-quick, and tapwire up, to write the running state
+	// back to the file on down.
 	SaveConfig bool
 
 	// tapwire extensions. wg and wg-quick do not know them: a file with them

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,7 +69,7 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, filepath.Join(runDir, name+".log"))
 		return nil
 	}
-	err = upForeground(ctx, cfg, name, stderr)
+	err = upForeground(ctx, cfg, path, name, stderr)
 	if err != nil {
 		daemon.Ready(err)
 	}
@@ -108,8 +109,9 @@ func shellQuote(s string) string {
 }
 
 // upForeground brings the interface up and runs it until ctx ends or the
-// interface is deleted; on the way out it runs PreDown and PostDown.
-func upForeground(ctx context.Context, cfg *config.Config, name string, stderr io.Writer) (err error) {
+// interface is deleted; on the way out it saves the running configuration
+// to path (SaveConfig = true) and runs PreDown and PostDown.
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer) (err error) {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	hooks := func(stage string, cmds []string) error {
 		for _, c := range cmds {
@@ -125,9 +127,6 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	}
 	if len(cfg.Interface.DNS) > 0 {
 		log.Warn("DNS is not applied by tapwire up; set it with resolvconf in a PostUp hook", "dns", cfg.Interface.DNS)
-	}
-	if cfg.Interface.SaveConfig {
-		log.Warn("SaveConfig is not supported by tapwire up; the file is left as it is")
 	}
 	if err := hooks("PreUp", cfg.Interface.PreUp); err != nil {
 		return err
@@ -212,6 +211,9 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	if err != nil {
 		return err
 	}
+	// A fwmark set now, which the file did not give, is the one addRoutes
+	// picked for a default route: SaveConfig leaves it out.
+	autoMark := cfg.Interface.FwMark == 0 && s.Device.Status().FwMark != 0
 	if err := hooks("PostUp", cfg.Interface.PostUp); err != nil {
 		return err
 	}
@@ -223,6 +225,21 @@ func upForeground(ctx context.Context, cfg *config.Config, name string, stderr i
 	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
 	daemon.Ready(nil)
 	s.Wait(ctx)
+	if cfg.Interface.SaveConfig {
+		// As wg-quick does, before anything is taken down: the addresses
+		// as the interface (or its bridge) has them now.
+		addrs, err := nc.Addrs(addrLink)
+		if err != nil {
+			addrs = nil // the interface is gone: the file's addresses stay
+		}
+		addrs = slices.DeleteFunc(addrs, func(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() })
+		saved := savedConfig(cfg, s.Device.Status(), addrs, autoMark)
+		if err := writeFileAtomic(path, saved.Marshal()); err != nil {
+			log.Error("SaveConfig", "err", err)
+		} else {
+			log.Info("running configuration saved", "file", path, "peers", len(saved.Peers))
+		}
+	}
 	if err := hooks("PreDown", cfg.Interface.PreDown); err != nil {
 		log.Warn("PreDown", "err", err)
 	}
