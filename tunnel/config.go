@@ -81,6 +81,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 		}
 		if pc.Endpoint != nil {
 			p.setEndpoint(*pc.Endpoint)
+			p.epName.Store(nil) // an address given now wins over a name
 		}
 		if pc.PersistentKeepalive != nil {
 			old := p.keepalive.Swap(uint32(*pc.PersistentKeepalive))

@@ -687,6 +687,7 @@ func (d *Device) runTimers() {
 			for _, p := range *peers {
 				p.tick(now)
 				p.tickPath(now, d.sendProbe)
+				p.tickResolve(now)
 			}
 		}
 	}

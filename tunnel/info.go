@@ -30,6 +30,7 @@ type Info struct {
 type PeerInfo struct {
 	PublicKey     string `json:"public_key"`
 	Endpoint      string `json:"endpoint,omitempty"`
+	EndpointName  string `json:"endpoint_name,omitempty"` // host:port the endpoint follows (SetEndpointName)
 	LastHandshake int64  `json:"last_handshake_unix,omitempty"`
 	RxBytes       uint64 `json:"rx_bytes"`
 	TxBytes       uint64 `json:"tx_bytes"`
@@ -97,6 +98,9 @@ func (d *Device) Info() any {
 		if p := d.peers[ps.PublicKey]; p != nil {
 			pi.ModeMismatch = p.mismatch.Load()
 			pi.Tapwire = p.canSplit()
+			if n := p.epName.Load(); n != nil {
+				pi.EndpointName = *n
+			}
 			if m := p.mss.Load(); m != 0 {
 				pi.MSS4, pi.MSS6 = uint16(m>>16), uint16(m)
 			} else {

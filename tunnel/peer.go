@@ -47,6 +47,12 @@ type Peer struct {
 	reasmMu sync.Mutex
 	reasm   *fragment.Reassembler // fragments from the peer; made on first use
 
+	// epName is the host:port the endpoint follows (see resolve.go; nil:
+	// none); lastResolve when it was last resolved; resolving while it is.
+	epName      atomic.Pointer[string]
+	lastResolve atomic.Int64
+	resolving   atomic.Bool
+
 	mu           sync.Mutex          // guards everything below
 	hs           *protocol.Handshake // our initiations
 	hsr          *protocol.Handshake // the peer's initiations (and their replay and flood protection)

@@ -1,12 +1,14 @@
 package tunnel
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
 
@@ -130,5 +132,34 @@ func TestICMPReportFloorAndExpiry(t *testing.T) {
 	p.pathWork(now, *p.endpoint.Load())
 	if got, src := p.pmtu.Load(), p.path.source; got == minPathMTU4 || src == "icmp" {
 		t.Errorf("the report did not expire: path MTU %d from %s", got, src)
+	}
+}
+
+// resolve keeps the current address while the name still has it, else
+// takes one of the current endpoint's family; SetEndpointName checks its
+// argument.
+func TestResolveChoice(t *testing.T) {
+	d := &Device{log: slog.New(slog.NewTextHandler(io.Discard, nil)), peers: map[protocol.Key]*Peer{}}
+	ctx := context.Background()
+	cur := netip.MustParseAddrPort("192.0.2.7:51820")
+	if ep, err := d.resolve(ctx, "192.0.2.7:51820", &cur); err != nil || ep != cur {
+		t.Errorf("same address: %v, %v", ep, err)
+	}
+	if ep, err := d.resolve(ctx, "[2001:db8::9]:4000", nil); err != nil || ep != netip.MustParseAddrPort("[2001:db8::9]:4000") {
+		t.Errorf("IPv6 literal: %v, %v", ep, err)
+	}
+	k, _ := protocol.GeneratePrivateKey()
+	p := &Peer{dev: d, public: k.PublicKey()}
+	d.peers[p.public] = p
+	for _, bad := range []string{"vpn.example.test", "vpn.example.test:0", ":51820", "vpn.example.test:http"} {
+		if err := d.SetEndpointName(p.public, bad); err == nil {
+			t.Errorf("SetEndpointName(%q) accepted", bad)
+		}
+	}
+	if err := d.SetEndpointName(p.public, "vpn.example.test:51820"); err != nil || *p.epName.Load() != "vpn.example.test:51820" {
+		t.Errorf("SetEndpointName: %v", err)
+	}
+	if err := d.SetEndpointName(protocol.Key{}, "vpn.example.test:51820"); err == nil {
+		t.Error("a name for a peer the device does not have")
 	}
 }

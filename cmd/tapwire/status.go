@@ -146,8 +146,13 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	other := map[string]string{"tap": "tun (IP packets)", "tun": "tap (Ethernet frames)"}[in.Mode]
 	for _, p := range in.Peers {
 		fmt.Fprintf(w, "\npeer: %s\n", p.PublicKey)
-		if p.Endpoint != "" {
+		switch {
+		case p.Endpoint != "" && p.EndpointName != "":
+			fmt.Fprintf(w, "  endpoint: %s (%s, followed)\n", p.Endpoint, p.EndpointName)
+		case p.Endpoint != "":
 			fmt.Fprintf(w, "  endpoint: %s\n", p.Endpoint)
+		case p.EndpointName != "":
+			fmt.Fprintf(w, "  endpoint: %s (does not resolve yet)\n", p.EndpointName)
 		}
 		if p.LastHandshake != 0 {
 			fmt.Fprintf(w, "  latest handshake: %s ago\n", now.Sub(time.Unix(p.LastHandshake, 0)).Round(time.Second))

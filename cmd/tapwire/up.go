@@ -160,6 +160,13 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		if len(p.AllowedMACs) > 0 {
 			s.Device.SetAllowedMACs(p.PublicKey, p.AllowedMACs)
 		}
+		// A name is kept and followed: resolved again when the peer
+		// stops answering.
+		if endpointIsName(p.Endpoint) {
+			if err := s.Device.SetEndpointName(p.PublicKey, p.Endpoint); err != nil {
+				return err
+			}
+		}
 	}
 	nc, err := netconf.Open("")
 	if err != nil {
