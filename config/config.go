@@ -88,6 +88,9 @@ type Interface struct {
 	// forgotten (0: 300), and the addresses learned per peer (0: 1024).
 	MACAgeing      int
 	MaxMACsPerPeer int
+	// ListenTCP is the TCP port that accepts tunnel streams from peers
+	// whose Transport is tcp or auto (0: none).
+	ListenTCP int
 }
 
 // Peer is a [Peer] section.
@@ -100,7 +103,11 @@ type Peer struct {
 	// AllowedMACs (tapwire, TAP mode): the only source MAC addresses the
 	// peer may send frames from; none: any.
 	AllowedMACs []l2switch.MAC
-	Line        int // line of the [Peer] header; 0 if not parsed from a file
+	// Transport (tapwire): "udp", "tcp" or "auto"; "" is udp. tcp reaches
+	// the peer by a TCP stream to its Endpoint; auto uses UDP and moves to
+	// TCP while UDP gets no handshake through.
+	Transport string
+	Line      int // line of the [Peer] header; 0 if not parsed from a file
 }
 
 // Error is a problem with a configuration file. Error() is
@@ -259,8 +266,9 @@ var (
 		"preup": "PreUp", "postup": "PostUp", "predown": "PreDown", "postdown": "PostDown",
 		"saveconfig": "SaveConfig", "mode": "Mode", "bridge": "Bridge",
 		"clampmss": "ClampMSS", "macageing": "MACAgeing", "macaging": "MACAgeing", "maxmacsperpeer": "MaxMACsPerPeer",
+		"listentcp": "ListenTCP",
 	}
-	tapwirePeerKeys = map[string]string{"allowedmacs": "AllowedMACs"}
+	tapwirePeerKeys = map[string]string{"allowedmacs": "AllowedMACs", "transport": "Transport"}
 	wgInterfaceKeys = map[string]string{"privatekey": "PrivateKey", "listenport": "ListenPort", "fwmark": "FwMark"}
 	wgPeerKeys      = map[string]string{
 		"publickey": "PublicKey", "presharedkey": "PresharedKey", "allowedips": "AllowedIPs",
@@ -305,7 +313,7 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := tapwirePeerKeys[lk]; ok {
 			return p.errorf(n, key, "%s belongs in a [Peer] section, not in [Interface]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing or MaxMACsPerPeer")
+		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing, MaxMACsPerPeer or ListenTCP")
 	case peerSection:
 		if canon, ok := wgPeerKeys[wk]; ok {
 			return p.peerWG(n, key, canon, removeSpace(value))
@@ -319,7 +327,7 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := wgInterfaceKeys[wk]; ok {
 			return p.errorf(n, key, "%s belongs in the [Interface] section, not in [Peer]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Peer]: want PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive or AllowedMACs")
+		return p.errorf(n, key, "unknown key in [Peer]: want PublicKey, PresharedKey, AllowedIPs, Endpoint, PersistentKeepalive, AllowedMACs or Transport")
 	}
 	return p.errorf(n, key, "outside any section: put it under [Interface] or [Peer]")
 }
@@ -419,6 +427,12 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 		}
 		in.MACAgeing = int(v)
 		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "a MAC table needs a tap device: add Mode = tap to [Interface], or remove %s", canon))
+	case "ListenTCP":
+		v, ok := parseDecimal(value, 65535)
+		if !ok || v == 0 {
+			return p.errorf(n, key, "%q: want a TCP port from 1 to 65535", clip(value))
+		}
+		in.ListenTCP = int(v)
 	case "MaxMACsPerPeer":
 		v, ok := parseDecimal(value, 1<<20)
 		if !ok || v == 0 {
@@ -443,6 +457,13 @@ func (p *parser) peerTapwire(n int, key, canon, value string) *Error {
 			peer.AllowedMACs = append(peer.AllowedMACs, m)
 		}
 		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "MAC addresses need a tap device: add Mode = tap to [Interface], or remove %s", canon))
+	case "Transport":
+		switch t := lower(value); t {
+		case "udp", "tcp", "auto":
+			peer.Transport = t
+		default:
+			return p.errorf(n, key, "%q: want udp, tcp or auto", clip(value))
+		}
 	}
 	return nil
 }
@@ -831,6 +852,9 @@ func (c *Config) Marshal() []byte {
 	if in.MaxMACsPerPeer != 0 {
 		kv(&b, "MaxMACsPerPeer", strconv.Itoa(in.MaxMACsPerPeer))
 	}
+	if in.ListenTCP != 0 {
+		kv(&b, "ListenTCP", strconv.Itoa(in.ListenTCP))
+	}
 	c.writePeers(&b, true)
 	return b.Bytes()
 }
@@ -879,6 +903,9 @@ func (c *Config) writePeers(b *bytes.Buffer, tapwire bool) {
 				macs[i] = m.String()
 			}
 			kv(b, "AllowedMACs", strings.Join(macs, ", "))
+		}
+		if tapwire && p.Transport != "" {
+			kv(b, "Transport", p.Transport)
 		}
 	}
 }

@@ -38,6 +38,11 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
 		}
 	}
+	if c.ListenTCP != nil && *c.ListenTCP != d.listenTCP {
+		if err := d.listenStream(*c.ListenTCP); err != nil {
+			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
+		}
+	}
 	if c.FwMark != nil && *c.FwMark != d.fwmark {
 		if err := setMark(d.conn, *c.FwMark); err != nil {
 			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
@@ -82,6 +87,13 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 		if pc.Endpoint != nil {
 			p.setEndpoint(*pc.Endpoint)
 			p.epName.Store(nil) // an address given now wins over a name
+		}
+		if pc.Transport != "" {
+			t, err := ParseTransport(pc.Transport)
+			if err != nil {
+				return &uapi.Error{Errno: int(unix.EINVAL), Err: err}
+			}
+			p.transport.Store(uint32(t))
 		}
 		if pc.PersistentKeepalive != nil {
 			old := p.keepalive.Swap(uint32(*pc.PersistentKeepalive))
@@ -153,6 +165,9 @@ func (d *Device) removePeer(k protocol.Key) {
 		d.sw.RemovePort(p)
 	}
 	p.zeroKeys()
+	if st := p.stream.Swap(nil); st != nil {
+		st.close()
+	}
 	d.updatePeerList()
 }
 

@@ -74,6 +74,15 @@ type Device struct {
 	errq  errQueue   // the socket's error queue: what the path says about sizes
 	rtmtu *routeMTUs // MTUs of the local routes to endpoints
 
+	// Streams (see stream.go): how they are made, the listener (guarded by
+	// mu), those open, and the accepted ones not yet authenticated.
+	transport streamTransport
+	streamLn  net.Listener
+	listenTCP uint16
+	streamsMu sync.Mutex
+	streams   map[*stream]struct{}
+	unauth    atomic.Int32
+
 	routes  route.Table[*Peer]
 	indices indexTable
 	limiter *rateLimiter
@@ -125,6 +134,14 @@ type Stats struct {
 	IPFragmented  atomic.Uint64 // TUN: IPv4 packets without DF cut into IPv4 fragments for the path of a peer that takes no fragments
 	ProbesSent    atomic.Uint64 // path MTU probes sent
 	ProbeReplies  atomic.Uint64 // path MTU probes answered
+
+	// Streams (TCP): accepted, dialed, closed for garbage, half a message
+	// or silence (or over the limit of unauthenticated ones), and messages
+	// dropped because a stream's queue was full or it was closed.
+	StreamsAccepted atomic.Uint64
+	StreamsDialed   atomic.Uint64
+	StreamJunk      atomic.Uint64
+	StreamDropped   atomic.Uint64
 }
 
 // New starts a Device on an open TUN or TAP device, which it owns from
@@ -153,6 +170,8 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		allowedMACs: make(map[protocol.Key][]l2switch.MAC),
 		limiter:     newRateLimiter(20, 10),
 		rtmtu:       newRouteMTUs(),
+		transport:   tcpTransport{},
+		streams:     make(map[*stream]struct{}),
 		closed:      make(chan struct{}),
 	}
 	if d.mode == tun.ModeTAP {
@@ -209,6 +228,7 @@ func (d *Device) Close() error {
 		}
 		d.mu.Unlock()
 	})
+	d.closeStreams()
 	d.wg.Wait()
 	d.rtmtu.close()
 	return nil
@@ -265,8 +285,17 @@ func setMark(conn *net.UDPConn, mark uint32) error {
 	return serr
 }
 
-// send writes a message to a peer's endpoint.
+// send writes a message to a peer now, on its path: its stream, or its UDP
+// endpoint.
 func (d *Device) send(p *Peer, msg []byte) error {
+	if s := p.stream.Load(); s != nil {
+		p.lastSent.Store(time.Now().UnixNano())
+		if !s.enqueue(msg) {
+			return errors.New("stream closed or full")
+		}
+		p.txBytes.Add(uint64(len(msg)))
+		return nil
+	}
 	ep := p.endpoint.Load()
 	if ep == nil {
 		d.stats.NoEndpoint.Add(1)
@@ -341,10 +370,8 @@ func (d *Device) readTUN() {
 				continue
 			}
 			p.clampMSS(pkt)
-			if ep := p.endpoint.Load(); ep != nil {
-				if limit := p.maxPlain(*ep); limit > 0 && len(pkt) > limit && d.tunTooBig(p, pkt, limit, sb, ptb, &lim) {
-					continue
-				}
+			if limit := p.limit(); limit > 0 && len(pkt) > limit && d.tunTooBig(p, pkt, limit, sb, ptb, &lim) {
+				continue
 			}
 			// The message is built in place: header in the headroom.
 			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i], sb)
@@ -406,7 +433,7 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				pkt, p := d.handleMessage(msg, b.addrs[i], rx)
+				pkt, p := d.handleMessage(msg, b.addrs[i], rx, nil)
 				switch {
 				case len(pkt) == 0:
 				case out != nil:
@@ -471,11 +498,12 @@ func (d *Device) underLoad(now time.Time) bool {
 	return now.UnixNano() < d.loadUntil.Load()
 }
 
-// handleMessage dispatches one UDP payload by message type, and returns the
-// packet (or frame) a data message carried, decrypted in place, or put
-// together from fragments in rx, and the peer it came from. Anything that
-// does not verify is dropped and counted, never answered.
-func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte) ([]byte, *Peer) {
+// handleMessage dispatches one message by type, and returns the packet (or
+// frame) a data message carried, decrypted in place, or put together from
+// fragments in rx, and the peer it came from. The message came over UDP
+// from src, or (via not nil) on a stream. Anything that does not verify is
+// dropped and counted, never answered.
+func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte, via *stream) ([]byte, *Peer) {
 	typ, ok := protocol.MessageType(msg)
 	if !ok {
 		d.stats.Malformed.Add(1)
@@ -483,11 +511,11 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte) ([]byt
 	}
 	switch typ {
 	case protocol.TypeTransport, protocol.TypeFrame, protocol.TypeFragment, protocol.TypeProbe:
-		return d.handleTransport(msg, typ, src, rx)
+		return d.handleTransport(msg, typ, src, rx, via)
 	case protocol.TypeInitiation:
-		d.handleInitiation(msg, src)
+		d.handleInitiation(msg, src, via)
 	case protocol.TypeResponse:
-		d.handleResponse(msg, src)
+		d.handleResponse(msg, src, via)
 	case protocol.TypeCookieReply:
 		d.handleCookieReply(msg)
 	default:
@@ -504,7 +532,7 @@ func srcBytes(src netip.AddrPort) []byte {
 
 // checkHandshakeMACs verifies mac1, and under load mac2, answering with a
 // cookie reply when mac2 is missing. It reports whether to go on.
-func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex uint32) bool {
+func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex uint32, via *stream) bool {
 	d.mu.RLock()
 	checker := d.checker
 	d.mu.RUnlock()
@@ -518,10 +546,14 @@ func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex 
 		if !checker.CheckMAC2(msg, sb) {
 			var reply [protocol.CookieReplySize]byte
 			if n, err := checker.CreateReply(msg, senderIndex, sb, reply[:]); err == nil {
-				d.mu.RLock()
-				conn := d.conn
-				d.mu.RUnlock()
-				conn.WriteToUDPAddrPort(reply[:n], src)
+				if via != nil {
+					via.enqueue(reply[:n])
+				} else {
+					d.mu.RLock()
+					conn := d.conn
+					d.mu.RUnlock()
+					conn.WriteToUDPAddrPort(reply[:n], src)
+				}
 				d.stats.CookiesSent.Add(1)
 			}
 			return false
@@ -534,13 +566,13 @@ func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex 
 	return true
 }
 
-func (d *Device) handleInitiation(msg []byte, src netip.AddrPort) {
+func (d *Device) handleInitiation(msg []byte, src netip.AddrPort, via *stream) {
 	if len(msg) != protocol.InitiationSize {
 		d.stats.Malformed.Add(1)
 		return
 	}
 	sender := binary.LittleEndian.Uint32(msg[4:8])
-	if !d.checkHandshakeMACs(msg, src, sender) {
+	if !d.checkHandshakeMACs(msg, src, sender, via) {
 		return
 	}
 	d.mu.RLock()
@@ -558,10 +590,10 @@ func (d *Device) handleInitiation(msg []byte, src netip.AddrPort) {
 		d.stats.UnknownPeer.Add(1)
 		return
 	}
-	p.handleInitiation(in, src)
+	p.handleInitiation(in, src, via)
 }
 
-func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {
+func (d *Device) handleResponse(msg []byte, src netip.AddrPort, via *stream) {
 	if len(msg) != protocol.ResponseSize {
 		d.stats.Malformed.Add(1)
 		return
@@ -571,7 +603,7 @@ func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {
 		d.stats.Malformed.Add(1)
 		return
 	}
-	if !d.checkHandshakeMACs(msg, src, sender) {
+	if !d.checkHandshakeMACs(msg, src, sender, via) {
 		return
 	}
 	e, ok := d.indices.get(receiver)
@@ -579,7 +611,7 @@ func (d *Device) handleResponse(msg []byte, src netip.AddrPort) {
 		d.stats.UnknownIndex.Add(1)
 		return
 	}
-	e.peer.handleResponse(msg, receiver, src)
+	e.peer.handleResponse(msg, receiver, src, via)
 }
 
 func (d *Device) handleCookieReply(msg []byte) {
@@ -598,7 +630,7 @@ func (d *Device) handleCookieReply(msg []byte) {
 	}
 }
 
-func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort, rx []byte) ([]byte, *Peer) {
+func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) ([]byte, *Peer) {
 	receiver, _, err := protocol.ParseTransportHeader(msg)
 	if err != nil {
 		d.stats.Malformed.Add(1)
@@ -609,7 +641,7 @@ func (d *Device) handleTransport(msg []byte, typ uint32, src netip.AddrPort, rx 
 		d.stats.UnknownIndex.Add(1)
 		return nil, nil
 	}
-	return e.peer.handleTransport(e.kp, msg, typ, src, rx), e.peer
+	return e.peer.handleTransport(e.kp, msg, typ, src, rx, via), e.peer
 }
 
 // indexTable maps the local indices of handshakes and keypairs to them.
@@ -688,6 +720,7 @@ func (d *Device) runTimers() {
 				p.tick(now)
 				p.tickPath(now, d.sendProbe)
 				p.tickResolve(now)
+				p.tickStream(now)
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"errors"
-	"net/netip"
 	"time"
 
 	"github.com/tapwire/tapwire/fragment"
@@ -32,10 +31,11 @@ func (d *Device) fragmentKind() fragment.Kind {
 
 // sealFragments splits the plaintext plain (in TAP mode, a frame after its
 // 2-byte length) into fragments of at most limit bytes of plaintext each,
-// seals them with kp and sends them to ep (with sb's next flush, or now).
+// seals them with kp and sends them on p's path (with sb's next flush, or
+// now).
 // Every fragment but the last has the same size, so they leave as one UDP
 // GSO batch.
-func (p *Peer) sealFragments(kp *protocol.Keypair, plain []byte, limit int, ep netip.AddrPort, sb *udpBatch) {
+func (p *Peer) sealFragments(kp *protocol.Keypair, plain []byte, limit int, sb *udpBatch) {
 	d := p.dev
 	data := plain
 	if d.mode == tun.ModeTAP {
@@ -68,7 +68,7 @@ func (p *Peer) sealFragments(kp *protocol.Keypair, plain []byte, limit int, ep n
 			return
 		}
 		d.stats.FragmentsSent.Add(1)
-		p.queue(buf[:m], ep, sb)
+		p.queue(buf[:m], sb)
 	}
 }
 

@@ -38,6 +38,7 @@ type host struct {
 	inner  []netip.Prefix
 	dev    *tunnel.Device // nil for wireguard-go
 	tunDev *tun.Device    // the engine's device, for its offload counters
+	srv    *uapi.Server   // its UAPI socket (tapwire)
 	wgProc *exec.Cmd
 }
 
@@ -109,7 +110,27 @@ func startEngine(t testing.TB, ns *nstest.NS, name string, under netip.Addr, por
 // startEngineMTU is startEngine with a device of the given MTU.
 func startEngineMTU(t testing.TB, ns *nstest.NS, name string, under netip.Addr, port uint16, mode tun.Mode, mtu int, opts tunnel.Options, inner ...netip.Prefix) *host {
 	t.Helper()
-	h := &host{ns: ns, name: name, key: newKey(t), port: port, under: under, inner: inner}
+	return startEngineKey(t, ns, name, newKey(t), under, port, mode, mtu, opts, inner...)
+}
+
+// restart closes h's engine (its device goes with it) and starts a new one
+// with the same name, key, port and inner addresses, without peers: a
+// daemon restarted.
+func restart(t testing.TB, h *host) *host {
+	t.Helper()
+	mtu, err := h.tunDev.MTU()
+	if err != nil {
+		mtu = 1420
+	}
+	h.srv.Close()
+	h.dev.Close()
+	return startEngineKey(t, h.ns, h.name, h.key, h.under, h.port, h.dev.Mode(), mtu, tunnel.Options{}, h.inner...)
+}
+
+// startEngineKey is startEngineMTU with the given private key.
+func startEngineKey(t testing.TB, ns *nstest.NS, name string, key protocol.Key, under netip.Addr, port uint16, mode tun.Mode, mtu int, opts tunnel.Options, inner ...netip.Prefix) *host {
+	t.Helper()
+	h := &host{ns: ns, name: name, key: key, port: port, under: under, inner: inner}
 	dev, err := tun.Open(tun.Config{Name: name, Mode: mode, NetNS: ns.Name, MTU: mtu})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +146,6 @@ func startEngineMTU(t testing.TB, ns *nstest.NS, name string, under netip.Addr, 
 	}
 	t.Cleanup(func() { eng.Close() })
 	h.dev, h.tunDev = eng, dev
-	key := h.key
 	if err := eng.Apply(uapi.DeviceConfig{PrivateKey: &key, ListenPort: &port}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +154,7 @@ func startEngineMTU(t testing.TB, ns *nstest.NS, name string, under netip.Addr, 
 		t.Fatal(err)
 	}
 	go srv.Serve(eng)
+	h.srv = srv
 	t.Cleanup(func() { srv.Close() })
 	configureInner(t, ns, name, inner)
 	return h

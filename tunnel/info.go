@@ -17,6 +17,7 @@ type Info struct {
 	MTU        int               `json:"mtu"`
 	MaxFrame   int               `json:"max_frame,omitempty"` // TAP: largest frame carried
 	ListenPort uint16            `json:"listen_port"`
+	ListenTCP  uint16            `json:"listen_tcp,omitempty"` // TCP port accepting tunnel streams, 0: none
 	MSS4       uint16            `json:"clamp_mss4,omitempty"` // MSS clamp, 0: off
 	MSS6       uint16            `json:"clamp_mss6,omitempty"`
 	AgeingSec  float64           `json:"mac_ageing_seconds,omitempty"`
@@ -52,7 +53,14 @@ type PeerInfo struct {
 	MSS6 uint16 `json:"clamp_mss6,omitempty"`
 	// Tapwire: the peer speaks tapwire's extensions (probes, fragments);
 	// false for a WireGuard peer, which gets neither.
-	Tapwire     bool     `json:"tapwire"`
+	Tapwire bool `json:"tapwire"`
+	// Transport is how the peer is configured to be reached (udp, tcp,
+	// auto); Stream the TCP stream it is reached by now ("" over UDP);
+	// ToTCP and ToUDP count an auto peer's moves between the two.
+	Transport   string   `json:"transport"`
+	Stream      string   `json:"stream,omitempty"`
+	ToTCP       uint64   `json:"moves_to_tcp,omitempty"`
+	ToUDP       uint64   `json:"moves_to_udp,omitempty"`
 	MACs        int      `json:"macs,omitempty"` // TAP: addresses learned behind the peer
 	AllowedMACs []string `json:"allowed_macs,omitempty"`
 }
@@ -69,6 +77,9 @@ func (d *Device) Info() any {
 	now := time.Now()
 	st := d.Status()
 	in := Info{Name: d.tun.Name(), Mode: "tun", MTU: d.mtu, ListenPort: st.ListenPort, MSS4: d.mss4, MSS6: d.mss6}
+	d.mu.RLock()
+	in.ListenTCP = d.listenTCP
+	d.mu.RUnlock()
 	if d.mode == tun.ModeTAP {
 		in.Mode, in.MaxFrame, in.AgeingSec = "tap", d.maxFrame, d.sw.Ageing().Seconds()
 	}
@@ -98,6 +109,11 @@ func (d *Device) Info() any {
 		if p := d.peers[ps.PublicKey]; p != nil {
 			pi.ModeMismatch = p.mismatch.Load()
 			pi.Tapwire = p.canSplit()
+			pi.Transport = Transport(p.transport.Load()).String()
+			if st := p.stream.Load(); st != nil {
+				pi.Stream = st.String()
+			}
+			pi.ToTCP, pi.ToUDP = p.toTCP.Load(), p.toUDP.Load()
 			if n := p.epName.Load(); n != nil {
 				pi.EndpointName = *n
 			}
@@ -129,35 +145,39 @@ func (d *Device) Info() any {
 	d.mu.RUnlock()
 	s := &d.stats
 	in.Counters = map[string]uint64{
-		"malformed":       s.Malformed.Load(),
-		"bad_mac":         s.BadMAC.Load(),
-		"cookies_sent":    s.CookiesSent.Load(),
-		"rate_limited":    s.RateLimited.Load(),
-		"unknown_peer":    s.UnknownPeer.Load(),
-		"bad_handshake":   s.BadHandshake.Load(),
-		"unknown_index":   s.UnknownIndex.Load(),
-		"bad_packet":      s.BadPacket.Load(),
-		"replayed":        s.Replayed.Load(),
-		"source_mismatch": s.SourceMismatch.Load(),
-		"no_route":        s.NoRoute.Load(),
-		"no_endpoint":     s.NoEndpoint.Load(),
-		"mode_mismatch":   s.ModeMismatch.Load(),
-		"too_big":         s.TooBig.Load(),
-		"mss_clamped":     s.MSSClamped.Load(),
-		"gso_sends":       s.GSOSends.Load(),
-		"gro_receives":    s.GROReceives.Load(),
-		"frag_malformed":  s.FragMalformed.Load(),
-		"frag_duplicate":  s.FragDuplicate.Load(),
-		"frag_overlap":    s.FragOverlap.Load(),
-		"frag_mismatch":   s.FragMismatch.Load(),
-		"frag_timed_out":  s.FragTimedOut.Load(),
-		"fragmented":      s.Fragmented.Load(),
-		"fragments_sent":  s.FragmentsSent.Load(),
-		"reassembled":     s.Reassembled.Load(),
-		"icmp_too_big":    s.ICMPTooBig.Load(),
-		"ip_fragmented":   s.IPFragmented.Load(),
-		"probes_sent":     s.ProbesSent.Load(),
-		"probe_replies":   s.ProbeReplies.Load(),
+		"malformed":        s.Malformed.Load(),
+		"bad_mac":          s.BadMAC.Load(),
+		"cookies_sent":     s.CookiesSent.Load(),
+		"rate_limited":     s.RateLimited.Load(),
+		"unknown_peer":     s.UnknownPeer.Load(),
+		"bad_handshake":    s.BadHandshake.Load(),
+		"unknown_index":    s.UnknownIndex.Load(),
+		"bad_packet":       s.BadPacket.Load(),
+		"replayed":         s.Replayed.Load(),
+		"source_mismatch":  s.SourceMismatch.Load(),
+		"no_route":         s.NoRoute.Load(),
+		"no_endpoint":      s.NoEndpoint.Load(),
+		"mode_mismatch":    s.ModeMismatch.Load(),
+		"too_big":          s.TooBig.Load(),
+		"mss_clamped":      s.MSSClamped.Load(),
+		"gso_sends":        s.GSOSends.Load(),
+		"gro_receives":     s.GROReceives.Load(),
+		"frag_malformed":   s.FragMalformed.Load(),
+		"frag_duplicate":   s.FragDuplicate.Load(),
+		"frag_overlap":     s.FragOverlap.Load(),
+		"frag_mismatch":    s.FragMismatch.Load(),
+		"frag_timed_out":   s.FragTimedOut.Load(),
+		"fragmented":       s.Fragmented.Load(),
+		"fragments_sent":   s.FragmentsSent.Load(),
+		"reassembled":      s.Reassembled.Load(),
+		"icmp_too_big":     s.ICMPTooBig.Load(),
+		"ip_fragmented":    s.IPFragmented.Load(),
+		"probes_sent":      s.ProbesSent.Load(),
+		"probe_replies":    s.ProbeReplies.Load(),
+		"streams_accepted": s.StreamsAccepted.Load(),
+		"streams_dialed":   s.StreamsDialed.Load(),
+		"stream_junk":      s.StreamJunk.Load(),
+		"stream_dropped":   s.StreamDropped.Load(),
 	}
 	return in
 }

@@ -134,12 +134,12 @@ func TestCrossingInitiations(t *testing.T) {
 	peerOf(b, a).initiate(now, false)
 	initA, initB := read(a, protocol.InitiationSize), read(b, protocol.InitiationSize)
 	// Each end answers the other's initiation while its own is in flight.
-	a.d.handleMessage(initB, src(a), nil)
-	b.d.handleMessage(initA, src(b), nil)
+	a.d.handleMessage(initB, src(a), nil, nil)
+	b.d.handleMessage(initA, src(b), nil, nil)
 	respA, respB := read(a, protocol.ResponseSize), read(b, protocol.ResponseSize)
 	// Each response completes the initiation it answers.
-	a.d.handleMessage(respB, src(a), nil)
-	b.d.handleMessage(respA, src(b), nil)
+	a.d.handleMessage(respB, src(a), nil, nil)
+	b.d.handleMessage(respA, src(b), nil, nil)
 	for _, e := range []*end{a, b} {
 		st := e.d.Stats()
 		if n := st.BadHandshake.Load() + st.UnknownIndex.Load(); n != 0 {

@@ -53,6 +53,14 @@ type Peer struct {
 	lastResolve atomic.Int64
 	resolving   atomic.Bool
 
+	// The transport (see stream.go): how the peer is configured to be
+	// reached (a Transport), the stream it is reached by now (nil: UDP),
+	// the moves between the two, and the dial and check state.
+	transport    atomic.Uint32
+	stream       atomic.Pointer[stream]
+	toTCP, toUDP atomic.Uint64
+	tr           transportState
+
 	mu           sync.Mutex          // guards everything below
 	hs           *protocol.Handshake // our initiations
 	hsr          *protocol.Handshake // the peer's initiations (and their replay and flood protection)
@@ -112,19 +120,19 @@ func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 }
 
 // seal pads, encrypts and sends one packet with kp, or queues it in sb. A
-// packet too big for one datagram on the peer's path is split into
+// packet too big for one message on the peer's path is split into
 // fragments when the peer takes them (see sealFragments).
 func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 	d := p.dev
-	ep := p.endpoint.Load()
-	if ep == nil {
+	limit := p.limit()
+	if limit < 0 {
 		d.stats.NoEndpoint.Add(1)
 		return
 	}
 	pad := d.padMTU
-	if limit := p.maxPlain(*ep); limit > 0 {
+	if limit > 0 {
 		if n > limit && p.canSplit() {
-			p.sealFragments(kp, buf[protocol.TransportHeaderSize:protocol.TransportHeaderSize+n], limit, *ep, sb)
+			p.sealFragments(kp, buf[protocol.TransportHeaderSize:protocol.TransportHeaderSize+n], limit, sb)
 			return
 		}
 		pad = min(pad, max(limit, n)) // padding never makes a message too big
@@ -133,16 +141,43 @@ func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 	if err != nil {
 		return
 	}
-	p.queue(buf[:m], *ep, sb)
+	p.queue(buf[:m], sb)
 }
 
-// queue sends a sealed message to ep now (sb nil) or with sb's next flush.
-func (p *Peer) queue(msg []byte, ep netip.AddrPort, sb *udpBatch) {
+// limit returns the largest plaintext one message carries on p's path: on
+// a stream what a message's 2-byte length allows, over UDP what the path
+// MTU allows (0: not known yet, no limit), -1 when p has no path at all.
+func (p *Peer) limit() int {
+	if p.stream.Load() != nil {
+		return 0xffff - protocol.TransportOverhead
+	}
+	ep := p.endpoint.Load()
+	if ep == nil {
+		return -1
+	}
+	return p.maxPlain(*ep)
+}
+
+// queue sends a sealed message on p's path: its stream, or its UDP
+// endpoint (now when sb is nil, else with sb's next flush).
+func (p *Peer) queue(msg []byte, sb *udpBatch) {
+	if s := p.stream.Load(); s != nil {
+		if s.enqueue(msg) {
+			p.txBytes.Add(uint64(len(msg)))
+			p.lastSent.Store(time.Now().UnixNano())
+		}
+		return
+	}
 	if sb == nil {
 		p.dev.send(p, msg)
 		return
 	}
-	if !sb.add(msg, ep) {
+	ep := p.endpoint.Load()
+	if ep == nil {
+		p.dev.stats.NoEndpoint.Add(1)
+		return
+	}
+	if !sb.add(msg, *ep) {
 		p.dev.stats.NoEndpoint.Add(1) // an IPv6 endpoint on an IPv4-only socket
 		return
 	}
@@ -187,7 +222,7 @@ func (p *Peer) sendKeepalive() {
 func (p *Peer) initiate(now time.Time, retry bool) {
 	d := p.dev
 	p.mu.Lock()
-	if p.removed || p.hs == nil || p.endpoint.Load() == nil {
+	if p.removed || p.hs == nil || p.endpoint.Load() == nil && p.stream.Load() == nil {
 		p.mu.Unlock()
 		return
 	}
@@ -234,7 +269,7 @@ func jitter(rekeyTimeout time.Duration) time.Duration {
 // and waiting RekeyTimeout to retry. The two keypairs both work (see
 // rotate); against a peer with one state for both roles (wireguard-go),
 // our own handshake completes.
-func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
+func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, via *stream) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
@@ -271,13 +306,13 @@ func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort) {
 	p.hsSent = now // do not start a crossing initiation of our own right away
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
-	p.setEndpoint(src)
+	p.setPath(src, via)
 	d.log.Debug("answered handshake initiation", "peer", p.public.String(), "from", src)
 	d.send(p, msg[:n])
 }
 
 // handleResponse completes our handshake.
-func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
+func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort, via *stream) {
 	d := p.dev
 	now := time.Now()
 	p.mu.Lock()
@@ -305,7 +340,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort) {
 	staged := p.staged
 	p.staged = nil
 	p.mu.Unlock()
-	p.setEndpoint(src)
+	p.setPath(src, via)
 	d.log.Debug("handshake complete", "peer", p.public.String(), "role", "initiator")
 
 	// The responder starts using the keypair when it hears from us, so
@@ -353,7 +388,7 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 // A fragment is put together with the peer's others in rx (nil: dropped),
 // and what it completes is returned like the packet or frame of a whole
 // message; a probe is answered. Both count as keepalives for the timers.
-func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte) []byte {
+func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) []byte {
 	d := p.dev
 	now := time.Now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
@@ -370,18 +405,22 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 		return nil
 	}
 	p.rxBytes.Add(uint64(len(msg)))
-	p.setEndpoint(src) // roaming: the endpoint follows authenticated packets
-	whole := false     // pkt is a frame or packet put together from fragments
+	whole := false // pkt is a frame or packet put together from fragments
 	switch typ {
 	case protocol.TypeProbe:
+		// A probe (or its reply) moves no endpoint: an auto peer on TCP
+		// checks UDP with them.
 		p.markTapwire()
-		p.handleProbe(kp, pkt, len(msg))
+		p.handleProbe(kp, pkt, len(msg), src, via)
 		pkt = nil
 	case protocol.TypeFragment:
+		p.setPath(src, via)
 		p.markTapwire()
 		pkt, whole = p.reassemble(pkt, now, rx), true
 	case d.msgType:
+		p.setPath(src, via) // roaming: the path follows authenticated packets
 	default:
+		p.setPath(src, via)
 		p.modeMismatch()
 		pkt = nil
 	}
@@ -445,6 +484,22 @@ func ipLength(pkt []byte) int {
 		return 40 + int(binary.BigEndian.Uint16(pkt[4:6]))
 	}
 	return 0
+}
+
+// setPath makes the way an authenticated message came p's path: the
+// stream via, or (via nil) UDP from src. A peer that dialed its own stream
+// (Transport tcp, or auto while UDP is blocked) keeps it whatever arrives
+// over UDP; a peer that reached us by stream goes back to UDP when its
+// messages do.
+func (p *Peer) setPath(src netip.AddrPort, via *stream) {
+	if via != nil {
+		via.authenticated(p)
+		return
+	}
+	p.setEndpoint(src)
+	if s := p.stream.Load(); s != nil && s.outbound == nil {
+		p.stream.CompareAndSwap(s, nil)
+	}
 }
 
 func (p *Peer) setEndpoint(ep netip.AddrPort) {

@@ -211,8 +211,8 @@ func (p *Peer) clampMSS(buf []byte) {
 	}
 	m := p.mss.Load()
 	mss4, mss6 := uint16(m>>16), uint16(m)
-	if m == 0 {
-		mss4, mss6 = d.mss4, d.mss6
+	if m == 0 || p.stream.Load() != nil {
+		mss4, mss6 = d.mss4, d.mss6 // on a stream, frames go whole
 	}
 	var clamped bool
 	if d.mode == tun.ModeTAP {
@@ -283,8 +283,8 @@ func (p *Peer) pathWork(now time.Time, ep netip.AddrPort) [][]byte {
 		p.startPath(now)
 		p.announce()
 	}
-	if st.round != 0 || now.Before(st.next) {
-		return nil
+	if st.round != 0 || now.Before(st.next) || p.stream.Load() != nil {
+		return nil // on a stream, sizes do not matter
 	}
 	p.mu.Lock()
 	kp := p.current
@@ -298,7 +298,7 @@ func (p *Peer) pathWork(now time.Time, ep netip.AddrPort) [][]byte {
 		st.next = now.Add(probeInterval)
 		return nil
 	}
-	st.seq++
+	st.seq = (st.seq + 1) &^ (1 << 31) // the top bit marks UDP checks
 	if st.seq == 0 {
 		st.seq++
 	}
@@ -416,9 +416,13 @@ func (p *Peer) endRound(now time.Time) {
 	}
 }
 
-// handleProbe answers a probe or takes a reply, on the socket reader.
-// plain is the message's plaintext, size the message's length as received.
-func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int) {
+// handleProbe answers a probe or takes a reply, on a socket or stream
+// reader. plain is the message's plaintext, size the message's length as
+// received; it came over UDP from src, or on the stream via. A probe is
+// answered the way it came (so that an auto peer on TCP learns whether UDP
+// works); a reply to a UDP check (see checkUDP) goes to the transport's
+// state, one to a path MTU probe to the path's.
+func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int, src netip.AddrPort, via *stream) {
 	d := p.dev
 	if len(plain) < probeHeaderLen {
 		d.stats.BadPacket.Add(1)
@@ -432,11 +436,28 @@ func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int) {
 		b[0] = probeOpReply
 		binary.BigEndian.PutUint32(b[4:], id)
 		binary.BigEndian.PutUint32(b[8:], uint32(size))
-		if m, err := kp.SealTransportType(buf[:], probeHeaderLen, 0, protocol.TypeProbe); err == nil {
-			d.send(p, buf[:m])
-			d.stats.ProbeReplies.Add(1)
+		m, err := kp.SealTransportType(buf[:], probeHeaderLen, 0, protocol.TypeProbe)
+		if err != nil {
+			return
 		}
+		switch {
+		case via != nil:
+			via.enqueue(buf[:m])
+		case p.stream.Load() != nil:
+			if conn := d.udpConn(); conn != nil {
+				conn.WriteToUDPAddrPort(buf[:m], src) // a UDP check: answered over UDP
+			}
+		default:
+			d.send(p, buf[:m])
+		}
+		d.stats.ProbeReplies.Add(1)
 	case probeOpReply:
+		if id&(1<<31) != 0 {
+			if via == nil {
+				p.udpAnswered(id)
+			}
+			return
+		}
 		ep := p.endpoint.Load()
 		if ep == nil {
 			return

@@ -16,6 +16,13 @@ type Timers struct {
 	KeepaliveTimeout   time.Duration // answer received data with a keepalive after this much silence
 	RekeyAfterMessages uint64        // initiator rekeys after sending this many messages
 	Tick               time.Duration // how often timers are evaluated
+	// TransportFallback is how long a handshake of a Transport auto peer
+	// may go unanswered over UDP before the peer moves to TCP (and how
+	// long a stream may carry none before it is redialed).
+	TransportFallback time.Duration
+	// UDPRetry is how often an auto peer on TCP checks whether UDP works
+	// again, at first; it backs off to ten times that.
+	UDPRetry time.Duration
 }
 
 // DefaultTimers are the values of the WireGuard whitepaper (section 6).
@@ -28,6 +35,8 @@ func DefaultTimers() Timers {
 		KeepaliveTimeout:   protocol.KeepaliveTimeout,
 		RekeyAfterMessages: protocol.RekeyAfterMessages,
 		Tick:               100 * time.Millisecond,
+		TransportFallback:  2 * protocol.RekeyTimeout,
+		UDPRetry:           30 * time.Second,
 	}
 }
 
@@ -50,6 +59,12 @@ func (t Timers) withDefaults() Timers {
 	}
 	if t.RekeyAfterMessages == 0 {
 		t.RekeyAfterMessages = d.RekeyAfterMessages
+	}
+	if t.TransportFallback == 0 {
+		t.TransportFallback = 2 * t.RekeyTimeout
+	}
+	if t.UDPRetry == 0 {
+		t.UDPRetry = d.UDPRetry
 	}
 	if t.Tick == 0 {
 		t.Tick = min(d.Tick, t.RekeyTimeout/10)

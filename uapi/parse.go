@@ -124,7 +124,7 @@ func (p *setParser) endPeer() {
 // isDeviceKey and isPeerKey tell the keys of each section apart, for messages.
 func isDeviceKey(k string) bool {
 	switch k {
-	case "private_key", "listen_port", "fwmark", "replace_peers":
+	case "private_key", "listen_port", "fwmark", "replace_peers", "tapwire_listen_tcp":
 		return true
 	}
 	return false
@@ -133,7 +133,7 @@ func isDeviceKey(k string) bool {
 func isPeerKey(k string) bool {
 	switch k {
 	case "update_only", "remove", "preshared_key", "endpoint", "persistent_keepalive_interval",
-		"replace_allowed_ips", "allowed_ip", "protocol_version":
+		"replace_allowed_ips", "allowed_ip", "protocol_version", "tapwire_transport":
 		return true
 	}
 	return false
@@ -193,6 +193,13 @@ func (p *setParser) device(key, value string) error {
 			return p.errf(key, "bad value %s: only \"true\" is allowed", quote(value))
 		}
 		p.cfg.ReplacePeers = true
+	case "tapwire_listen_tcp":
+		port, err := strconv.ParseUint(value, 10, 16)
+		if err != nil {
+			return p.errf(key, "bad port %s: want 0 (none) to 65535", quote(value))
+		}
+		v := uint16(port)
+		p.cfg.ListenTCP = &v
 	default:
 		if isPeerKey(key) {
 			return p.errf(key, "peer key before any public_key")
@@ -233,6 +240,11 @@ func (p *setParser) peerLine(key, value string) error {
 			return p.errf(key, "bad endpoint %s: want IPv4:port or [IPv6]:port", quote(value))
 		}
 		pc.Endpoint = &ap
+	case "tapwire_transport":
+		if value != "udp" && value != "tcp" && value != "auto" {
+			return p.errf(key, "bad transport %s: want udp, tcp or auto", quote(value))
+		}
+		pc.Transport = value
 	case "persistent_keepalive_interval":
 		secs, err := strconv.ParseUint(value, 10, 16)
 		if err != nil {

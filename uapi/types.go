@@ -12,11 +12,14 @@ import (
 
 // DeviceConfig is one set=1 transaction, applied atomically by the Backend.
 type DeviceConfig struct {
-	PrivateKey   *protocol.Key // nil: unchanged; zero key: remove
-	ListenPort   *uint16       // nil: unchanged; 0: pick a free port
-	FwMark       *uint32       // nil: unchanged; 0: no mark
-	ReplacePeers bool          // remove all peers before applying Peers
-	Peers        []PeerConfig  // in the order sent; apply in this order
+	PrivateKey *protocol.Key // nil: unchanged; zero key: remove
+	ListenPort *uint16       // nil: unchanged; 0: pick a free port
+	FwMark     *uint32       // nil: unchanged; 0: no mark
+	// ListenTCP is tapwire's extension (set key tapwire_listen_tcp): the
+	// TCP port that accepts tunnel streams; nil: unchanged; 0: none.
+	ListenTCP    *uint16
+	ReplacePeers bool         // remove all peers before applying Peers
+	Peers        []PeerConfig // in the order sent; apply in this order
 }
 
 // PeerConfig is the part of a set=1 transaction that starts with a
@@ -28,9 +31,12 @@ type PeerConfig struct {
 	PresharedKey        *protocol.Key   // nil: unchanged; zero key: none
 	Endpoint            *netip.AddrPort // nil: unchanged
 	PersistentKeepalive *uint16         // seconds; nil: unchanged; 0: off
-	ReplaceAllowedIPs   bool            // drop the peer's allowed IPs first
-	RemoveAllowedIPs    []netip.Prefix  // allowed_ip=-PREFIX: drop these (masked)
-	AllowedIPs          []netip.Prefix  // add these (masked), taking them from other peers
+	// Transport is tapwire's extension (set key tapwire_transport): "udp",
+	// "tcp" or "auto"; "" leaves it unchanged.
+	Transport         string
+	ReplaceAllowedIPs bool           // drop the peer's allowed IPs first
+	RemoveAllowedIPs  []netip.Prefix // allowed_ip=-PREFIX: drop these (masked)
+	AllowedIPs        []netip.Prefix // add these (masked), taking them from other peers
 }
 
 // DeviceStatus is what a get=1 reports.

@@ -136,7 +136,11 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "  mode: tun (IP packets, MTU %d)\n", in.MTU)
 	}
-	fmt.Fprintf(w, "  listening port: %d\n", in.ListenPort)
+	if in.ListenTCP != 0 {
+		fmt.Fprintf(w, "  listening port: %d (UDP), %d (TCP)\n", in.ListenPort, in.ListenTCP)
+	} else {
+		fmt.Fprintf(w, "  listening port: %d\n", in.ListenPort)
+	}
 	if in.MSS4 != 0 {
 		fmt.Fprintf(w, "  mss clamp: %d (IPv4), %d (IPv6), lower where a peer's path needs it\n", in.MSS4, in.MSS6)
 	}
@@ -153,6 +157,9 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 			fmt.Fprintf(w, "  endpoint: %s\n", p.Endpoint)
 		case p.EndpointName != "":
 			fmt.Fprintf(w, "  endpoint: %s (does not resolve yet)\n", p.EndpointName)
+		}
+		if t := transportString(p); t != "" {
+			fmt.Fprintf(w, "  transport: %s\n", t)
 		}
 		if p.LastHandshake != 0 {
 			fmt.Fprintf(w, "  latest handshake: %s ago\n", now.Sub(time.Unix(p.LastHandshake, 0)).Round(time.Second))
@@ -231,4 +238,25 @@ func pathString(mode string, p tunnel.PeerInfo) string {
 		what, beyond = "packets", "larger ones answered with ICMP too big (IPv4 without DF: fragmented; a WireGuard peer)"
 	}
 	return fmt.Sprintf("%d (%s); %s up to %d bytes in one datagram, %s", p.PathMTU, how, what, p.MaxWhole, beyond)
+}
+
+// transportString says how a peer is reached, when it is not plain UDP.
+func transportString(p tunnel.PeerInfo) string {
+	var s string
+	switch {
+	case p.Stream != "" && p.Transport == "auto":
+		s = p.Stream + " (auto: UDP gets no handshake through)"
+	case p.Stream != "":
+		s = p.Stream
+	case p.Transport == "auto":
+		s = "udp (auto: TCP when UDP is blocked)"
+	case p.Transport == "tcp":
+		s = "tcp (not connected)"
+	default:
+		return ""
+	}
+	if p.ToTCP+p.ToUDP > 0 {
+		s += fmt.Sprintf("; moved to TCP %d times, back to UDP %d times", p.ToTCP, p.ToUDP)
+	}
+	return s
 }

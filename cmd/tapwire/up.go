@@ -370,8 +370,12 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) uapi.DeviceConfig {
 		fw := cfg.Interface.FwMark
 		dc.FwMark = &fw
 	}
+	if cfg.Interface.ListenTCP != 0 {
+		tcp := uint16(cfg.Interface.ListenTCP)
+		dc.ListenTCP = &tcp
+	}
 	for _, p := range cfg.Peers {
-		pc := uapi.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+		pc := uapi.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs, Transport: p.Transport}
 		psk := p.PresharedKey
 		pc.PresharedKey = &psk
 		ka := uint16(p.PersistentKeepalive)

@@ -1,0 +1,273 @@
+package tunnel_test
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapwire/tapwire/internal/nstest"
+	"github.com/tapwire/tapwire/internal/pingtest"
+	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/tunnel"
+	"github.com/tapwire/tapwire/uapi"
+)
+
+// listenTCP makes h accept tunnel streams on port.
+func listenTCP(t testing.TB, h *host, port uint16) {
+	t.Helper()
+	if err := h.dev.Apply(uapi.DeviceConfig{ListenTCP: &port}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setTransport sets how h reaches its peer other.
+func setTransport(t testing.TB, h, other *host, transport string) {
+	t.Helper()
+	if err := h.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: other.pub(), UpdateOnly: true, Transport: transport}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitStream waits up to 15 s for h's peer other to be reached by a stream
+// (want true) or over UDP (false), and returns the peer's status.
+func waitStream(t testing.TB, h, other *host, want bool) tunnel.PeerInfo {
+	t.Helper()
+	var p tunnel.PeerInfo
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if p = peerInfo(t, h, other.pub()); (p.Stream != "") == want {
+			return p
+		}
+	}
+	t.Fatalf("%s: peer reached by %q, want a stream: %v", h.name, p.Stream, want)
+	return p
+}
+
+// TestStreamTransport runs a tunnel over TCP only: the client dials the
+// server's ListenTCP at its endpoint, both ends reach each other by the
+// stream, and ping and TCP go through, both families.
+func TestStreamTransport(t *testing.T) {
+	pingtest.Require(t)
+	a, b := pair(t)
+	listenTCP(t, b, b.port)
+	setTransport(t, a, b, "tcp")
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	pa, pb := waitStream(t, a, b, true), waitStream(t, b, a, true)
+	if !strings.HasPrefix(pa.Stream, "tcp to ") || !strings.HasPrefix(pb.Stream, "tcp from ") || pa.Transport != "tcp" {
+		t.Errorf("streams: a %q (%s), b %q", pa.Stream, pa.Transport, pb.Stream)
+	}
+	transfer(t, a, b, false, 8<<20)
+	transfer(t, b, a, false, 8<<20)
+	pingtest.Ping(t, b.ns, inA4.Addr().String(), 3, 1392)
+	if in := info(t, b); in.ListenTCP != b.port || in.Counters["streams_accepted"] == 0 {
+		t.Errorf("server: listen_tcp %d, counters %v", in.ListenTCP, in.Counters)
+	}
+	if n := info(t, a).Counters["streams_dialed"]; n != 1 {
+		t.Errorf("client dialed %d streams, want 1", n)
+	}
+}
+
+// udpBlocker makes the router rns able to drop the UDP it forwards
+// (nftables), and returns a function that blocks (true) or unblocks it.
+func udpBlocker(t *testing.T, rns *nstest.NS) func(bool) {
+	rns.Run("nft", "add table inet twblock; add chain inet twblock twfwd { type filter hook forward priority 0; }")
+	return func(block bool) {
+		if block {
+			rns.Run("nft", "add rule inet twblock twfwd meta l4proto udp drop")
+		} else {
+			rns.Run("nft", "flush chain inet twblock twfwd")
+		}
+	}
+}
+
+// TestAutoTransport blocks UDP between a client whose Transport is auto and
+// its server: the client moves to TCP on the same address and port and the
+// tunnel works; UDP allowed again, it moves back to UDP, keeping the
+// session; blocked again, it moves to TCP again; and it does not flap
+// while nothing changes.
+func TestAutoTransport(t *testing.T) {
+	pingtest.Require(t)
+	timers := tunnel.Timers{TransportFallback: 2 * time.Second, UDPRetry: time.Second}
+	na, rns, nb := nstest.New(t), nstest.New(t), nstest.New(t)
+	rns.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	na.Link(rns, "ar", "ra", []string{"198.18.40.2/24"}, []string{"198.18.40.1/24"})
+	rns.Link(nb, "rb", "vb", []string{"198.18.41.1/24"}, []string{"198.18.41.2/24"})
+	na.Run("ip", "route", "add", "default", "via", "198.18.40.1")
+	nb.Run("ip", "route", "add", "default", "via", "198.18.41.1")
+	block := udpBlocker(t, rns)
+	block(true)
+	a := startTapwire(t, na, "twa0", netip.MustParseAddr("198.18.40.2"), 51001, timers, inA4)
+	b := startTapwire(t, nb, "twb0", netip.MustParseAddr("198.18.41.2"), 51002, timers, inB4)
+	listenTCP(t, b, b.port)
+	peer(t, a, b, protocol.Key{}, 0, false)
+	peer(t, b, a, protocol.Key{}, 0, true)
+	setTransport(t, a, b, "auto")
+
+	pingUntil(t, a.ns, inB4.Addr().String(), 30*time.Second) // the fallback
+	pa := waitStream(t, a, b, true)
+	if pa.ToTCP != 1 {
+		t.Errorf("moves to TCP %d, want 1", pa.ToTCP)
+	}
+	transfer(t, a, b, false, 4<<20)
+	iperf3(t, na, nb, inB4.Addr())
+	hs := peerInfo(t, a, b.pub()).LastHandshake
+
+	block(false)
+	pa = waitStream(t, a, b, false)
+	waitStream(t, b, a, false)
+	if pa.ToUDP != 1 {
+		t.Errorf("moves back to UDP %d, want 1", pa.ToUDP)
+	}
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	transfer(t, b, a, false, 1<<20)
+	if now := peerInfo(t, a, b.pub()).LastHandshake; now != hs {
+		t.Errorf("a new handshake came with the move back (%d, was %d): the session should survive it", now, hs)
+	}
+	// Nothing changes for a while: no move either way.
+	time.Sleep(3 * time.Second)
+	if p := peerInfo(t, a, b.pub()); p.ToTCP != 1 || p.ToUDP != 1 || p.Stream != "" {
+		t.Errorf("flapping: %d moves to TCP, %d back, stream %q", p.ToTCP, p.ToUDP, p.Stream)
+	}
+
+	block(true)
+	pingUntil(t, a.ns, inB4.Addr().String(), 60*time.Second) // traffic finds UDP gone, and moves
+	if p := waitStream(t, a, b, true); p.ToTCP != 2 {
+		t.Errorf("moves to TCP %d, want 2", p.ToTCP)
+	}
+}
+
+// pingUntil pings dst from ns, once every 200 ms, until an answer comes,
+// and fails the test if none came within d.
+func pingUntil(t *testing.T, ns *nstest.NS, dst string, d time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		if _, err := ns.Output("ping", "-n", "-c", "1", "-W", "1", dst); err == nil {
+			t.Logf("%s answered after %v", dst, time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		if time.Since(start) > d {
+			t.Fatalf("no answer from %s within %v", dst, d)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestStreamsHostileClients opens streams to a server's ListenTCP that
+// send garbage, half a message, or nothing: each is closed within the
+// bound, and a real client's stream works all the while.
+func TestStreamsHostileClients(t *testing.T) {
+	pingtest.Require(t)
+	a, b := pair(t)
+	listenTCP(t, b, b.port)
+	setTransport(t, a, b, "tcp")
+	var conns []net.Conn
+	dial := func() net.Conn {
+		var c net.Conn
+		if err := a.ns.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(b.under, b.port).String(), 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	garbage := make([]byte, 3000)
+	rand.Read(garbage)
+	dial().Write(garbage)                                // garbage
+	dial().Write([]byte{0x05, 0xdc, 1, 2, 3})            // half of a 1500-byte message
+	dial()                                               // nothing
+	dial().Write([]byte{0, 148, 1, 0, 0, 0, 7, 7, 7, 7}) // the start of an initiation
+	start := time.Now()
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	transfer(t, a, b, false, 2<<20)
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		buf := make([]byte, 64)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Errorf("a hostile stream is still open after %v", time.Since(start))
+				}
+				break
+			}
+		}
+	}
+	t.Logf("hostile streams closed within %v", time.Since(start).Round(100*time.Millisecond))
+	if n := info(t, b).Counters["stream_junk"]; n < 4 {
+		t.Errorf("stream_junk %d, want the 4 hostile streams counted", n)
+	}
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+}
+
+// TestStreamManyClients runs three clients over TCP into one server's
+// ListenTCP, all at once.
+func TestStreamManyClients(t *testing.T) {
+	pingtest.Require(t)
+	sns := nstest.New(t)
+	srv := startTapwire(t, sns, "twsrv", netip.MustParseAddr("198.18.50.1"), 51000, tunnel.Timers{}, netip.MustParsePrefix("198.51.100.1/24"))
+	listenTCP(t, srv, srv.port)
+	var clients []*host
+	for i := 1; i <= 3; i++ {
+		cns := nstest.New(t)
+		sAddr, cAddr := netip.MustParseAddr(fmt.Sprintf("198.18.5%d.1", i)), netip.MustParseAddr(fmt.Sprintf("198.18.5%d.2", i))
+		sns.Link(cns, fmt.Sprintf("sv%d", i), fmt.Sprintf("cv%d", i), []string{sAddr.String() + "/24"}, []string{cAddr.String() + "/24"})
+		c := startTapwire(t, cns, fmt.Sprintf("twc%d", i), cAddr, 51000+uint16(i), tunnel.Timers{}, netip.MustParsePrefix(fmt.Sprintf("198.51.100.1%d/24", i)))
+		peer(t, srv, c, protocol.Key{}, 0, true)
+		srv.under = sAddr
+		peer(t, c, srv, protocol.Key{}, 0, false)
+		setTransport(t, c, srv, "tcp")
+		clients = append(clients, c)
+	}
+	errs := make(chan error, len(clients))
+	for _, c := range clients {
+		go func() {
+			_, err := c.ns.Output("ping", "-n", "-c", "5", "-i", "0.1", "-W", "3", "198.51.100.1")
+			errs <- err
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, c := range clients {
+		transfer(t, c, srv, false, 1<<20)
+		waitStream(t, srv, c, true)
+	}
+	if n := info(t, srv).Counters["streams_accepted"]; n != 3 {
+		t.Errorf("server accepted %d streams, want 3", n)
+	}
+}
+
+// TestStreamServerRestart restarts the server under traffic: the client's
+// stream breaks, it dials again with backoff, makes a new handshake at
+// once, and the traffic goes on.
+func TestStreamServerRestart(t *testing.T) {
+	pingtest.Require(t)
+	a, b := pair(t)
+	listenTCP(t, b, b.port)
+	setTransport(t, a, b, "tcp")
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	done := make(chan struct{})
+	go func() { // traffic all through the restart
+		defer close(done)
+		a.ns.Output("ping", "-n", "-c", "60", "-i", "0.2", "-W", "1", inB4.Addr().String())
+	}()
+	time.Sleep(time.Second)
+	b2 := restart(t, b)
+	listenTCP(t, b2, b2.port)
+	peer(t, b2, a, protocol.Key{}, 0, true)
+	restarted := time.Now()
+	pingUntil(t, a.ns, inB4.Addr().String(), 30*time.Second)
+	t.Logf("traffic back %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
+	if n := info(t, a).Counters["streams_dialed"]; n < 2 {
+		t.Errorf("the client dialed %d streams, want a new one after the restart", n)
+	}
+	<-done
+}
