@@ -256,7 +256,7 @@ func transportString(p tunnel.PeerInfo) string {
 		return ""
 	}
 	if p.ToTCP+p.ToUDP > 0 {
-		s += fmt.Sprintf("; moved to TCP %d times, back to UDP %d times", p.ToTCP, p.ToUDP)
+		s += fmt.Sprintf("; moves: %d to TCP, %d back to UDP", p.ToTCP, p.ToUDP)
 	}
 	return s
 }

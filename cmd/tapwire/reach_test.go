@@ -84,3 +84,69 @@ func TestEndpointNameFollowed(t *testing.T) {
 		t.Errorf("status after the move:\n%s", out)
 	}
 }
+
+// TestUpUDPBlocked is the README's "UDP blocked?" as a new user meets it:
+// a router between client and server drops all UDP; the client's peer has
+// Transport = auto, the server ListenTCP: the tunnel comes up over TCP on
+// the same address and port, ping and a TCP transfer go through, and
+// status says how.
+func TestUpUDPBlocked(t *testing.T) {
+	pingtest.Require(t)
+	requireWGTool(t)
+	nc, nr, ns := nstest.New(t), nstest.New(t), nstest.New(t)
+	nr.Run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+	nc.Link(nr, "twvc", "twrc", []string{"198.18.60.2/24"}, []string{"198.18.60.1/24"})
+	nr.Link(ns, "twrs", "twvs", []string{"198.18.61.1/24"}, []string{"198.18.61.2/24"})
+	nc.Run("ip", "route", "add", "default", "via", "198.18.60.1")
+	ns.Run("ip", "route", "add", "default", "via", "198.18.61.1")
+	nr.Run("nft", "add table inet twblock; add chain inet twblock twfwd { type filter hook forward priority 0; }; add rule inet twblock twfwd meta l4proto udp drop")
+	dir := t.TempDir()
+	c := wgEnd{key: key(t), addr: []string{"198.51.100.1/24"}, under: "198.18.60.2", port: 51051}
+	s := wgEnd{key: key(t), addr: []string{"198.51.100.2/24"}, under: "198.18.61.2", port: 51052}
+	confS := writeConf(t, dir, "twsrv", s, "ListenTCP = 51052", c)
+	b, _ := os.ReadFile(confS)
+	os.WriteFile(confS, []byte(strings.Replace(string(b), "Endpoint = 198.18.60.2:51051\n", "", 1)), 0o600)
+	confC := writeConf(t, dir, "twcli", c, "", s)
+	b, _ = os.ReadFile(confC)
+	os.WriteFile(confC, append(b, []byte("Transport = auto\nPersistentKeepalive = 25\n")...), 0o600)
+	up(t, ns, confS)
+	up(t, nc, confC)
+	start := time.Now()
+	for {
+		if _, err := nc.Output("ping", "-n", "-c", "1", "-W", "1", "198.51.100.2"); err == nil {
+			break
+		}
+		if time.Since(start) > 45*time.Second {
+			out, _ := tapwireIn(t, nc, "status", "twcli")
+			t.Fatalf("no tunnel over TCP within 45 s:\n%s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Logf("up over TCP after %v", time.Since(start).Round(100*time.Millisecond))
+	pingtest.Ping(t, nc, "198.51.100.2", 3, 1392)
+	if out, err := ns.Output("iperf3", "-v"); err == nil && strings.Contains(out, "iperf") {
+		srv := ns.Command("iperf3", "-s", "-1", "-B", "198.51.100.2", "-p", "5291")
+		if err := srv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+		var out string
+		for range 20 {
+			if out, err = nc.Output("iperf3", "-c", "198.51.100.2", "-p", "5291", "-t", "2"); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("iperf3 over the TCP transport: %v\n%s", err, out)
+		}
+	}
+	out, _ := tapwireIn(t, nc, "status", "twcli")
+	if !strings.Contains(out, "transport: tcp to 198.18.61.2:51052 (auto: UDP gets no handshake through); moves: 1 to TCP, 0 back to UDP") {
+		t.Errorf("client status:\n%s", out)
+	}
+	out, _ = tapwireIn(t, ns, "status", "twsrv")
+	if !strings.Contains(out, "listening port: 51052 (UDP), 51052 (TCP)") || !strings.Contains(out, "transport: tcp from 198.18.60.2:") {
+		t.Errorf("server status:\n%s", out)
+	}
+}
