@@ -9,7 +9,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 # command:package pairs the tests use
 need=()
-for pair in ip:iproute2 ping:iputils-ping setpriv:util-linux wg:wireguard-tools nft:nftables tshark:tshark iperf3:iperf3 busybox:busybox; do
+for pair in ip:iproute2 ping:iputils-ping setpriv:util-linux wg:wireguard-tools nft:nftables tshark:tshark iperf3:iperf3 busybox:busybox resolvconf:openresolv; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then

@@ -66,6 +66,7 @@ type Interface struct {
 	// wg-quick keys.
 	Addresses []netip.Prefix // as written; a bare address is a host prefix (/32, /128)
 	DNS       []string       // servers (IP addresses) and search domains, in file order
+	DNSLine   int            // line of the first DNS key; 0 if not parsed from a file
 	MTU       int            // 0: automatic
 	Table     string         // "" (automatic, as "auto"), "off", "auto", or a table number or name
 	PreUp     []string
@@ -365,6 +366,9 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 			in.Addresses = append(in.Addresses, pfx)
 		}
 	case "DNS":
+		if in.DNSLine == 0 {
+			in.DNSLine = n
+		}
 		for _, f := range splitList(value) {
 			if err := checkDNS(f); err != nil {
 				return p.errorf(n, key, "%q: %v", clip(f), err)

@@ -59,13 +59,15 @@ func mustParse(t *testing.T, name, text string) *Config {
 	return c
 }
 
-// withoutLines returns a copy of c with the Peer.Line fields zeroed.
+// withoutLines returns a copy of c with the line fields (Peer.Line,
+// Interface.DNSLine) zeroed.
 func withoutLines(c *Config) *Config {
 	d := *c
 	d.Peers = append([]Peer(nil), c.Peers...)
 	for i := range d.Peers {
 		d.Peers[i].Line = 0
 	}
+	d.Interface.DNSLine = 0
 	return &d
 }
 
@@ -137,6 +139,10 @@ func TestTestdata(t *testing.T) {
 			t.Errorf("%v", err)
 			continue
 		}
+		if len(c.Interface.DNS) > 0 && c.Interface.DNSLine == 0 {
+			t.Errorf("%s: DNS without its line", name)
+		}
+		c.Interface.DNSLine = 0
 		if !reflect.DeepEqual(c, w) {
 			t.Errorf("%s:\n got %+v\nwant %+v", name, c, w)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,5 +149,66 @@ func TestUpUDPBlocked(t *testing.T) {
 	out, _ = tapwireIn(t, ns, "status", "twsrv")
 	if !strings.Contains(out, "listening port: 51052 (UDP), 51052 (TCP)") || !strings.Contains(out, "transport: tcp from 198.18.60.2:") {
 		t.Errorf("server status:\n%s", out)
+	}
+}
+
+// netnsResolvconf gives ns its own resolv.conf and resolvconf.conf (ip
+// netns exec mounts /etc/netns/NS/* over /etc/*), so that resolvconf run by
+// tapwire in ns writes there and keeps its state in a directory of the
+// test's, never in the host's; it returns the resolv.conf's path.
+func netnsResolvconf(t *testing.T, ns *nstest.NS) string {
+	t.Helper()
+	if _, err := exec.LookPath("resolvconf"); err != nil {
+		t.Skip("needs resolvconf (Debian package openresolv; the README's test command installs it)")
+	}
+	if _, err := os.Stat("/etc/resolvconf.conf"); err != nil {
+		t.Skip("needs /etc/resolvconf.conf (openresolv's) to mount the namespace's own over")
+	}
+	dir := filepath.Join("/etc/netns", ns.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	resolv := filepath.Join(dir, "resolv.conf")
+	os.WriteFile(resolv, []byte("nameserver 127.0.0.1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "resolvconf.conf"), []byte("resolv_conf=/etc/resolv.conf\nstate_dir="+state+"\n"), 0o644)
+	return resolv
+}
+
+// TestUpDNS applies DNS = through resolvconf (Debian's openresolv) as
+// wg-quick does, in a namespace with a resolv.conf of its own, takes it back
+// on down; and refuses a file with DNS, before anything is created, where
+// neither resolvconf nor resolvectl is.
+func TestUpDNS(t *testing.T) {
+	requireWGTool(t)
+	ns := nstest.New(t)
+	resolv := netnsResolvconf(t, ns)
+	dir := t.TempDir()
+	me := wgEnd{key: key(t), addr: []string{"198.51.100.1/24"}, port: 51061}
+	conf := writeConf(t, dir, "twdns", me, "DNS = 192.0.2.53, 2001:db8::53, example.test")
+	up(t, ns, conf)
+	got, _ := os.ReadFile(resolv)
+	for _, want := range []string{"nameserver 192.0.2.53", "nameserver 2001:db8::53", "search example.test"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("resolv.conf after up lacks %q:\n%s", want, got)
+		}
+	}
+	if out, err := tapwireIn(t, ns, "down", conf); err != nil {
+		t.Fatalf("tapwire down: %v\n%s", err, out)
+	}
+	if got, _ := os.ReadFile(resolv); strings.Contains(string(got), "192.0.2.53") {
+		t.Errorf("resolv.conf after down still has the tunnel's server:\n%s", got)
+	}
+
+	// No resolvconf, no resolvectl: refused with the file, line and key.
+	cmd := ns.Command(filepath.Join(binaries(t), "tapwire"), "up", conf)
+	cmd.Env = append(os.Environ(), "PATH=/nonexistent")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), conf+":5: DNS: neither resolvconf nor resolvectl") {
+		t.Errorf("tapwire up without a DNS tool: %v\n%s", err, out)
+	}
+	if _, err := ns.Output("ip", "link", "show", "twdns"); err == nil {
+		t.Error("the refused file created the interface")
 	}
 }

@@ -54,6 +54,9 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	if _, err := checkDNS(cfg); err != nil {
+		return err
+	}
 	if !daemon.IsChild() { // said once, to the user, not again in the log
 		if fi, err := os.Stat(path); err == nil {
 			if w := keyFileWarning(path, fi.Mode(), cfg); w != "" {
@@ -125,8 +128,9 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		}
 		return nil
 	}
-	if len(cfg.Interface.DNS) > 0 {
-		log.Warn("DNS is not applied by tapwire up; set it with resolvconf in a PostUp hook", "dns", cfg.Interface.DNS)
+	dns, err := checkDNS(cfg)
+	if err != nil {
+		return err
 	}
 	if err := hooks("PreUp", cfg.Interface.PreUp); err != nil {
 		return err
@@ -218,6 +222,23 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	if err != nil {
 		return err
 	}
+	if len(cfg.Interface.DNS) > 0 {
+		routeAll := false
+		for _, p := range cfg.Peers {
+			for _, a := range p.AllowedIPs {
+				routeAll = routeAll || a.Bits() == 0
+			}
+		}
+		if err := dns.set(name, cfg.Interface.DNS, routeAll); err != nil {
+			return err
+		}
+		log.Info("DNS set", "tool", dns.kind, "dns", cfg.Interface.DNS)
+		defer func() {
+			if err != nil {
+				dns.unset(name)
+			}
+		}()
+	}
 	// A fwmark set now, which the file did not give, is the one addRoutes
 	// picked for a default route: SaveConfig leaves it out.
 	autoMark := cfg.Interface.FwMark == 0 && s.Device.Status().FwMark != 0
@@ -232,6 +253,9 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
 	daemon.Ready(nil)
 	s.Wait(ctx)
+	if err := hooks("PreDown", cfg.Interface.PreDown); err != nil {
+		log.Warn("PreDown", "err", err)
+	}
 	if cfg.Interface.SaveConfig {
 		// As wg-quick does, before anything is taken down: the addresses
 		// as the interface (or its bridge) has them now.
@@ -247,10 +271,12 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 			log.Info("running configuration saved", "file", path, "peers", len(saved.Peers))
 		}
 	}
-	if err := hooks("PreDown", cfg.Interface.PreDown); err != nil {
-		log.Warn("PreDown", "err", err)
-	}
 	s.Close()
+	if len(cfg.Interface.DNS) > 0 {
+		if err := dns.unset(name); err != nil {
+			log.Warn("DNS", "err", err)
+		}
+	}
 	cleanup()
 	if err := hooks("PostDown", cfg.Interface.PostDown); err != nil {
 		log.Warn("PostDown", "err", err)
