@@ -556,7 +556,7 @@ func (p *Peer) udpAnswered(id uint32) {
 	}
 	st.checkAnswered = true
 	if st.udpOK++; st.udpOK < udpChecksToReturn {
-		st.nextCheck = time.Now().Add(min(st.checkEvery, d.tm.UDPRetry)) // confirm soon
+		st.nextCheck = time.Now().Add(d.tm.UDPRetry / 6) // confirm soon
 		return
 	}
 	st.onTCP, st.udpOK, st.checkID = false, 0, 0

@@ -271,3 +271,20 @@ func TestStreamServerRestart(t *testing.T) {
 	}
 	<-done
 }
+
+// TestStreamTap carries TAP mode over a stream: ARP, full-size frames whole
+// (a stream needs no fragments), TCP.
+func TestStreamTap(t *testing.T) {
+	pingtest.Require(t)
+	a, b := tapPair(t, false)
+	listenTCP(t, b, b.port)
+	setTransport(t, a, b, "tcp")
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	waitStream(t, a, b, true)
+	waitStream(t, b, a, true)
+	pingtest.PingDF(t, a.ns, inB4.Addr().String(), 3, 1472)
+	transfer(t, b, a, false, 4<<20)
+	if n := info(t, a).Counters["fragmented"]; n != 0 {
+		t.Errorf("%d frames split on a stream", n)
+	}
+}
