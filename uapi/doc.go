@@ -72,6 +72,15 @@
 // lower-case hex; the private key, listen port and fwmark are omitted when
 // zero, and the preshared key is always sent (all zeros when none).
 //
+// # tapwire's extensions
+//
+// wg never sends them; tapwire up does, and a user may with socat. In a
+// set=1 transaction, tapwire_listen_tcp=PORT (a device key) is the TCP
+// port that accepts tunnel streams (0: none), and tapwire_transport=udp,
+// tcp or auto (a peer key) says how the peer is reached. "get=tapwire"
+// answers with the device's Info as JSON (see InfoBackend). A get=1 answer
+// holds nothing wg would not understand.
+//
 // Error numbers: EINVAL for bad input (unknown key, bad value, key in the
 // wrong section), EPROTO for a line without '=', EIO for I/O errors,
 // EADDRINUSE when the port cannot be bound, and ENOANO (55) for an error
