@@ -3,6 +3,7 @@ package tunnel_test
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -286,5 +287,86 @@ func TestStreamTap(t *testing.T) {
 	transfer(t, b, a, false, 4<<20)
 	if n := info(t, a).Counters["fragmented"]; n != 0 {
 		t.Errorf("%d frames split on a stream", n)
+	}
+}
+
+// udpOverTCPRelay is what mullvad's udp-over-tcp does on a server: it
+// accepts TCP connections on listen (in ns) and forwards each message (after
+// its 2-byte length) as a UDP datagram to to, from a UDP socket of the
+// connection's own, and each datagram back as a message. It stops when the
+// test ends.
+func udpOverTCPRelay(t *testing.T, ns *nstest.NS, listen, to netip.AddrPort) {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", listen.String()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var u *net.UDPConn
+			if err := ns.Do(func() (err error) { u, err = net.ListenUDP("udp", nil); return err }); err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); u.Close() })
+			go func() { // TCP -> UDP
+				defer u.Close()
+				hdr := make([]byte, 2)
+				buf := make([]byte, 65535)
+				for {
+					if _, err := io.ReadFull(c, hdr); err != nil {
+						return
+					}
+					n := int(hdr[0])<<8 | int(hdr[1])
+					if _, err := io.ReadFull(c, buf[:n]); err != nil {
+						return
+					}
+					u.WriteToUDPAddrPort(buf[:n], to)
+				}
+			}()
+			go func() { // UDP -> TCP
+				defer c.Close()
+				buf := make([]byte, 65537)
+				for {
+					n, _, err := u.ReadFromUDPAddrPort(buf[2:])
+					if err != nil {
+						return
+					}
+					buf[0], buf[1] = byte(n>>8), byte(n)
+					if _, err := c.Write(buf[:2+n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// TestStreamToWireguardGoThroughRelay reaches a stock WireGuard server
+// (wireguard-go) over TCP, through a udp-over-tcp relay beside it: the
+// client's framing is the relay's.
+func TestStreamToWireguardGoThroughRelay(t *testing.T) {
+	requireWG(t)
+	wireguardGo(t)
+	pingtest.Require(t)
+	na, nb := wire(t)
+	ua, ub := underlay(false)
+	a := startTapwire(t, na, "twa0", ua, 51001, tunnel.Timers{}, inA4)
+	b := startWireguardGo(t, nb, "wgb0", ub, 51002, inB4)
+	udpOverTCPRelay(t, nb, netip.AddrPortFrom(ub, 51080), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 51002))
+	peer(t, b, a, protocol.Key{}, 0, true)
+	b.port = 51080 // a reaches b at the relay
+	peer(t, a, b, protocol.Key{}, 0, false)
+	setTransport(t, a, b, "tcp")
+	pingUntil(t, na, inB4.Addr().String(), 20*time.Second)
+	transfer(t, a, b, false, 4<<20)
+	transfer(t, b, a, false, 4<<20)
+	if p := peerInfo(t, a, b.pub()); p.Stream == "" || p.Tapwire {
+		t.Errorf("a reaches b by %q, tapwire peer %v: want a stream to a WireGuard peer", p.Stream, p.Tapwire)
 	}
 }
