@@ -30,6 +30,11 @@ func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
 func (d *Device) Apply(c uapi.DeviceConfig) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	select {
+	case <-d.closed:
+		return &uapi.Error{Errno: int(unix.ENODEV), Err: errors.New("tunnel: the device is closed")}
+	default:
+	}
 	if c.PrivateKey != nil {
 		d.setPrivateKey(*c.PrivateKey)
 	}
@@ -93,7 +98,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			if err != nil {
 				return &uapi.Error{Errno: int(unix.EINVAL), Err: err}
 			}
-			p.transport.Store(uint32(t))
+			p.setTransport(t)
 		}
 		if pc.PersistentKeepalive != nil {
 			old := p.keepalive.Swap(uint32(*pc.PersistentKeepalive))

@@ -76,12 +76,14 @@ type Device struct {
 
 	// Streams (see stream.go): how they are made, the listener (guarded by
 	// mu), those open, and the accepted ones not yet authenticated.
-	transport streamTransport
-	streamLn  net.Listener
-	listenTCP uint16
-	streamsMu sync.Mutex
-	streams   map[*stream]struct{}
-	unauth    atomic.Int32
+	transport  streamTransport
+	streamLn   net.Listener
+	listenTCP  uint16
+	streamsMu  sync.Mutex
+	streams    map[*stream]struct{}
+	unauthBy   map[netip.Addr]int // accepted streams not yet authenticated, by address (guarded by streamsMu)
+	unauthList []*stream          // the same, oldest first (guarded by streamsMu)
+	unauth     atomic.Int32
 
 	routes  route.Table[*Peer]
 	indices indexTable
@@ -288,13 +290,17 @@ func setMark(conn *net.UDPConn, mark uint32) error {
 // send writes a message to a peer now, on its path: its stream, or its UDP
 // endpoint.
 func (d *Device) send(p *Peer, msg []byte) error {
-	if s := p.stream.Load(); s != nil {
+	if s := p.liveStream(); s != nil {
 		p.lastSent.Store(time.Now().UnixNano())
 		if !s.enqueue(msg) {
-			return errors.New("stream closed or full")
+			return errors.New("stream full")
 		}
 		p.txBytes.Add(uint64(len(msg)))
 		return nil
+	}
+	if Transport(p.transport.Load()) == TransportTCP {
+		d.stats.NoEndpoint.Add(1) // no stream yet: nothing goes over UDP
+		return errors.New("no stream yet")
 	}
 	ep := p.endpoint.Load()
 	if ep == nil {

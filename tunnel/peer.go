@@ -148,7 +148,7 @@ func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 // a stream what a message's 2-byte length allows, over UDP what the path
 // MTU allows (0: not known yet, no limit), -1 when p has no path at all.
 func (p *Peer) limit() int {
-	if p.stream.Load() != nil {
+	if p.liveStream() != nil {
 		return 0xffff - protocol.TransportOverhead
 	}
 	ep := p.endpoint.Load()
@@ -161,11 +161,15 @@ func (p *Peer) limit() int {
 // queue sends a sealed message on p's path: its stream, or its UDP
 // endpoint (now when sb is nil, else with sb's next flush).
 func (p *Peer) queue(msg []byte, sb *udpBatch) {
-	if s := p.stream.Load(); s != nil {
+	if s := p.liveStream(); s != nil {
 		if s.enqueue(msg) {
 			p.txBytes.Add(uint64(len(msg)))
 			p.lastSent.Store(time.Now().UnixNano())
 		}
+		return
+	}
+	if Transport(p.transport.Load()) == TransportTCP {
+		p.dev.stats.NoEndpoint.Add(1) // no stream yet: nothing goes over UDP
 		return
 	}
 	if sb == nil {
@@ -220,9 +224,17 @@ func (p *Peer) sendKeepalive() {
 // initiate sends a handshake initiation, unless one was sent less than
 // RekeyTimeout ago (retry is for the timer that resends it).
 func (p *Peer) initiate(now time.Time, retry bool) {
+	p.initiateOn(now, retry, nil)
+}
+
+// initiateOn is initiate with the initiation sent on the stream on (a new
+// one, before it becomes p's path) instead of p's path, when on is not nil.
+func (p *Peer) initiateOn(now time.Time, retry bool, on *stream) {
 	d := p.dev
 	p.mu.Lock()
-	if p.removed || p.hs == nil || p.endpoint.Load() == nil && p.stream.Load() == nil {
+	noPath := p.endpoint.Load() == nil && p.stream.Load() == nil ||
+		Transport(p.transport.Load()) == TransportTCP && p.stream.Load() == nil // its dial initiates
+	if p.removed || p.hs == nil || on == nil && noPath {
 		p.mu.Unlock()
 		return
 	}
@@ -249,6 +261,11 @@ func (p *Peer) initiate(now time.Time, retry bool) {
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
 	d.log.Debug("sending handshake initiation", "peer", p.public.String())
+	if on != nil {
+		on.enqueue(msg[:n])
+		p.lastSent.Store(now.UnixNano())
+		return
+	}
 	d.send(p, msg[:n])
 }
 

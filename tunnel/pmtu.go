@@ -283,7 +283,7 @@ func (p *Peer) pathWork(now time.Time, ep netip.AddrPort) [][]byte {
 		p.startPath(now)
 		p.announce()
 	}
-	if st.round != 0 || now.Before(st.next) || p.stream.Load() != nil {
+	if st.round != 0 || now.Before(st.next) || p.stream.Load() != nil || Transport(p.transport.Load()) == TransportTCP {
 		return nil // on a stream, sizes do not matter
 	}
 	p.mu.Lock()
@@ -440,17 +440,22 @@ func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int, src net
 		if err != nil {
 			return
 		}
+		sent := false
 		switch {
 		case via != nil:
-			via.enqueue(buf[:m])
-		case p.stream.Load() != nil:
+			sent = via.enqueue(buf[:m])
+		case id&(1<<31) != 0 || p.stream.Load() != nil:
+			// A UDP check: answered over UDP, to where it came from.
 			if conn := d.udpConn(); conn != nil {
-				conn.WriteToUDPAddrPort(buf[:m], src) // a UDP check: answered over UDP
+				_, err := conn.WriteToUDPAddrPort(buf[:m], src)
+				sent = err == nil
 			}
 		default:
-			d.send(p, buf[:m])
+			sent = d.send(p, buf[:m]) == nil
 		}
-		d.stats.ProbeReplies.Add(1)
+		if sent {
+			d.stats.ProbeReplies.Add(1)
+		}
 	case probeOpReply:
 		if id&(1<<31) != 0 {
 			if via == nil {

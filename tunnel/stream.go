@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,11 +35,13 @@ import (
 //
 //   - A device with ListenTCP accepts streams from any number of peers. An
 //     accepted stream is nobody's until a message on it authenticates (a
-//     handshake that completes, or transport data of a live session); then
-//     it is that peer's path, as roaming makes a UDP address its endpoint.
-//     A stream that sends garbage, half a message, or nothing, is closed
-//     after at most streamAuthTimeout, and every stream has goroutines of
-//     its own, so none stalls another or the UDP socket.
+//     valid initiation, a response, or transport data of a live session);
+//     then it is that peer's path, as roaming makes a UDP address its
+//     endpoint. A stream that sends garbage, half a message, or nothing, is
+//     closed streamAuthTimeout after it was accepted at the latest; at most
+//     maxUnauthStreams (maxUnauthPerAddr from one address) wait so, with
+//     small buffers; and every stream has goroutines of its own, so none
+//     stalls another or the UDP socket.
 //   - A peer with Transport tcp is dialed at its endpoint (address and
 //     port), redialed with backoff when the stream breaks, and sent an
 //     initiation on every new stream.
@@ -46,10 +49,11 @@ import (
 //     and port) when no handshake gets through over UDP within
 //     Timers.TransportFallback, and while on TCP asks now and then, with a
 //     probe over UDP that the peer answers over UDP, whether UDP works
-//     again: after two answered checks in a row it moves back. The checks
-//     back off from Timers.UDPRetry to ten times that when UDP stays
-//     blocked, so a blocked network costs a datagram every few minutes, and
-//     the two-checks rule keeps a peer from flapping between the two.
+//     again: after two answered checks in a row it moves back, keeping its
+//     session. The checks back off from Timers.UDPRetry to ten times that
+//     when UDP stays blocked, so a blocked network costs a datagram every
+//     few minutes; the two-checks rule, and checks less often after a move
+//     back that did not last, keep a peer from flapping between the two.
 //
 // Sending never blocks on a stream: messages are queued (up to
 // maxStreamQueue bytes, then dropped and counted, as a full socket buffer
@@ -62,8 +66,17 @@ const (
 	streamAuthTimeout = 10 * time.Second
 	// maxStreamQueue bounds the bytes waiting to be written on a stream.
 	maxStreamQueue = 4 << 20
-	// maxUnauthStreams bounds the accepted streams not yet authenticated.
-	maxUnauthStreams = 1024
+	// maxUnauthStreams bounds the accepted streams not yet authenticated,
+	// and maxUnauthPerAddr those of one address.
+	maxUnauthStreams = 256
+	maxUnauthPerAddr = 16
+	// maxUnauthMessages bounds the messages a stream may send before one
+	// authenticates (cookie replies, a stale session's data ahead of the
+	// initiation, ...).
+	maxUnauthMessages = 64
+	// streamUserTimeout closes a stream whose data goes unacknowledged this
+	// long (TCP_USER_TIMEOUT), rather than the kernel's 15 minutes.
+	streamUserTimeout = 30 * time.Second
 	// streamWriteTimeout closes a stream whose peer takes nothing for this
 	// long.
 	streamWriteTimeout = 30 * time.Second
@@ -145,9 +158,20 @@ func (tcpTransport) Dial(ctx context.Context, netNS string, mark uint32, addr ne
 		return err
 	})
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
+		tuneStream(tc)
 	}
 	return c, err
+}
+
+// tuneStream sets what a tunnel stream wants of its TCP socket: no Nagle
+// delay, and a bound on unacknowledged data (TCP_USER_TIMEOUT).
+func tuneStream(tc *net.TCPConn) {
+	tc.SetNoDelay(true)
+	if rc, err := tc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(streamUserTimeout/time.Millisecond))
+		})
+	}
 }
 
 // stream is one connection carrying tunnel messages.
@@ -158,6 +182,7 @@ type stream struct {
 	outbound *Peer                // the peer dialed; nil for an accepted stream
 	peer     atomic.Pointer[Peer] // who authenticated on it
 	unauth   atomic.Bool          // counted in Device.unauth (accepted, not yet authenticated)
+	retired  atomic.Bool          // no longer to become a path (an auto peer went back to UDP)
 
 	mu   sync.Mutex
 	out  []byte // framed messages for the writer
@@ -171,7 +196,6 @@ type stream struct {
 // counted in d.unauth, with counted) until a message authenticates.
 func (d *Device) newStream(c net.Conn, outbound *Peer, counted bool) *stream {
 	s := &stream{d: d, c: c, outbound: outbound, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	s.unauth.Store(counted)
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		s.remote = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -186,6 +210,10 @@ func (d *Device) newStream(c net.Conn, outbound *Peer, counted bool) *stream {
 		return s
 	}
 	d.streams[s] = struct{}{}
+	if counted {
+		s.unauth.Store(true)
+		d.countUnauth(s)
+	}
 	d.streamsMu.Unlock()
 	d.wg.Add(2)
 	go s.readLoop()
@@ -247,7 +275,7 @@ func (s *stream) close() {
 		if s.unauth.CompareAndSwap(true, false) {
 			// Accepted and never authenticated: garbage, half a message,
 			// silence, or a handshake that did not complete.
-			d.unauth.Add(-1)
+			d.uncountUnauth(s)
 			d.stats.StreamJunk.Add(1)
 		}
 		if p := s.peer.Load(); p != nil && p.stream.CompareAndSwap(s, nil) {
@@ -282,25 +310,31 @@ func (s *stream) writeLoop() {
 }
 
 // readLoop reads messages and hands them to the engine as the UDP reader
-// does, delivering what they carry in batches.
+// does, delivering what they carry in batches. Until a message on it
+// authenticates, a stream holds little memory (a small read buffer, no
+// writers) and has streamAuthTimeout in all; then it gets the buffers of a
+// data path.
 func (s *stream) readLoop() {
 	d := s.d
 	defer d.wg.Done()
 	defer s.close()
-	br := bufio.NewReaderSize(s.c, 256<<10)
-	buf := make([]byte, 0xffff)
-	rx := make([]byte, d.maxReassembled())
-	w := newTUNWriter(d.tun, 64)
+	small := bufio.NewReaderSize(s.c, 4<<10)
+	br := small
+	buf := make([]byte, 2<<10)
+	var rx []byte
+	var w *tunWriter
 	var out *l2out
-	if d.mode == tun.ModeTAP {
-		out = d.newL2Out(d.udpConn(), 64)
-	}
 	var hdr [2]byte
+	authBy := time.Now().Add(streamAuthTimeout)
 	unauthMsgs := 0
 	for {
-		if s.peer.Load() == nil {
-			// Not yet anybody's: it authenticates within the bound or goes.
-			s.c.SetReadDeadline(time.Now().Add(streamAuthTimeout))
+		authed := s.peer.Load() != nil
+		if authed && br == small {
+			br = bufio.NewReaderSize(small, 256<<10) // a data path now
+			rx = make([]byte, d.maxReassembled())
+		}
+		if !authed {
+			s.c.SetReadDeadline(authBy) // garbage, half a message, silence: gone by then
 		} else {
 			s.c.SetReadDeadline(time.Time{}) // an idle peer's stream may wait
 		}
@@ -308,26 +342,35 @@ func (s *stream) readLoop() {
 			return
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
-		s.c.SetReadDeadline(time.Now().Add(streamAuthTimeout)) // the rest of a message comes along
+		if n > len(buf) {
+			buf = make([]byte, 0xffff)
+		}
+		if authed {
+			s.c.SetReadDeadline(time.Now().Add(streamAuthTimeout)) // the rest of a message comes along
+		}
 		if _, err := io.ReadFull(br, buf[:n]); err != nil {
 			return
 		}
 		pkt, p := d.handleMessage(buf[:n], s.remote, rx, s)
 		if s.peer.Load() == nil {
-			// Garbage, or a handshake that did not complete (a cookie
-			// reply is fair, once or twice).
-			if unauthMsgs++; unauthMsgs >= 3 {
+			if unauthMsgs++; unauthMsgs >= maxUnauthMessages {
 				return
 			}
 		}
-		switch {
-		case len(pkt) == 0:
-		case out != nil:
-			d.switchFrame(pkt, p, time.Now(), w, out)
-		default:
-			w.add(pkt)
+		if len(pkt) > 0 {
+			if w == nil {
+				w = newTUNWriter(d.tun, 64)
+				if d.mode == tun.ModeTAP {
+					out = d.newL2Out(d.udpConn(), 64)
+				}
+			}
+			if out != nil {
+				d.switchFrame(pkt, p, time.Now(), w, out)
+			} else {
+				w.add(pkt)
+			}
 		}
-		if br.Buffered() < 2 {
+		if w != nil && br.Buffered() < 2 {
 			w.flush()
 			if out != nil {
 				out.flush()
@@ -346,18 +389,20 @@ func (d *Device) udpConn() *net.UDPConn {
 // listenStream starts (port != 0) or stops (0) accepting streams. The
 // caller holds d.mu.
 func (d *Device) listenStream(port uint16) error {
+	var ln net.Listener
+	if port != 0 {
+		var err error
+		if ln, err = d.transport.Listen(d.netNS, port); err != nil {
+			return fmt.Errorf("tunnel: listen on TCP port %d: %w", port, err)
+		}
+	}
 	if d.streamLn != nil {
 		d.streamLn.Close()
-		d.streamLn, d.listenTCP = nil, 0
-	}
-	if port == 0 {
-		return nil
-	}
-	ln, err := d.transport.Listen(d.netNS, port)
-	if err != nil {
-		return fmt.Errorf("tunnel: listen on TCP port %d: %w", port, err)
 	}
 	d.streamLn, d.listenTCP = ln, port
+	if ln == nil {
+		return nil
+	}
 	d.wg.Add(1)
 	go d.acceptStreams(ln)
 	return nil
@@ -375,17 +420,65 @@ func (d *Device) acceptStreams(ln net.Listener) {
 			time.Sleep(50 * time.Millisecond) // out of descriptors, say
 			continue
 		}
-		if d.unauth.Add(1) > maxUnauthStreams {
-			d.unauth.Add(-1)
-			d.stats.StreamJunk.Add(1)
-			c.Close()
-			continue
-		}
 		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
+			tuneStream(tc)
 		}
 		d.stats.StreamsAccepted.Add(1)
 		d.newStream(c, nil, true)
+		d.evictUnauth()
+	}
+}
+
+// countUnauth counts s, just accepted, among the streams not yet
+// authenticated. The caller holds d.streamsMu.
+func (d *Device) countUnauth(s *stream) {
+	if d.unauthBy == nil {
+		d.unauthBy = map[netip.Addr]int{}
+	}
+	d.unauthBy[s.remote.Addr()]++
+	d.unauthList = append(d.unauthList, s)
+	d.unauth.Add(1)
+}
+
+// uncountUnauth undoes countUnauth for s, which authenticated or went.
+func (d *Device) uncountUnauth(s *stream) {
+	d.streamsMu.Lock()
+	defer d.streamsMu.Unlock()
+	a := s.remote.Addr()
+	if d.unauthBy[a] <= 1 {
+		delete(d.unauthBy, a)
+	} else {
+		d.unauthBy[a]--
+	}
+	if i := slices.Index(d.unauthList, s); i >= 0 {
+		d.unauthList = slices.Delete(d.unauthList, i, i+1)
+	}
+	d.unauth.Add(-1)
+}
+
+// evictUnauth closes the oldest unauthenticated streams while there are
+// more than maxUnauthStreams, or more than maxUnauthPerAddr from one
+// address: a flood of idle connections takes its own slots, and a client
+// that connects (behind the same NAT, say) still gets one.
+func (d *Device) evictUnauth() {
+	for {
+		var victim *stream
+		d.streamsMu.Lock()
+		if len(d.unauthList) > maxUnauthStreams {
+			victim = d.unauthList[0]
+		} else {
+			for _, s := range d.unauthList {
+				if d.unauthBy[s.remote.Addr()] > maxUnauthPerAddr {
+					victim = s
+					break
+				}
+			}
+		}
+		d.streamsMu.Unlock()
+		if victim == nil {
+			return
+		}
+		victim.close() // uncounts it
 	}
 }
 
@@ -417,10 +510,51 @@ func (s *stream) authenticated(p *Peer) {
 		return // another peer's stream
 	}
 	if s.unauth.CompareAndSwap(true, false) {
-		s.d.unauth.Add(-1)
+		s.d.uncountUnauth(s)
+	}
+	if s.outbound == p {
+		st := &p.tr
+		st.mu.Lock()
+		st.fails = 0 // it works: the next break redials at once
+		st.mu.Unlock()
+	}
+	if s.retired.Load() || s.closed() {
+		return
 	}
 	if old := p.stream.Swap(s); old != s {
 		s.d.log.Debug("peer reached by stream", "peer", p.public.String(), "stream", s.String())
+	}
+	if s.closed() {
+		p.stream.CompareAndSwap(s, nil) // it closed meanwhile
+	}
+}
+
+// liveStream returns p's stream, or nil when it has none or the one it has
+// closed (which it then drops).
+func (p *Peer) liveStream() *stream {
+	s := p.stream.Load()
+	if s != nil && s.closed() {
+		p.stream.CompareAndSwap(s, nil)
+		return nil
+	}
+	return s
+}
+
+// setTransport sets how p is reached. A change starts the transport's work
+// afresh: an auto peer starts over UDP, and a stream p dialed for the old
+// mode is closed unless the new one is tcp.
+func (p *Peer) setTransport(t Transport) {
+	if Transport(p.transport.Swap(uint32(t))) == t {
+		return
+	}
+	st := &p.tr
+	st.mu.Lock()
+	st.onTCP, st.udpOK, st.checkID, st.fails, st.nextDial = false, 0, 0, 0, time.Time{}
+	st.mu.Unlock()
+	if t != TransportTCP {
+		if s := p.stream.Load(); s != nil && s.outbound == p && p.stream.CompareAndSwap(s, nil) {
+			s.close()
+		}
 	}
 }
 
@@ -430,10 +564,6 @@ func (p *Peer) tickStream(now time.Time) {
 	d := p.dev
 	mode := Transport(p.transport.Load())
 	if mode == TransportUDP {
-		if s := p.stream.Load(); s != nil && s.outbound == p {
-			p.stream.CompareAndSwap(s, nil)
-			s.close() // configured back to UDP
-		}
 		return
 	}
 	ep := p.endpoint.Load()
@@ -444,13 +574,19 @@ func (p *Peer) tickStream(now time.Time) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if mode == TransportAuto && !st.onTCP && stuck && ep != nil {
-		st.onTCP, st.udpOK, st.nextCheck, st.checkEvery = true, 0, now.Add(d.tm.UDPRetry), d.tm.UDPRetry
+		// Back on TCP soon after UDP seemed to work (a network that lets
+		// probes through but not handshakes, say): check less often.
+		every := d.tm.UDPRetry
+		if !st.returned.IsZero() && now.Sub(st.returned) < 10*d.tm.UDPRetry {
+			every = min(2*max(st.checkEvery, d.tm.UDPRetry), 10*d.tm.UDPRetry)
+		}
+		st.onTCP, st.udpOK, st.checkID, st.nextCheck, st.checkEvery = true, 0, 0, now.Add(every), every
 		p.toTCP.Add(1)
 		d.log.Info("no handshake over UDP: moving to TCP", "peer", p.public.String(), "endpoint", *ep,
 			"after", d.tm.TransportFallback)
 	}
 	wantTCP := mode == TransportTCP || st.onTCP
-	cur := p.stream.Load()
+	cur := p.liveStream()
 	if wantTCP && cur == nil && ep != nil && !st.dialing && !now.Before(st.nextDial) {
 		st.dialing = true
 		d.wg.Add(1)
@@ -465,7 +601,9 @@ func (p *Peer) tickStream(now time.Time) {
 	}
 }
 
-// dial connects a stream to ep for p, with backoff on failure.
+// dial connects a stream to ep for p, with backoff: every dial counts,
+// until something on a stream authenticates (so a server that accepts and
+// closes is not dialed in a loop).
 func (p *Peer) dial(ep netip.AddrPort) {
 	d := p.dev
 	defer d.wg.Done()
@@ -483,32 +621,37 @@ func (p *Peer) dial(ep netip.AddrPort) {
 	st.mu.Lock()
 	st.dialing = false
 	now := time.Now()
+	st.fails++
+	fails := st.fails
+	backoff := min(maxDialBackoff, time.Duration(1<<min(fails-1, 8))*250*time.Millisecond)
+	st.nextDial = now.Add(backoff)
+	if err == nil {
+		st.dialed = now
+	}
+	st.mu.Unlock()
 	if err != nil {
-		st.fails++
-		backoff := min(maxDialBackoff, time.Duration(1<<min(st.fails, 8))*250*time.Millisecond)
-		st.nextDial = now.Add(backoff)
-		st.mu.Unlock()
-		if st.fails == 1 || st.fails%10 == 0 {
+		if fails == 1 || fails%10 == 0 {
 			d.log.Warn("cannot connect over TCP", "peer", p.public.String(), "endpoint", ep, "err", err, "retry_in", backoff)
 		}
 		return
 	}
-	st.fails, st.dialed, st.nextDial = 0, now, now.Add(500*time.Millisecond)
-	st.mu.Unlock()
-	p.mu.Lock()
-	removed := p.removed
-	p.mu.Unlock()
-	if removed {
-		c.Close()
-		return
-	}
 	s := d.newStream(c, p, false)
+	// The initiation goes first on the new stream, ahead of any data that
+	// waits for it (a restarted server knows no session).
+	p.initiateOn(now, true, s)
 	if old := p.stream.Swap(s); old != nil && old != s {
 		old.close()
 	}
+	p.mu.Lock()
+	removed := p.removed
+	p.mu.Unlock()
+	if removed || s.closed() {
+		p.stream.CompareAndSwap(s, nil)
+		s.close()
+		return
+	}
 	d.stats.StreamsDialed.Add(1)
 	d.log.Info("connected over TCP", "peer", p.public.String(), "stream", s.String())
-	p.initiate(now, true) // a new stream, maybe a restarted server: a handshake at once
 }
 
 // checkUDP asks, with a probe over UDP, whether UDP reaches p again. The
@@ -559,10 +702,11 @@ func (p *Peer) udpAnswered(id uint32) {
 		st.nextCheck = time.Now().Add(d.tm.UDPRetry / 6) // confirm soon
 		return
 	}
-	st.onTCP, st.udpOK, st.checkID = false, 0, 0
+	st.onTCP, st.udpOK, st.checkID, st.returned = false, 0, 0, time.Now()
 	p.toUDP.Add(1)
 	d.log.Info("UDP works again: moving back from TCP", "peer", p.public.String())
 	if s := p.stream.Swap(nil); s != nil {
+		s.retired.Store(true) // what still arrives on it makes it no path again
 		time.AfterFunc(2*time.Second, s.close)
 	}
 }
@@ -581,4 +725,5 @@ type transportState struct {
 	checkSeq      uint32
 	checkID       uint32 // the last UDP check's probe id (top bit set)
 	checkAnswered bool
+	returned      time.Time // when the peer last went back to UDP
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -369,4 +370,63 @@ func TestStreamToWireguardGoThroughRelay(t *testing.T) {
 	if p := peerInfo(t, a, b.pub()); p.Stream == "" || p.Tapwire {
 		t.Errorf("a reaches b by %q, tapwire peer %v: want a stream to a WireGuard peer", p.Stream, p.Tapwire)
 	}
+}
+
+// TestStreamUnauthBounds opens many streams from one address that never
+// authenticate: only maxUnauthPerAddr (16) wait, each with small buffers;
+// the oldest are closed at once, and a real client from the same address
+// (behind the same NAT, say) still gets through.
+func TestStreamUnauthBounds(t *testing.T) {
+	pingtest.Require(t)
+	a, b := pair(t)
+	listenTCP(t, b, b.port)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	var conns []net.Conn
+	for range 40 {
+		var c net.Conn
+		if err := a.ns.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", netip.AddrPortFrom(b.under, b.port).String(), 5*time.Second)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				closed++
+			}
+		}
+	}
+	grew := int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
+	t.Logf("40 idle streams from one address: %d closed at once; heap grew %d KiB", closed, grew>>10)
+	if closed != 40-16 {
+		t.Errorf("%d of 40 streams from one address closed at once, want the 24 oldest (16 may wait)", closed)
+	}
+	for i, c := range conns[24:] {
+		c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				t.Errorf("stream %d of the 16 newest was closed: %v", 24+i, err)
+			}
+		}
+	}
+	if grew > 16*256<<10 {
+		t.Errorf("16 unauthenticated streams hold %d KiB", grew>>10)
+	}
+	setTransport(t, a, b, "tcp")
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
+	// A tcp peer set back to auto starts over UDP again.
+	setTransport(t, a, b, "auto")
+	waitStream(t, a, b, false)
+	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
 }

@@ -92,5 +92,9 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		dir.Sync() // the rename itself on disk
+		dir.Close()
+	}
 	return nil
 }

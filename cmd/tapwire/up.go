@@ -271,12 +271,12 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 			log.Info("running configuration saved", "file", path, "peers", len(saved.Peers))
 		}
 	}
-	s.Close()
 	if len(cfg.Interface.DNS) > 0 {
-		if err := dns.unset(name); err != nil {
+		if err := dns.unset(name); err != nil { // before the link goes (resolvectl needs it)
 			log.Warn("DNS", "err", err)
 		}
 	}
+	s.Close()
 	cleanup()
 	if err := hooks("PostDown", cfg.Interface.PostDown); err != nil {
 		log.Warn("PostDown", "err", err)
