@@ -267,17 +267,17 @@ func (s *stream) closed() bool {
 func (s *stream) close() {
 	s.once.Do(func() {
 		close(s.done)
-		s.c.Close()
 		d := s.d
-		d.streamsMu.Lock()
-		delete(d.streams, s)
-		d.streamsMu.Unlock()
 		if s.unauth.CompareAndSwap(true, false) {
 			// Accepted and never authenticated: garbage, half a message,
 			// silence, or a handshake that did not complete.
 			d.uncountUnauth(s)
 			d.stats.StreamJunk.Add(1)
 		}
+		s.c.Close()
+		d.streamsMu.Lock()
+		delete(d.streams, s)
+		d.streamsMu.Unlock()
 		if p := s.peer.Load(); p != nil && p.stream.CompareAndSwap(s, nil) {
 			d.log.Debug("stream closed", "peer", p.public.String(), "stream", s.String())
 		}

@@ -201,8 +201,15 @@ func TestStreamsHostileClients(t *testing.T) {
 		}
 	}
 	t.Logf("hostile streams closed within %v", time.Since(start).Round(100*time.Millisecond))
-	if n := info(t, b).Counters["stream_junk"]; n < 4 {
-		t.Errorf("stream_junk %d, want the 4 hostile streams counted", n)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := info(t, b).Counters["stream_junk"]
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("stream_junk %d, want the 4 hostile streams counted", n)
+			break
+		}
 	}
 	pingtest.Ping(t, a.ns, inB4.Addr().String(), 3, 56)
 }
