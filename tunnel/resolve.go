@@ -83,15 +83,8 @@ func (p *Peer) tickResolve(now time.Time) {
 	go func() {
 		defer d.wg.Done()
 		defer p.resolving.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		ctx, cancel := d.boundedContext(resolveTimeout)
 		defer cancel()
-		go func() {
-			select {
-			case <-d.closed:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		ep, err := d.resolve(ctx, *name, p.endpoint.Load())
 		if err != nil {
 			d.log.Debug("endpoint name does not resolve", "peer", p.public.String(), "name", *name, "err", err)
@@ -148,4 +141,18 @@ func (p *Peer) moveEndpoint(ep netip.AddrPort, name string) {
 	p.dev.log.Info("endpoint name resolves to a new address", "peer", p.public.String(), "name", name, "endpoint", ep)
 	p.setEndpoint(ep)
 	p.initiate(time.Now(), true)
+}
+
+// boundedContext returns a context that ends after timeout or when the
+// device closes, whichever comes first.
+func (d *Device) boundedContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	go func() {
+		select {
+		case <-d.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

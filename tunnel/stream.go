@@ -607,15 +607,8 @@ func (p *Peer) tickStream(now time.Time) {
 func (p *Peer) dial(ep netip.AddrPort) {
 	d := p.dev
 	defer d.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), streamAuthTimeout)
+	ctx, cancel := d.boundedContext(streamAuthTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-d.closed:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	c, err := d.transport.Dial(ctx, d.netNS, d.mark.Load(), ep)
 	st := &p.tr
 	st.mu.Lock()
