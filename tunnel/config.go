@@ -49,7 +49,7 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 		}
 	}
 	if c.FwMark != nil && *c.FwMark != d.fwmark {
-		if err := setMark(d.conn, *c.FwMark); err != nil {
+		if err := d.conn.SetMark(*c.FwMark); err != nil {
 			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
 		}
 		d.fwmark = *c.FwMark

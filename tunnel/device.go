@@ -12,9 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/tapwire/tapwire/internal/inns"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
@@ -38,6 +35,11 @@ type Options struct {
 	// mssfix and tinc's ClampMSS do: hosts bridged behind a TAP device,
 	// with a 1500-byte MTU, then send segments that need no fragments.
 	ClampMSS bool
+	// Network opens the datagram endpoints; nil: the kernel's UDP
+	// sockets, in NetNS. Tests pass an in-memory one.
+	Network Network
+	// Clock tells the time and paces the timers; nil: the system's.
+	Clock Clock
 }
 
 // Device is a WireGuard interface: a TUN device, a UDP socket and peers;
@@ -46,9 +48,12 @@ type Options struct {
 type Device struct {
 	log   *slog.Logger
 	tm    Timers
-	tun   *tun.Device
+	tun   PacketDevice
 	mtu   int
 	netNS string
+	net   Network
+	rtmtu routeMTUer // the network's route MTUs (nil: unknown)
+	clock Clock
 
 	mode       tun.Mode
 	msgType    uint32                  // type of the data messages sent: protocol.TypeTransport or TypeFrame
@@ -67,12 +72,8 @@ type Device struct {
 	listenPort  uint16
 	fwmark      uint32
 	mark        atomic.Uint32 // fwmark, for those who must not take mu (the path MTU timers)
-	conn        *net.UDPConn
-
-	gso atomic.Bool // UDP GSO works on the socket (cleared if the kernel refuses it)
-
-	errq  errQueue   // the socket's error queue: what the path says about sizes
-	rtmtu *routeMTUs // MTUs of the local routes to endpoints
+	conn        PacketConn
+	onPathError func(pathError) // d.pathTooBig, bound once
 
 	// Streams (see stream.go): how they are made, the listener (guarded by
 	// mu), those open, and the accepted ones not yet authenticated.
@@ -154,7 +155,7 @@ type Stats struct {
 // tapwire peer reports the mismatch); allowed IPs play no part, and every
 // peer is a port of a MAC learning switch. Frames up to the device's MTU
 // plus MaxFrameOverhead are carried; the MTU is read once, here.
-func New(dev *tun.Device, opts Options) (*Device, error) {
+func New(dev PacketDevice, opts Options) (*Device, error) {
 	mtu, err := dev.MTU()
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: %w", err)
@@ -171,7 +172,8 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		peers:       make(map[protocol.Key]*Peer),
 		allowedMACs: make(map[protocol.Key][]l2switch.MAC),
 		limiter:     newRateLimiter(20, 10),
-		rtmtu:       newRouteMTUs(),
+		net:         opts.Network,
+		clock:       opts.Clock,
 		transport:   tcpTransport{},
 		streams:     make(map[*stream]struct{}),
 		closed:      make(chan struct{}),
@@ -190,10 +192,17 @@ func New(dev *tun.Device, opts Options) (*Device, error) {
 		d.log = slog.Default()
 	}
 	d.log = d.log.With("dev", dev.Name())
+	if d.clock == nil {
+		d.clock = systemClock{}
+	}
+	if d.net == nil {
+		d.net = newKernelNetwork(d.netNS, d.log)
+	}
+	d.rtmtu, _ = d.net.(routeMTUer)
+	d.onPathError = d.pathTooBig
 	d.indices.m = make(map[uint32]indexEntry)
-	d.gso.Store(true)
 	if err := d.bind(0); err != nil {
-		d.rtmtu.close()
+		d.closeRouteMTUs()
 		return nil, err
 	}
 	d.wg.Add(2)
@@ -232,9 +241,18 @@ func (d *Device) Close() error {
 	})
 	d.closeStreams()
 	d.wg.Wait()
-	d.rtmtu.close()
+	d.closeRouteMTUs()
 	return nil
 }
+
+func (d *Device) closeRouteMTUs() {
+	if d.rtmtu != nil {
+		d.rtmtu.close()
+	}
+}
+
+// now returns the device clock's time.
+func (d *Device) now() time.Time { return d.clock.Now() }
 
 // Done is closed when the device stops, on Close or when its TUN device
 // disappears (ip link del).
@@ -243,55 +261,48 @@ func (d *Device) Done() <-chan struct{} { return d.closed }
 // bind opens the UDP socket on port (0: any) and starts its reader. The
 // caller holds d.mu, or the device is not yet shared.
 func (d *Device) bind(port uint16) error {
-	var conn *net.UDPConn
-	err := inns.Do(d.netNS, func() (err error) {
-		conn, err = net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
-		return err
-	})
+	conn, err := d.net.ListenPacket(port)
 	if err != nil {
-		return fmt.Errorf("tunnel: listen on UDP port %d: %w", port, err)
+		return fmt.Errorf("tunnel: %w", err)
 	}
-	_ = conn.SetReadBuffer(4 << 20)
-	_ = conn.SetWriteBuffer(4 << 20)
-	enableGRO(conn)
-	if err := setPathOptions(conn); err != nil {
-		d.log.Warn("no path MTU discovery on the socket: datagrams may be fragmented or lost for size", "err", err)
-	}
-	if err := setMark(conn, d.fwmark); err != nil {
-		conn.Close()
-		return fmt.Errorf("tunnel: set fwmark %#x: %w", d.fwmark, err)
+	if d.fwmark != 0 {
+		if err := conn.SetMark(d.fwmark); err != nil {
+			conn.Close()
+			return fmt.Errorf("tunnel: set fwmark %#x: %w", d.fwmark, err)
+		}
 	}
 	if d.conn != nil {
 		d.conn.Close()
 	}
 	d.conn = conn
-	d.listenPort = uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	d.listenPort = conn.LocalPort()
 	d.wg.Add(1)
 	go d.readUDP(conn)
 	return nil
 }
 
-// setMark sets the socket's fwmark (SO_MARK), which policy routing uses to
-// keep the tunnel's own packets out of the tunnel.
-func setMark(conn *net.UDPConn, mark uint32) error {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return err
+// writeTo sends one datagram on conn (nil: none, an error).
+func writeTo(conn PacketConn, msg []byte, to netip.AddrPort) error {
+	if conn == nil {
+		return net.ErrClosed
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
-	}); err != nil {
-		return err
+	_, err := conn.WriteBatch([]Datagram{{Buf: msg, Addr: to}})
+	return err
+}
+
+// drainPathErrors hands what the path said about the sizes of datagrams
+// conn sent to d.pathTooBig (on the kernel's sockets: their error queue).
+func (d *Device) drainPathErrors(conn PacketConn) {
+	if r, ok := conn.(pathReporter); ok {
+		r.drainPathErrors(d.onPathError)
 	}
-	return serr
 }
 
 // send writes a message to a peer now, on its path: its stream, or its UDP
 // endpoint.
 func (d *Device) send(p *Peer, msg []byte) error {
 	if s := p.liveStream(); s != nil {
-		p.lastSent.Store(time.Now().UnixNano())
+		p.lastSent.Store(d.now().UnixNano())
 		if !s.enqueue(msg) {
 			return errors.New("stream full")
 		}
@@ -310,15 +321,10 @@ func (d *Device) send(p *Peer, msg []byte) error {
 	d.mu.RLock()
 	conn := d.conn
 	d.mu.RUnlock()
-	p.lastSent.Store(time.Now().UnixNano()) // the attempt counts, so a dead network is not retried every tick
-	_, err := conn.WriteToUDPAddrPort(msg, *ep)
-	var errno unix.Errno
-	if errors.As(err, &errno) && asyncErr(errno) {
-		// Maybe an error an ICMP report left on the socket, which this
-		// send took in its place: once more.
-		_, err = conn.WriteToUDPAddrPort(msg, *ep)
-	}
-	if err != nil {
+	p.lastSent.Store(d.now().UnixNano()) // the attempt counts, so a dead network is not retried every tick
+	// The kernel's WriteBatch tries once more after an error an ICMP
+	// report left on the socket, which the send took in its place.
+	if err := writeTo(conn, msg, *ep); err != nil {
 		return err
 	}
 	p.txBytes.Add(uint64(len(msg)))
@@ -328,7 +334,7 @@ func (d *Device) send(p *Peer, msg []byte) error {
 // readDevice reads the device in batches, at offset tun.Headroom, and
 // hands each batch to handle with the current socket, until the device is
 // closed or removed (which stops the Device).
-func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn)) {
+func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn PacketConn)) {
 	defer d.wg.Done()
 	defer d.once.Do(func() { close(d.closed); d.closeConn() })
 	bufs := make([][]byte, d.tun.BatchSize())
@@ -356,16 +362,15 @@ func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn 
 // batch with one sendmmsg.
 func (d *Device) readTUN() {
 	const off = tun.Headroom
-	var last *net.UDPConn
+	var last PacketConn
 	var sb *udpBatch
 	ptb := make([]byte, packet.TooBigMaxLen)
 	var lim ptbLimiter
-	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn) {
+	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn PacketConn) {
 		if conn != last {
-			last = conn
-			var err error
-			if sb, err = newUDPBatch(conn, len(bufs), 0, &d.gso); err != nil {
-				sb = nil
+			last, sb = conn, nil
+			if conn != nil {
+				sb = newUDPBatch(conn, len(bufs), 0)
 			}
 		}
 		for i := range n {
@@ -401,35 +406,30 @@ func (d *Device) closeConn() {
 // many datagrams per recvmmsg, each decrypted in place, the packets written
 // to the TUN device in one batch (which coalesces TCP and UDP flows into
 // super-packets when the device has offloads).
-func (d *Device) readUDP(conn *net.UDPConn) {
+func (d *Device) readUDP(conn PacketConn) {
 	defer d.wg.Done()
-	const off = tun.Headroom // room for the device's header before each packet
-	b, err := newUDPBatch(conn, 64, 65536, nil)
-	if err != nil {
-		d.log.Error("UDP socket", "err", err)
-		return
-	}
-	w := newTUNWriter(d.tun, 64)
+	b := newUDPBatch(conn, batchSize, maxDatagram)
+	w := newTUNWriter(d.tun, batchSize)
 	var out *l2out // TAP: frames switched to other peers
 	if d.mode == tun.ModeTAP {
-		out = d.newL2Out(conn, 64)
+		out = d.newL2Out(conn, batchSize)
 	}
 	rx := make([]byte, d.maxReassembled()) // what fragments put together
 	for {
-		n, err := b.recv(0)
+		n, err := b.recv()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// An error an ICMP report left on the socket: its details
 			// are in the error queue.
-			d.errq.drain(conn, d.pathTooBig)
+			d.drainPathErrors(conn)
 			continue
 		}
-		now := time.Now()
+		now := d.now()
 		for i := range n {
-			data := b.bufs[i][:b.sizes[i]]
-			seg := b.segSize[i]
+			data := b.rx[i].Buf[:b.rx[i].N]
+			seg := b.rx[i].Segment
 			if seg <= 0 {
 				seg = len(data)
 			} else if seg < len(data) {
@@ -439,7 +439,7 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				pkt, p := d.handleMessage(msg, b.addrs[i], rx, nil)
+				pkt, p := d.handleMessage(msg, b.rx[i].Addr, rx, nil)
 				switch {
 				case len(pkt) == 0:
 				case out != nil:
@@ -459,12 +459,12 @@ func (d *Device) readUDP(conn *net.UDPConn) {
 // tunWriter gathers decrypted packets into buffers with headroom and writes
 // them to the TUN device in batches, which the device coalesces.
 type tunWriter struct {
-	dev  *tun.Device
+	dev  PacketDevice
 	bufs [][]byte
 	out  [][]byte
 }
 
-func newTUNWriter(dev *tun.Device, n int) *tunWriter {
+func newTUNWriter(dev PacketDevice, n int) *tunWriter {
 	w := &tunWriter{dev: dev, bufs: make([][]byte, n), out: make([][]byte, 0, n)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
@@ -530,12 +530,6 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte, via *s
 	return nil, nil
 }
 
-// srcBytes is the address form mac2 cookies are bound to: IP then port.
-func srcBytes(src netip.AddrPort) []byte {
-	ip := src.Addr().Unmap().AsSlice()
-	return binary.BigEndian.AppendUint16(ip, src.Port())
-}
-
 // checkHandshakeMACs verifies mac1, and under load mac2, answering with a
 // cookie reply when mac2 is missing. It reports whether to go on.
 func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex uint32, via *stream) bool {
@@ -546,19 +540,16 @@ func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex 
 		d.stats.BadMAC.Add(1)
 		return false
 	}
-	now := time.Now()
+	now := d.now()
 	if d.underLoad(now) {
-		sb := srcBytes(src)
+		sb := protocol.SourceBytes(src)
 		if !checker.CheckMAC2(msg, sb) {
 			var reply [protocol.CookieReplySize]byte
 			if n, err := checker.CreateReply(msg, senderIndex, sb, reply[:]); err == nil {
 				if via != nil {
 					via.enqueue(reply[:n])
 				} else {
-					d.mu.RLock()
-					conn := d.conn
-					d.mu.RUnlock()
-					conn.WriteToUDPAddrPort(reply[:n], src)
+					writeTo(d.udpConn(), reply[:n], src)
 				}
 				d.stats.CookiesSent.Add(1)
 			}
@@ -702,14 +693,14 @@ func (t *indexTable) del(i uint32) {
 // kernel reported about the sizes of datagrams sent.
 func (d *Device) runTimers() {
 	defer d.wg.Done()
-	tick := time.NewTicker(d.tm.Tick)
-	defer tick.Stop()
+	tick, stop := d.clock.NewTicker(d.tm.Tick)
+	defer stop()
 	var expired time.Time
 	for {
 		select {
 		case <-d.closed:
 			return
-		case now := <-tick.C:
+		case now := <-tick:
 			if d.sw != nil && now.Sub(expired) >= time.Second {
 				d.sw.Expire(now)
 				expired = now
@@ -717,7 +708,7 @@ func (d *Device) runTimers() {
 			d.mu.RLock()
 			conn := d.conn
 			d.mu.RUnlock()
-			d.errq.drain(conn, d.pathTooBig)
+			d.drainPathErrors(conn)
 			peers := d.peerList.Load()
 			if peers == nil {
 				continue
@@ -742,5 +733,8 @@ func (d *Device) sendProbe(p *Peer, msg []byte) {
 // routeMTU returns the MTU of the local route to ep, with the socket's
 // fwmark (0: unknown). It takes no lock of the device's.
 func (d *Device) routeMTU(ep netip.AddrPort) int {
-	return d.rtmtu.get(d.netNS, d.mark.Load(), ep)
+	if d.rtmtu == nil {
+		return 0
+	}
+	return d.rtmtu.routeMTU(d.mark.Load(), ep)
 }

@@ -138,7 +138,7 @@ func (d *Device) tunTooBig(p *Peer, pkt []byte, limit int, sb *udpBatch, ptb []b
 		return true
 	}
 	d.stats.TooBig.Add(1)
-	if n := packet.TooBig(ptb, pkt, limit); n > 0 && lim.allow(time.Now()) {
+	if n := packet.TooBig(ptb, pkt, limit); n > 0 && lim.allow(d.now()) {
 		if _, err := d.tun.Write(ptb[:n]); err == nil {
 			d.stats.ICMPTooBig.Add(1)
 		}

@@ -167,11 +167,8 @@ func TestHostileFragments(t *testing.T) {
 // costs a system call and no allocation.
 func TestErrQueueDrainNoAlloc(t *testing.T) {
 	_, b, _, _, _ := tapEnds(t)
-	b.mu.RLock()
-	conn := b.conn
-	b.mu.RUnlock()
-	var q errQueue
-	if n := testing.AllocsPerRun(100, func() { q.drain(conn, b.pathTooBig) }); n != 0 {
+	conn := b.udpConn()
+	if n := testing.AllocsPerRun(100, func() { b.drainPathErrors(conn) }); n != 0 {
 		t.Errorf("%v allocations per drain of an empty queue", n)
 	}
 }

@@ -74,7 +74,7 @@ type MACInfo struct {
 
 // Info reports the device's mode, peers, MAC table and counters.
 func (d *Device) Info() any {
-	now := time.Now()
+	now := d.now()
 	st := d.Status()
 	in := Info{Name: d.tun.Name(), Mode: "tun", MTU: d.mtu, ListenPort: st.ListenPort, MSS4: d.mss4, MSS6: d.mss6}
 	d.mu.RLock()

@@ -171,10 +171,11 @@ func TestScratchSurvivesFullBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer send.Close()
-	sb, err := newUDPBatch(send, 2, 0, nil)
+	kc, err := newKernelConn(send)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sb := newUDPBatch(kc, 2, 0)
 	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
 	const want = "abcdefg"
 	for i := range len(want) {

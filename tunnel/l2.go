@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"encoding/binary"
-	"net"
 	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
@@ -46,15 +45,13 @@ type l2out struct {
 	used    int
 }
 
-func (d *Device) newL2Out(conn *net.UDPConn, n int) *l2out {
+func (d *Device) newL2Out(conn PacketConn, n int) *l2out {
 	o := &l2out{d: d, scratch: make([][]byte, n)}
 	for i := range o.scratch {
 		o.scratch[i] = make([]byte, protocol.TransportOverhead+frameLenSize+d.maxFrame)
 	}
 	if conn != nil {
-		if sb, err := newUDPBatch(conn, n, 0, &d.gso); err == nil {
-			o.sb = sb
-		}
+		o.sb = newUDPBatch(conn, n, 0)
 	}
 	return o
 }
@@ -116,14 +113,14 @@ func (o *l2out) flush() {
 // its destination MAC was learned on, or floods it to every peer.
 func (d *Device) readTAP() {
 	const off = tun.Headroom
-	var last *net.UDPConn
+	var last PacketConn
 	var out *l2out
-	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn *net.UDPConn) {
+	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn PacketConn) {
 		if out == nil || conn != last {
 			last = conn
 			out = d.newL2Out(conn, 2*len(bufs))
 		}
-		now := time.Now()
+		now := d.now()
 		for i := range n {
 			frame := bufs[i][off : off+sizes[i]]
 			if !d.checkFrame(frame) {
@@ -229,7 +226,7 @@ func (p *Peer) modeMismatch() {
 	d := p.dev
 	d.stats.ModeMismatch.Add(1)
 	p.mismatch.Add(1)
-	now := time.Now().UnixNano()
+	now := p.dev.now().UnixNano()
 	last := p.mismatchLogged.Load()
 	if (last == 0 || now-last >= int64(time.Minute)) && p.mismatchLogged.CompareAndSwap(last, now) {
 		local, remote := "tun", "tap (Ethernet frames)"

@@ -96,7 +96,7 @@ func newPeer(d *Device, pub protocol.Key) *Peer {
 // there is no usable keypair.
 func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 	d := p.dev
-	now := time.Now()
+	now := p.dev.now()
 	p.mu.Lock()
 	kp := p.current
 	usable := kp != nil && now.Sub(kp.Created) < d.tm.RejectAfterTime && kp.SendCount() < protocol.RejectAfterMessages
@@ -164,7 +164,7 @@ func (p *Peer) queue(msg []byte, sb *udpBatch) {
 	if s := p.liveStream(); s != nil {
 		if s.enqueue(msg) {
 			p.txBytes.Add(uint64(len(msg)))
-			p.lastSent.Store(time.Now().UnixNano())
+			p.lastSent.Store(p.dev.now().UnixNano())
 		}
 		return
 	}
@@ -186,7 +186,7 @@ func (p *Peer) queue(msg []byte, sb *udpBatch) {
 		return
 	}
 	p.txBytes.Add(uint64(len(msg)))
-	p.lastSent.Store(time.Now().UnixNano())
+	p.lastSent.Store(p.dev.now().UnixNano())
 }
 
 // stage keeps a copy of a packet until a keypair is ready; the oldest go
@@ -203,7 +203,7 @@ func (p *Peer) stage(pkt []byte) {
 
 // sendKeepalive sends an empty transport message if there is a keypair.
 func (p *Peer) sendKeepalive() {
-	now := time.Now()
+	now := p.dev.now()
 	tm := p.dev.tm
 	p.mu.Lock()
 	kp := p.current
@@ -288,7 +288,7 @@ func jitter(rekeyTimeout time.Duration) time.Duration {
 // our own handshake completes.
 func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, via *stream) {
 	d := p.dev
-	now := time.Now()
+	now := p.dev.now()
 	p.mu.Lock()
 	if p.removed || p.hsr == nil {
 		p.mu.Unlock()
@@ -331,7 +331,7 @@ func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, via
 // handleResponse completes our handshake.
 func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort, via *stream) {
 	d := p.dev
-	now := time.Now()
+	now := p.dev.now()
 	p.mu.Lock()
 	if p.removed || p.hs == nil || receiver != p.hsIndex {
 		p.mu.Unlock()
@@ -407,7 +407,7 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 // message; a probe is answered. Both count as keepalives for the timers.
 func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) []byte {
 	d := p.dev
-	now := time.Now()
+	now := p.dev.now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
 		d.stats.BadPacket.Add(1)
 		return nil

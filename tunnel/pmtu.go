@@ -446,10 +446,7 @@ func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int, src net
 			sent = via.enqueue(buf[:m])
 		case id&(1<<31) != 0 || p.stream.Load() != nil:
 			// A UDP check: answered over UDP, to where it came from.
-			if conn := d.udpConn(); conn != nil {
-				_, err := conn.WriteToUDPAddrPort(buf[:m], src)
-				sent = err == nil
-			}
+			sent = writeTo(d.udpConn(), buf[:m], src) == nil
 		default:
 			sent = d.send(p, buf[:m]) == nil
 		}
@@ -468,7 +465,7 @@ func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int, src net
 			return
 		}
 		mtu := int(binary.BigEndian.Uint32(plain[8:12])) + outerOverhead(*ep)
-		now := time.Now()
+		now := p.dev.now()
 		st := &p.path
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -487,7 +484,7 @@ func (p *Peer) handleProbe(kp *protocol.Keypair, plain []byte, size int, src net
 // pathTooBig takes the kernel's report that a datagram to dst was too big
 // for a path of mtu.
 func (d *Device) pathTooBig(pe pathError) {
-	now := time.Now()
+	now := d.now()
 	peers := d.peerList.Load()
 	if peers == nil {
 		return

@@ -15,7 +15,8 @@ import (
 // pathPeer is a peer of a device of mode with endpoint ep, for the path MTU
 // state machine alone (no socket, no device).
 func pathPeer(mode tun.Mode, ep string) *Peer {
-	d := &Device{mode: mode, log: slog.New(slog.NewTextHandler(io.Discard, nil)), padMTU: 1520, rtmtu: newRouteMTUs()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	d := &Device{mode: mode, log: log, padMTU: 1520, rtmtu: newKernelNetwork("", log), clock: systemClock{}}
 	p := &Peer{dev: d}
 	p.setEndpoint(netip.MustParseAddrPort(ep))
 	p.path.ep = *p.endpoint.Load()

@@ -75,15 +75,13 @@ type pathError struct {
 	local bool // refused by this host (EMSGSIZE), not reported by a router
 }
 
-// errQueue reads a socket's error queue; one per Device, used by the socket
-// reader and the timers, never at once.
+// errQueue reads a socket's error queue; one per socket, used by the
+// socket reader and the timers, never at once.
 type errQueue struct {
 	mu   sync.Mutex
 	buf  [64]byte // the start of the offending datagram, unused
 	oob  [256]byte
-	conn *net.UDPConn    // the socket rc is of
-	rc   syscall.RawConn // made once per socket, so that a drain allocates nothing
-	read func(uintptr)   // q.readOne, bound once, for the same reason
+	read func(uintptr) // q.readOne, bound once, so that a drain allocates nothing
 	hdr  unix.Msghdr
 	iov  unix.Iovec
 	name unix.RawSockaddrInet6
@@ -92,23 +90,12 @@ type errQueue struct {
 	more bool // a report was read (maybe of another kind)
 }
 
-// drain reads every queued error of conn and hands those about sizes to
-// fn. Errors of other kinds (ICMP port unreachable, say) are dropped: the
-// handshake's timers deal with a peer that does not answer.
-func (q *errQueue) drain(conn *net.UDPConn, fn func(pathError)) {
-	if conn == nil {
-		return
-	}
+// drain reads every queued error of the socket rc is of and hands those
+// about sizes to fn. Errors of other kinds (ICMP port unreachable, say) are
+// dropped: the handshake's timers deal with a peer that does not answer.
+func (q *errQueue) drain(rc syscall.RawConn, fn func(pathError)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.conn != conn {
-		rc, err := conn.SyscallConn()
-		if err != nil {
-			return
-		}
-		q.conn, q.rc = conn, rc
-	}
-	rc := q.rc
 	if q.read == nil {
 		q.read = q.readOne
 	}

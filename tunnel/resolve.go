@@ -112,7 +112,7 @@ func (d *Device) resolve(ctx context.Context, hostport string, cur *netip.AddrPo
 		return netip.AddrPort{}, err
 	}
 	d.mu.RLock()
-	v4only := d.conn != nil && d.conn.LocalAddr().(*net.UDPAddr).IP.To4() != nil
+	v4only := d.conn != nil && !d.conn.IPv6()
 	d.mu.RUnlock()
 	var best netip.Addr
 	for _, a := range addrs {
@@ -140,7 +140,7 @@ func (p *Peer) moveEndpoint(ep netip.AddrPort, name string) {
 	}
 	p.dev.log.Info("endpoint name resolves to a new address", "peer", p.public.String(), "name", name, "endpoint", ep)
 	p.setEndpoint(ep)
-	p.initiate(time.Now(), true)
+	p.initiate(p.dev.now(), true)
 }
 
 // boundedContext returns a context that ends after timeout or when the

@@ -359,13 +359,13 @@ func (s *stream) readLoop() {
 		}
 		if len(pkt) > 0 {
 			if w == nil {
-				w = newTUNWriter(d.tun, 64)
+				w = newTUNWriter(d.tun, batchSize)
 				if d.mode == tun.ModeTAP {
-					out = d.newL2Out(d.udpConn(), 64)
+					out = d.newL2Out(d.udpConn(), batchSize)
 				}
 			}
 			if out != nil {
-				d.switchFrame(pkt, p, time.Now(), w, out)
+				d.switchFrame(pkt, p, d.now(), w, out)
 			} else {
 				w.add(pkt)
 			}
@@ -380,7 +380,7 @@ func (s *stream) readLoop() {
 }
 
 // udpConn returns the device's UDP socket.
-func (d *Device) udpConn() *net.UDPConn {
+func (d *Device) udpConn() PacketConn {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.conn
@@ -613,7 +613,7 @@ func (p *Peer) dial(ep netip.AddrPort) {
 	st := &p.tr
 	st.mu.Lock()
 	st.dialing = false
-	now := time.Now()
+	now := p.dev.now()
 	st.fails++
 	fails := st.fails
 	backoff := min(maxDialBackoff, time.Duration(1<<min(fails-1, 8))*250*time.Millisecond)
@@ -674,9 +674,7 @@ func (p *Peer) checkUDP(now time.Time, ep netip.AddrPort) {
 	if err != nil {
 		return
 	}
-	if conn := d.udpConn(); conn != nil {
-		conn.WriteToUDPAddrPort(buf[:m], ep)
-	}
+	writeTo(d.udpConn(), buf[:m], ep)
 }
 
 // udpAnswered takes the reply to a UDP check: after udpChecksToReturn in
@@ -692,10 +690,10 @@ func (p *Peer) udpAnswered(id uint32) {
 	}
 	st.checkAnswered = true
 	if st.udpOK++; st.udpOK < udpChecksToReturn {
-		st.nextCheck = time.Now().Add(d.tm.UDPRetry / 6) // confirm soon
+		st.nextCheck = p.dev.now().Add(d.tm.UDPRetry / 6) // confirm soon
 		return
 	}
-	st.onTCP, st.udpOK, st.checkID, st.returned = false, 0, 0, time.Now()
+	st.onTCP, st.udpOK, st.checkID, st.returned = false, 0, 0, p.dev.now()
 	p.toUDP.Add(1)
 	d.log.Info("UDP works again: moving back from TCP", "peer", p.public.String())
 	if s := p.stream.Swap(nil); s != nil {

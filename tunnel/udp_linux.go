@@ -2,13 +2,18 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tapwire/tapwire/internal/inns"
 )
 
 // mmsghdr is the kernel's struct mmsghdr, for recvmmsg and sendmmsg.
@@ -28,67 +33,144 @@ const (
 	cmsgSize = 24
 )
 
-// udpBatch moves many datagrams per system call with buffers, iovecs and
-// addresses made once, so the data path allocates nothing. It sends with
-// sendmmsg, grouping runs of equal-sized datagrams to one address into UDP
-// GSO sends (one message, the kernel cuts it up), and receives with
-// recvmmsg and UDP GRO (the kernel hands over runs of equal-sized datagrams
-// from one source as one buffer, with their size).
-type udpBatch struct {
-	rc    syscall.RawConn
-	v4    bool         // the socket is AF_INET (no IPv6 in its namespace)
-	gso   *atomic.Bool // UDP GSO works on this socket (shared by the device)
+// kernelNetwork is the kernel's UDP in a network namespace: the Network of
+// a Device whose Options name none.
+type kernelNetwork struct {
+	netNS string
+	log   *slog.Logger
+	rt    *routeMTUs
+}
+
+func newKernelNetwork(netNS string, log *slog.Logger) *kernelNetwork {
+	return &kernelNetwork{netNS: netNS, log: log, rt: newRouteMTUs()}
+}
+
+// ListenPacket opens a UDP socket on port in the network's namespace, with
+// big buffers, UDP GRO, and Don't Fragment with the kernel's reports about
+// sizes (setPathOptions).
+func (n *kernelNetwork) ListenPacket(port uint16) (PacketConn, error) {
+	var conn *net.UDPConn
+	err := inns.Do(n.netNS, func() (err error) {
+		conn, err = net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen on UDP port %d: %w", port, err)
+	}
+	_ = conn.SetReadBuffer(4 << 20)
+	_ = conn.SetWriteBuffer(4 << 20)
+	enableGRO(conn)
+	if err := setPathOptions(conn); err != nil {
+		n.log.Warn("no path MTU discovery on the socket: datagrams may be fragmented or lost for size", "err", err)
+	}
+	c, err := newKernelConn(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (n *kernelNetwork) routeMTU(mark uint32, ep netip.AddrPort) int {
+	return n.rt.get(n.netNS, mark, ep)
+}
+
+func (n *kernelNetwork) close() { n.rt.close() }
+
+// kernelConn is a UDP socket of the kernel's moving many datagrams per
+// system call, with headers, iovecs and addresses made once, so that the
+// data path allocates nothing. It sends with sendmmsg, grouping runs of
+// equal-sized datagrams to one address into UDP GSO sends (one message,
+// the kernel cuts it up), and receives with recvmmsg and UDP GRO (the
+// kernel hands over runs of equal-sized datagrams from one source as one
+// buffer, with their size).
+type kernelConn struct {
+	conn *net.UDPConn
+	rc   syscall.RawConn
+	v4   bool // the socket is AF_INET (no IPv6 in its namespace)
+	port uint16
+	gso  atomic.Bool // UDP GSO works on this socket (cleared if the kernel refuses it)
+
+	rmu     sync.Mutex // one reader at a time
+	r       mmsgState
+	senders sync.Pool // *mmsgState, one per concurrent WriteBatch
+	errq    errQueue  // what the path says about sizes
+}
+
+var (
+	_ PacketConn   = (*kernelConn)(nil)
+	_ pathReporter = (*kernelConn)(nil)
+	_ routeMTUer   = (*kernelNetwork)(nil)
+)
+
+func newKernelConn(conn *net.UDPConn) (*kernelConn, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &kernelConn{conn: conn, rc: rc}
+	la, _ := conn.LocalAddr().(*net.UDPAddr)
+	if la != nil {
+		c.v4 = la.IP.To4() != nil
+		c.port = uint16(la.Port)
+	}
+	c.gso.Store(true)
+	c.r.c = c
+	c.r.fn = c.r.recvmmsg
+	c.senders.New = func() any {
+		s := &mmsgState{c: c}
+		s.fn = s.sendmmsg
+		return s
+	}
+	return c, nil
+}
+
+func (c *kernelConn) LocalPort() uint16 { return c.port }
+func (c *kernelConn) IPv6() bool        { return !c.v4 }
+func (c *kernelConn) Close() error      { return c.conn.Close() }
+
+// SetMark sets the socket's fwmark (SO_MARK), which policy routing uses to
+// keep the tunnel's own packets out of the tunnel.
+func (c *kernelConn) SetMark(mark uint32) error {
+	var serr error
+	if err := c.rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+func (c *kernelConn) drainPathErrors(fn func(pathError)) { c.errq.drain(c.rc, fn) }
+
+// mmsgState is the memory of one recvmmsg or sendmmsg batch.
+type mmsgState struct {
+	c     *kernelConn
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
 	ctrl  [][cmsgSize]byte
+	first []int // send: index in msgs of the first datagram of each mmsghdr
+	msgs  []Datagram
 
-	// receive side
-	bufs    [][]byte
-	sizes   []int
-	segSize []int // GRO segment size of bufs[i] (0: one datagram)
-	addrs   []netip.AddrPort
-
-	// send side
-	msgs    [][]byte
-	to      []netip.AddrPort
-	first   []int // index in msgs of the first datagram of each mmsghdr
-	nh      int   // messages (mmsghdrs) built for this flush
-	gsoMsgs int   // of which carry several datagrams
-	arena   []byte
-	used    int // bytes of arena handed out since the last flush
-
-	n, done int
-	err     error
-	retried bool // the message at done was tried again after an async error
-	gsoBig  bool // the message at done was a GSO send refused (EINVAL) as too big
-	recvFn  func(uintptr) bool
-	sendFn  func(uintptr) bool
+	nh, gsoMsgs int // send: messages (mmsghdrs) built, of which carry several datagrams
+	n, done     int
+	err         error
+	retried     bool // the message at done was tried again after an async error
+	gsoBig      bool // the message at done was a GSO send refused (EINVAL) as too big
+	fn          func(uintptr) bool
 }
 
-// arenaSize is the scratch space a batch hands out between flushes: the
-// fragments of a few dozen frames.
-const arenaSize = 256 << 10
-
-// scratch returns n bytes that stay the caller's until the next flush (the
-// fragments of a frame are built there), or nil when the batch has no
-// room left: flush, then ask again. It also returns nil when the batch is
-// full of messages, so that the add of a message built in the space never
-// flushes (which would hand the space out again before the message left).
-// The space is allocated on first use.
-func (b *udpBatch) scratch(n int) []byte {
-	if n > arenaSize || len(b.msgs) == len(b.hdrs) {
-		return nil
+func (s *mmsgState) grow(n int) {
+	if len(s.hdrs) >= n {
+		return
 	}
-	if b.arena == nil {
-		b.arena = make([]byte, arenaSize)
-	}
-	if b.used+n > len(b.arena) {
-		return nil
-	}
-	buf := b.arena[b.used : b.used+n : b.used+n]
-	b.used += n
-	return buf
+	n = max(n, batchSize)
+	s.hdrs = make([]mmsghdr, n)
+	s.iovs = make([]unix.Iovec, n)
+	s.names = make([]unix.RawSockaddrInet6, n)
+	s.ctrl = make([][cmsgSize]byte, n)
+	s.first = make([]int, n)
 }
 
 // enableGRO asks the kernel to coalesce received datagrams (Linux 5.0+);
@@ -105,61 +187,124 @@ func enableGRO(conn *net.UDPConn) bool {
 	return ok
 }
 
-func newUDPBatch(conn *net.UDPConn, size, bufSize int, gso *atomic.Bool) (*udpBatch, error) {
-	rc, err := conn.SyscallConn()
+// ReadBatch receives with one recvmmsg, blocking in the poller until a
+// datagram is there.
+func (c *kernelConn) ReadBatch(msgs []Datagram) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	s := &c.r
+	s.grow(len(msgs))
+	for i := range msgs {
+		buf := msgs[i].Buf
+		s.iovs[i].Base, s.iovs[i].Len = &buf[0], uint64(len(buf))
+		s.hdrs[i].hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&s.names[i])), Namelen: unix.SizeofSockaddrInet6,
+			Iov: &s.iovs[i], Iovlen: 1, Control: &s.ctrl[i][0], Controllen: cmsgSize}
+	}
+	s.n, s.err, s.nh = 0, nil, len(msgs)
+	err := c.rc.Read(s.fn)
+	for i := range msgs {
+		s.iovs[i].Base = nil
+	}
 	if err != nil {
-		return nil, err
-	}
-	b := &udpBatch{
-		rc:      rc,
-		gso:     gso,
-		hdrs:    make([]mmsghdr, size),
-		iovs:    make([]unix.Iovec, size),
-		names:   make([]unix.RawSockaddrInet6, size),
-		ctrl:    make([][cmsgSize]byte, size),
-		sizes:   make([]int, size),
-		segSize: make([]int, size),
-		addrs:   make([]netip.AddrPort, size),
-		msgs:    make([][]byte, 0, size),
-		to:      make([]netip.AddrPort, 0, size),
-		first:   make([]int, size),
-	}
-	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		b.v4 = true
-	}
-	if bufSize > 0 {
-		b.bufs = make([][]byte, size)
-		for i := range b.bufs {
-			b.bufs[i] = make([]byte, bufSize)
-		}
-	}
-	b.recvFn, b.sendFn = b.recvmmsg, b.sendmmsg
-	return b, nil
-}
-
-// recv reads up to len(bufs) messages into bufs[i][offset:], blocking in
-// the poller until at least one is there. With GRO a message may hold
-// several datagrams of segSize[i] bytes each (the last may be shorter).
-func (b *udpBatch) recv(offset int) (int, error) {
-	for i := range b.hdrs {
-		buf := b.bufs[i][offset:]
-		b.iovs[i].Base, b.iovs[i].Len = &buf[0], uint64(len(buf))
-		b.hdrs[i].hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[i])), Namelen: unix.SizeofSockaddrInet6,
-			Iov: &b.iovs[i], Iovlen: 1, Control: &b.ctrl[i][0], Controllen: cmsgSize}
-	}
-	b.n, b.err = 0, nil
-	if err := b.rc.Read(b.recvFn); err != nil {
 		return 0, err
 	}
-	if b.err != nil {
-		return 0, b.err
+	if s.err != nil {
+		return 0, s.err
 	}
-	for i := range b.n {
-		b.sizes[i] = int(b.hdrs[i].len)
-		b.addrs[i] = parseSockaddr(&b.names[i])
-		b.segSize[i] = groSize(b.ctrl[i][:b.hdrs[i].hdr.Controllen])
+	for i := range s.n {
+		msgs[i].N = int(s.hdrs[i].len)
+		msgs[i].Addr = parseSockaddr(&s.names[i])
+		msgs[i].Segment = groSize(s.ctrl[i][:s.hdrs[i].hdr.Controllen])
 	}
-	return b.n, nil
+	return s.n, nil
+}
+
+func (s *mmsgState) recvmmsg(fd uintptr) bool {
+	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.nh),
+		unix.MSG_DONTWAIT, 0, 0)
+	switch errno {
+	case 0:
+		s.n = int(r)
+	case unix.EAGAIN, unix.EINTR:
+		return false
+	default:
+		s.err = errno
+	}
+	return true
+}
+
+// WriteBatch sends msgs with sendmmsg, runs of equal-sized datagrams to
+// one address as UDP GSO sends while the kernel takes them. An IPv6
+// destination on an IPv4 socket is refused with EAFNOSUPPORT.
+func (c *kernelConn) WriteBatch(msgs []Datagram) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if c.v4 {
+		for i := range msgs {
+			if !msgs[i].Addr.Addr().Unmap().Is4() {
+				// Rare (callers check): send around it.
+				g1, err1 := c.WriteBatch(msgs[:i])
+				g2, err2 := c.WriteBatch(msgs[i+1:])
+				if err1 == nil {
+					err1 = fmt.Errorf("send to %v on an IPv4 socket: %w", msgs[i].Addr, unix.EAFNOSUPPORT)
+				}
+				_ = err2
+				return g1 + g2, err1
+			}
+		}
+	}
+	s := c.senders.Get().(*mmsgState)
+	defer c.senders.Put(s)
+	s.grow(len(msgs))
+	s.msgs = msgs
+	defer func() {
+		s.msgs = nil
+		for i := range s.iovs {
+			s.iovs[i].Base = nil
+		}
+	}()
+	useGSO := c.gso.Load()
+	s.build(0, useGSO)
+	s.done, s.err, s.retried, s.gsoBig = 0, nil, false, false
+	err := c.rc.Write(s.fn)
+	if err == nil {
+		err = s.err
+	}
+	if useGSO && (err == unix.EIO || err == unix.ENOPROTOOPT) && s.done == 0 {
+		// No UDP GSO here (or not for this route): send them one by one,
+		// from now on too.
+		c.gso.Store(false)
+		s.build(0, false)
+		s.done, s.err, s.retried, s.gsoBig = 0, nil, false, false
+		if err = c.rc.Write(s.fn); err == nil {
+			err = s.err
+		}
+	}
+	gsoMsgs := s.gsoMsgs
+	for range len(msgs) {
+		if !s.gsoBig {
+			break
+		}
+		// A GSO send whose datagrams are bigger than the route's MTU (its
+		// interface changed, say): the rest go one by one, and the kernel
+		// refuses the big ones with EMSGSIZE, which teaches the path MTU.
+		s.build(s.first[s.done], false)
+		s.done, s.err, s.retried, s.gsoBig = 0, nil, false, false
+		if err = c.rc.Write(s.fn); err == nil {
+			err = s.err
+		}
+	}
+	return gsoMsgs, err
+}
+
+func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	if sa.Family == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 }
 
 // groSize finds the UDP_GRO control message and returns its segment size.
@@ -181,170 +326,89 @@ func groSize(ctrl []byte) int {
 	return 0
 }
 
-func (b *udpBatch) recvmmsg(fd uintptr) bool {
-	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)),
-		unix.MSG_DONTWAIT, 0, 0)
-	switch errno {
-	case 0:
-		b.n = int(r)
-	case unix.EAGAIN, unix.EINTR:
-		return false
-	default:
-		b.err = errno
-	}
-	return true
-}
-
-func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
-	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
-	if sa.Family == unix.AF_INET {
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
-	}
-	return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
-}
-
-// add queues a datagram for the next flush, flushing first when the batch
-// is full. It refuses an IPv6 address on an IPv4-only socket.
-func (b *udpBatch) add(msg []byte, to netip.AddrPort) bool {
-	if b.v4 && !to.Addr().Unmap().Is4() {
-		return false
-	}
-	if len(b.msgs) == len(b.hdrs) {
-		b.flush()
-	}
-	b.msgs = append(b.msgs, msg)
-	b.to = append(b.to, to)
-	return true
-}
-
-// flush sends the queued datagrams and empties the queue.
-func (b *udpBatch) flush() error {
-	b.gsoMsgs = 0
-	if len(b.msgs) == 0 {
-		return nil
-	}
-	useGSO := b.gso != nil && b.gso.Load()
-	b.build(0, useGSO)
-	b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
-	err := b.rc.Write(b.sendFn)
-	if err == nil {
-		err = b.err
-	}
-	if useGSO && (err == unix.EIO || err == unix.ENOPROTOOPT) && b.done == 0 {
-		// No UDP GSO here (or not for this route): send them one by one,
-		// from now on too.
-		b.gso.Store(false)
-		b.build(0, false)
-		b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
-		if err = b.rc.Write(b.sendFn); err == nil {
-			err = b.err
-		}
-	}
-	for range len(b.msgs) {
-		if !b.gsoBig {
-			break
-		}
-		// A GSO send whose datagrams are bigger than the route's MTU (its
-		// interface changed, say): the rest go one by one, and the kernel
-		// refuses the big ones with EMSGSIZE, which teaches the path MTU.
-		b.build(b.first[b.done], false)
-		b.done, b.err, b.retried, b.gsoBig = 0, nil, false, false
-		if err = b.rc.Write(b.sendFn); err == nil {
-			err = b.err
-		}
-	}
-	clear(b.msgs)
-	b.msgs, b.to, b.used = b.msgs[:0], b.to[:0], 0
-	for i := range b.iovs {
-		b.iovs[i].Base = nil
-	}
-	return err
-}
-
 // build lays the queued datagrams from msgs[from] on out as mmsghdrs: with
 // gso, each run of datagrams to one address, of one size (the last may be
 // shorter), becomes one message of several iovecs with a UDP_SEGMENT
 // control message.
-func (b *udpBatch) build(from int, gso bool) {
-	b.nh, b.gsoMsgs = 0, 0
-	for i := from; i < len(b.msgs); {
+func (s *mmsgState) build(from int, gso bool) {
+	s.nh, s.gsoMsgs = 0, 0
+	for i := from; i < len(s.msgs); {
 		j := i + 1
 		if gso {
-			seg, total := len(b.msgs[i]), len(b.msgs[i])
-			for j < len(b.msgs) && j-i < maxGSOSegments && b.to[j] == b.to[i] &&
-				len(b.msgs[j]) <= seg && total+len(b.msgs[j]) <= maxGSOBytes {
-				total += len(b.msgs[j])
+			seg, total := len(s.msgs[i].Buf), len(s.msgs[i].Buf)
+			for j < len(s.msgs) && j-i < maxGSOSegments && s.msgs[j].Addr == s.msgs[i].Addr &&
+				len(s.msgs[j].Buf) <= seg && total+len(s.msgs[j].Buf) <= maxGSOBytes {
+				total += len(s.msgs[j].Buf)
 				j++
-				if len(b.msgs[j-1]) < seg {
+				if len(s.msgs[j-1].Buf) < seg {
 					break // a shorter datagram ends the run
 				}
 			}
 		}
 		for k := i; k < j; k++ {
-			b.iovs[k].Base, b.iovs[k].Len = &b.msgs[k][0], uint64(len(b.msgs[k]))
+			s.iovs[k].Base, s.iovs[k].Len = &s.msgs[k].Buf[0], uint64(len(s.msgs[k].Buf))
 		}
-		h := &b.hdrs[b.nh]
-		b.first[b.nh] = i
-		namelen := b.putSockaddr(&b.names[b.nh], b.to[i])
-		h.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&b.names[b.nh])), Namelen: namelen,
-			Iov: &b.iovs[i], Iovlen: uint64(j - i)}
+		h := &s.hdrs[s.nh]
+		s.first[s.nh] = i
+		namelen := s.putSockaddr(&s.names[s.nh], s.msgs[i].Addr)
+		h.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&s.names[s.nh])), Namelen: namelen,
+			Iov: &s.iovs[i], Iovlen: uint64(j - i)}
 		if j-i > 1 {
-			c := b.ctrl[b.nh][:]
+			c := s.ctrl[s.nh][:]
 			clear(c)
 			ch := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
 			ch.Level, ch.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
 			ch.SetLen(unix.CmsgLen(2))
-			binary.NativeEndian.PutUint16(c[unix.CmsgLen(0):], uint16(len(b.msgs[i])))
+			binary.NativeEndian.PutUint16(c[unix.CmsgLen(0):], uint16(len(s.msgs[i].Buf)))
 			h.hdr.Control, h.hdr.Controllen = &c[0], uint64(unix.CmsgSpace(2))
-			b.gsoMsgs++
+			s.gsoMsgs++
 		}
-		b.nh++
+		s.nh++
 		i = j
 	}
 }
 
-func (b *udpBatch) sendmmsg(fd uintptr) bool {
-	for b.done < b.nh {
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.done])),
-			uintptr(b.nh-b.done), unix.MSG_DONTWAIT, 0, 0)
+func (s *mmsgState) sendmmsg(fd uintptr) bool {
+	for s.done < s.nh {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[s.done])),
+			uintptr(s.nh-s.done), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
-			b.done += int(r)
-			b.retried = false
+			s.done += int(r)
+			s.retried = false
 		case unix.EAGAIN:
 			return false
 		case unix.EINTR:
 		default:
-			if asyncErr(errno) && !b.retried {
+			if asyncErr(errno) && !s.retried {
 				// Maybe not this message's error but one an ICMP report
 				// left on the socket, which this send took in its place:
 				// one more try.
-				b.retried = true
+				s.retried = true
 				continue
 			}
-			b.retried = false
+			s.retried = false
 			// This message refused (no route, too big, or no GSO): note
 			// it, go on.
-			if b.err == nil {
-				b.err = errno
+			if s.err == nil {
+				s.err = errno
 			}
-			gso := b.hdrs[b.done].hdr.Controllen != 0
-			if b.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && gso {
+			gso := s.hdrs[s.done].hdr.Controllen != 0
+			if s.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && gso {
 				return true // let flush fall back to plain sends
 			}
 			if errno == unix.EINVAL && gso {
-				b.gsoBig = true
+				s.gsoBig = true
 				return true // let flush send the rest one by one
 			}
-			b.done++
+			s.done++
 		}
 	}
 	return true
 }
 
-func (b *udpBatch) putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
-	if b.v4 {
+func (s *mmsgState) putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
+	if s.c.v4 {
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: ap.Addr().Unmap().As4()}
 		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], ap.Port())
