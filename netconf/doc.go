@@ -1,16 +1,23 @@
-// Package netconf configures network links, addresses, routes and bridges
-// through rtnetlink, in the current or in another network namespace.
+// Package netconf configures network links, addresses, routes, bridges and
+// policy routing rules through rtnetlink, in the current or in another network
+// namespace, the way ip link, ip addr, ip route and ip rule do.
 //
 // # Namespaces
 //
-// A [Handle] is bound to one network namespace when it is opened: [Open]
-// creates a netlink socket inside that namespace and every request goes
+// A [Handle] is bound to one network namespace when it is opened, and
+// [Open] and [Handle.AddVeth] name a namespace in one of three ways:
+//
+//   - "" is the namespace of the calling thread, normally the program's own.
+//   - A reference containing "/" is the path of a namespace file, for example
+//     /proc/1234/ns/net for the namespace of process 1234.
+//   - Anything else is the name of a namespace made by `ip netns add NAME`
+//     (or by anything else that bind-mounts one there): the file
+//     /var/run/netns/NAME, the namespace `ip netns exec NAME` enters.
+//
+// Open creates a netlink socket inside that namespace and every request goes
 // through that socket. The calling goroutine never enters the namespace, so a
 // program can configure any number of namespaces from one goroutine while its
-// own threads stay where they are. The namespace is named as for
-// internal/inns: "" is the namespace of the calling thread, a reference
-// containing "/" is a path (for example /proc/1234/ns/net), and anything else
-// is a name made by `ip netns add`, under /var/run/netns.
+// own threads stay where they are.
 //
 // # Idempotence
 //
@@ -35,9 +42,23 @@
 //
 // # Errors
 //
-// Errors name the operation, the link and the namespace, and wrap the
-// underlying cause. A link that does not exist gives an error matching
-// [ErrLinkNotFound] with errors.Is, except in [Handle.DelLink], for which an
-// absent link is success. Kernel errors wrap the syscall.Errno the kernel
-// returned.
+// Errors name the package, the operation with its arguments, and the
+// namespace ("current netns" for "", else "netns " and the reference as
+// given), and wrap the underlying cause:
+//
+//	netconf: set MTU 1420 on wg0 in netns blue: link not found
+//	netconf: add address 192.0.2.1/24 to wg0 in current netns: operation not permitted
+//	netconf: open netns blue: open network namespace blue: no such file or directory
+//
+// Test them with errors.Is rather than by their text:
+//
+//   - A link that does not exist matches [ErrLinkNotFound], except in
+//     [Handle.DelLink], for which an absent link is success.
+//   - A link that is not a bridge where one is needed matches [ErrNotBridge].
+//   - Any call on a closed Handle matches [ErrClosed].
+//   - A namespace that does not exist matches fs.ErrNotExist.
+//   - Kernel errors wrap the syscall.Errno the kernel returned, so for
+//     example errors.Is(err, fs.ErrExist) is EEXIST and errors.Is(err,
+//     fs.ErrPermission) is EPERM (not root, or without CAP_NET_ADMIN in the
+//     namespace's user namespace).
 package netconf

@@ -40,12 +40,14 @@ type Handle struct {
 
 // Open returns a Handle on the network namespace ns: "" is the calling
 // thread's namespace, a reference containing "/" is a path to a namespace
-// file, anything else is a name under /var/run/netns (see inns.Path).
+// file, anything else is a name under /var/run/netns (see the package doc,
+// Namespaces). A namespace that does not exist is an error matching
+// fs.ErrNotExist.
 //
-// The netlink socket is created by a helper goroutine on a locked thread that
-// enters the namespace and leaves it again (see inns.DoHandle); the calling
-// goroutine does not move, and a thread that could not return is destroyed
-// rather than reused.
+// The netlink socket is created by a helper goroutine on a locked OS thread
+// that enters the namespace and leaves it again; the calling goroutine does
+// not move, and a thread that could not return is destroyed rather than
+// reused.
 func Open(ns string) (*Handle, error) {
 	var (
 		nh  *netlink.Handle

@@ -59,8 +59,13 @@ func TestOpen(t *testing.T) {
 	if h, err := netconf.Open("twt-no-such-namespace"); err == nil {
 		h.Close()
 		t.Error("Open of a missing namespace succeeded")
-	} else if !strings.Contains(err.Error(), "twt-no-such-namespace") {
-		t.Errorf("error %q does not name the namespace", err)
+	} else {
+		if !strings.Contains(err.Error(), "twt-no-such-namespace") {
+			t.Errorf("error %q does not name the namespace", err)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("error %q does not match fs.ErrNotExist", err)
+		}
 	}
 }
 
