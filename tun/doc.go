@@ -72,8 +72,9 @@
 // # Deadlines and closing
 //
 // SetReadDeadline and SetWriteDeadline work as on net.Conn: an expired
-// deadline makes the blocked call return an error for which
-// errors.Is(err, os.ErrDeadlineExceeded) is true. Close, from any goroutine,
+// deadline makes the blocked call return an *OpError for which
+// errors.Is(err, os.ErrDeadlineExceeded) is true; OpError is a net.Error,
+// and its Timeout method is true exactly for such errors. Close, from any goroutine,
 // promptly unblocks every Read and Write parked on the device, which return
 // an error for which errors.Is(err, ErrClosed) is true. When the interface is
 // deleted underneath (ip link del), reads fail with ErrDeviceRemoved.

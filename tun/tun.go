@@ -206,5 +206,22 @@ func (e *OpError) Error() string {
 // Unwrap returns the underlying error.
 func (e *OpError) Unwrap() error { return e.Err }
 
-// Timeout reports whether the error is an expired deadline, as net.Error does.
+// OpError is a net.Error, so code written for net.Conn's deadlines handles a
+// device's the same way.
+var _ net.Error = (*OpError)(nil)
+
+// Timeout reports whether the operation failed because a deadline set with
+// SetDeadline, SetReadDeadline or SetWriteDeadline expired: whether Err
+// matches os.ErrDeadlineExceeded (the runtime poller's timeout). Any other
+// failure, ETIMEDOUT included, is not a timeout.
 func (e *OpError) Timeout() bool { return errors.Is(e.Err, os.ErrDeadlineExceeded) }
+
+// Temporary reports whether retrying the same call may succeed without
+// anything else changing. It is true exactly when Timeout is (as for net's
+// own deadline errors): an expired deadline is the one transient failure a
+// device reports, since its queues retry EAGAIN and EINTR themselves. Closed
+// and removed devices, refused packets and kernel errors are not temporary.
+//
+// Deprecated: as with net.Error, "temporary" is not well defined; test
+// Timeout, or the cause with errors.Is.
+func (e *OpError) Temporary() bool { return e.Timeout() }

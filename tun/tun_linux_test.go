@@ -286,9 +286,13 @@ func TestDeadline(t *testing.T) {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read past deadline: %v", err)
 	}
+	// The OpError itself, not only the poller's error inside it, is the
+	// net.Error that errors.As finds.
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("error %v is not a net.Error with Timeout()", err)
+	} else if _, ok := ne.(*tun.OpError); !ok {
+		t.Errorf("errors.As found %T, want *tun.OpError", ne)
 	}
 	_, err = dev.ReadBatch([][]byte{buf}, []int{0}, 0)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
