@@ -30,9 +30,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// runDir holds the pid files of interfaces tapwire up brought up.
-const runDir = "/var/run/tapwire"
-
 func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("up", "[-f|--foreground] FILE", stderr)
 	fg := fs.Bool("f", false, "stay in the foreground (log to stderr) instead of going into the background")
@@ -65,11 +62,11 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		}
 	}
 	if !*fg && !daemon.IsChild() {
-		os.MkdirAll(runDir, 0o755)
-		if err := daemon.Background(filepath.Join(runDir, name+".log"), 60*time.Second); err != nil {
+		os.MkdirAll(runDir(), 0o755)
+		if err := daemon.Background(filepath.Join(runDir(), name+".log"), 60*time.Second); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, filepath.Join(runDir, name+".log"))
+		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, filepath.Join(runDir(), name+".log"))
 		return nil
 	}
 	err = upForeground(ctx, cfg, path, name, stderr)
@@ -245,8 +242,8 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	if err := hooks("PostUp", cfg.Interface.PostUp); err != nil {
 		return err
 	}
-	pidFile := filepath.Join(runDir, name+".pid")
-	os.MkdirAll(runDir, 0o755)
+	pidFile := filepath.Join(runDir(), name+".pid")
+	os.MkdirAll(runDir(), 0o755)
 	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 	defer os.Remove(pidFile)
 
@@ -435,7 +432,7 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, args []string) error
 			return err
 		}
 	}
-	pidFile := filepath.Join(runDir, name+".pid")
+	pidFile := filepath.Join(runDir(), name+".pid")
 	if b, err := os.ReadFile(pidFile); err == nil {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, syscall.SIGTERM) == nil {
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

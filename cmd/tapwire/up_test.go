@@ -25,10 +25,19 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Interfaces the tests bring up keep their pid files and logs in a
+	// directory of their own, not in /var/run/tapwire.
+	run, err := os.MkdirTemp("", "tapwire-run")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv(runDirEnv, run)
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	os.RemoveAll(run)
 	os.Exit(code)
 }
 
@@ -128,8 +137,15 @@ func TestUpDown(t *testing.T) {
 	if err := os.Chmod(confA, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := up(t, na, confA); !strings.Contains(out, "warning: "+confA+" holds a private key") || !strings.Contains(out, "chmod 600 "+confA) {
+	out := up(t, na, confA)
+	if !strings.Contains(out, "warning: "+confA+" holds a private key") || !strings.Contains(out, "chmod 600 "+confA) {
 		t.Errorf("tapwire up on a 0644 file gave no warning with the fix:\n%s", out)
+	}
+	// The log goes to $TAPWIRE_RUN_DIR, which TestMain set.
+	if log := filepath.Join(runDir(), "twupa.log"); !strings.Contains(out, "(log: "+log+")") {
+		t.Errorf("tapwire up does not log to %s:\n%s", log, out)
+	} else if _, err := os.Stat(log); err != nil {
+		t.Error(err)
 	}
 	if out := up(t, nb, confB); strings.Contains(out, "warning") {
 		t.Errorf("tapwire up on a 0600 file warns:\n%s", out)
