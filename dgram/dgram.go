@@ -56,4 +56,3 @@ type Network interface {
 	// a free port.
 	ListenPacket(port uint16) (Conn, error)
 }
-

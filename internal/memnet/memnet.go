@@ -1,0 +1,439 @@
+// Package memnet is an in-memory world for tests of the tunnel engine:
+// TUN and TAP devices whose other side a test drives (Device), datagram
+// endpoints joined by a switch that a test can watch, filter and rewrite
+// (Network, Host, Conn), and a clock that moves only when told (Clock).
+// Nothing in it touches the kernel, so the tests that use it need no root,
+// run in parallel and, with the Clock, do not depend on how fast the
+// machine is.
+//
+// Queues are bounded: what does not fit is dropped and counted, as a
+// kernel's queues would, never blocking the writer.
+package memnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapwire/tapwire/dgram"
+	"github.com/tapwire/tapwire/tun"
+)
+
+// queueLen bounds every queue: a device's both ways, an endpoint's input.
+const queueLen = 4096
+
+// Device is an in-memory TUN or TAP device. The engine uses it as a
+// tunnel.PacketDevice; the test is the host's network stack behind it:
+// Send hands the engine a packet (or frame) to carry, Recv takes one the
+// engine delivered.
+type Device struct {
+	name string
+	mode tun.Mode
+	mtu  int
+
+	in     chan []byte // host -> engine
+	out    chan []byte // engine -> host
+	closed chan struct{}
+	once   sync.Once
+
+	// Dropped counts packets the engine wrote while the host's queue was
+	// full.
+	Dropped atomic.Uint64
+}
+
+// NewDevice returns a device named name carrying IP packets (tun.ModeTUN)
+// or Ethernet frames (tun.ModeTAP), with MTU mtu.
+func NewDevice(name string, mode tun.Mode, mtu int) *Device {
+	return &Device{name: name, mode: mode, mtu: mtu,
+		in: make(chan []byte, queueLen), out: make(chan []byte, queueLen), closed: make(chan struct{})}
+}
+
+// Name returns the device's name.
+func (d *Device) Name() string { return d.name }
+
+// Mode returns the device's mode.
+func (d *Device) Mode() tun.Mode { return d.mode }
+
+// MTU returns the device's MTU.
+func (d *Device) MTU() (int, error) { return d.mtu, nil }
+
+// BatchSize returns tun.DefaultBatchSize.
+func (d *Device) BatchSize() int { return tun.DefaultBatchSize }
+
+// ReadBatch blocks until the host sent a packet, then returns up to
+// len(bufs) of them. It returns tun.ErrClosed once the device is closed.
+// A packet longer than its buffer is cut, as a short read would.
+func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+	var p []byte
+	select {
+	case p = <-d.in:
+	case <-d.closed:
+		return 0, fmt.Errorf("memnet: read %s: %w", d.name, tun.ErrClosed)
+	}
+	n := 0
+	for {
+		sizes[n] = copy(bufs[n][offset:], p)
+		n++
+		if n == len(bufs) {
+			return n, nil
+		}
+		select {
+		case p = <-d.in:
+		default:
+			return n, nil
+		}
+	}
+}
+
+// WriteBatch hands each bufs[i][offset:] to the host.
+func (d *Device) WriteBatch(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		if _, err := d.Write(b[offset:]); err != nil {
+			return 0, err
+		}
+	}
+	return len(bufs), nil
+}
+
+// Write hands a copy of p to the host, or drops and counts it when the
+// host's queue is full.
+func (d *Device) Write(p []byte) (int, error) {
+	select {
+	case <-d.closed:
+		return 0, fmt.Errorf("memnet: write %s: %w", d.name, tun.ErrClosed)
+	default:
+	}
+	select {
+	case d.out <- append([]byte(nil), p...):
+	default:
+		d.Dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+// Close closes the device; a blocked ReadBatch returns tun.ErrClosed.
+func (d *Device) Close() error {
+	d.once.Do(func() { close(d.closed) })
+	return nil
+}
+
+// Send gives the engine a packet (or frame) to carry, as the host's stack
+// writing to the interface would. It blocks while the queue is full.
+func (d *Device) Send(ctx context.Context, pkt []byte) error {
+	select {
+	case d.in <- append([]byte(nil), pkt...):
+		return nil
+	case <-d.closed:
+		return fmt.Errorf("memnet: send on %s: %w", d.name, tun.ErrClosed)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Recv returns the next packet (or frame) the engine delivered to the
+// host, waiting until ctx is done.
+func (d *Device) Recv(ctx context.Context) ([]byte, error) {
+	select {
+	case p := <-d.out:
+		return p, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("memnet: receive on %s: %w", d.name, ctx.Err())
+	}
+}
+
+// Packet is one datagram crossing a Network.
+type Packet struct {
+	Src, Dst netip.AddrPort
+	Data     []byte
+}
+
+// Filter sees every datagram a Network carries, before it is delivered. It
+// may change Src (a NAT on the way, a roaming peer), Dst or Data; it
+// returns false to drop the datagram. It runs on the sender's goroutine.
+type Filter func(p *Packet) bool
+
+// Network joins endpoints by address. The zero value is not usable: call
+// NewNetwork.
+type Network struct {
+	mu     sync.RWMutex
+	conns  map[netip.AddrPort]*Conn
+	filter Filter
+	port   uint16
+
+	// Lost counts datagrams to an address nobody listens on; Filtered
+	// those a Filter dropped.
+	Lost, Filtered atomic.Uint64
+}
+
+// NewNetwork returns an empty network.
+func NewNetwork() *Network {
+	return &Network{conns: make(map[netip.AddrPort]*Conn), port: 40000}
+}
+
+// SetFilter sets (nil: clears) the filter every datagram goes through.
+func (n *Network) SetFilter(f Filter) {
+	n.mu.Lock()
+	n.filter = f
+	n.mu.Unlock()
+}
+
+// Host returns the host with address addr on n: a tunnel.Network whose
+// endpoints are bound to addr.
+func (n *Network) Host(addr netip.Addr) *Host { return &Host{n: n, addr: addr} }
+
+func (n *Network) deliver(p Packet) {
+	n.mu.RLock()
+	f := n.filter
+	n.mu.RUnlock()
+	if f != nil && !f(&p) {
+		n.Filtered.Add(1)
+		return
+	}
+	n.mu.RLock()
+	c := n.conns[p.Dst]
+	n.mu.RUnlock()
+	if c == nil {
+		n.Lost.Add(1)
+		return
+	}
+	select {
+	case c.q <- p:
+	default:
+		c.Dropped.Add(1)
+	}
+}
+
+// Host is one address on a Network.
+type Host struct {
+	n    *Network
+	addr netip.Addr
+}
+
+// ListenPacket implements tunnel.Network.
+func (h *Host) ListenPacket(port uint16) (dgram.Conn, error) {
+	c, err := h.Listen(port)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Listen opens an endpoint on port (0: a free one) of h's address.
+func (h *Host) Listen(port uint16) (*Conn, error) {
+	n := h.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if port == 0 {
+		for {
+			n.port++
+			if _, busy := n.conns[netip.AddrPortFrom(h.addr, n.port)]; !busy {
+				break
+			}
+		}
+		port = n.port
+	}
+	ap := netip.AddrPortFrom(h.addr, port)
+	if _, busy := n.conns[ap]; busy {
+		return nil, fmt.Errorf("memnet: listen on %v: address in use", ap)
+	}
+	c := &Conn{n: n, addr: ap, q: make(chan Packet, queueLen), closed: make(chan struct{})}
+	n.conns[ap] = c
+	return c, nil
+}
+
+// Conn is an endpoint of a Network: a dgram.Conn.
+type Conn struct {
+	n      *Network
+	addr   netip.AddrPort
+	q      chan Packet
+	closed chan struct{}
+	once   sync.Once
+	mark   atomic.Uint32
+
+	// Dropped counts datagrams for this endpoint dropped because its queue
+	// was full.
+	Dropped atomic.Uint64
+}
+
+// Addr returns the endpoint's address.
+func (c *Conn) Addr() netip.AddrPort { return c.addr }
+
+// LocalPort returns the endpoint's port.
+func (c *Conn) LocalPort() uint16 { return c.addr.Port() }
+
+// IPv6 reports whether the endpoint's address is IPv6.
+func (c *Conn) IPv6() bool { return c.addr.Addr().Is6() }
+
+// Mark returns the last mark SetMark set.
+func (c *Conn) Mark() uint32 { return c.mark.Load() }
+
+// SetMark records mark.
+func (c *Conn) SetMark(mark uint32) error {
+	c.mark.Store(mark)
+	return nil
+}
+
+// ReadBatch implements dgram.Conn: it blocks until a datagram is there.
+func (c *Conn) ReadBatch(msgs []dgram.Datagram) (int, error) {
+	var p Packet
+	select {
+	case p = <-c.q:
+	case <-c.closed:
+		return 0, fmt.Errorf("memnet: read %v: %w", c.addr, net.ErrClosed)
+	}
+	n := 0
+	for {
+		m := &msgs[n]
+		m.N, m.Segment, m.Addr = copy(m.Buf, p.Data), 0, p.Src
+		n++
+		if n == len(msgs) {
+			return n, nil
+		}
+		select {
+		case p = <-c.q:
+		default:
+			return n, nil
+		}
+	}
+}
+
+// WriteBatch implements dgram.Conn: each datagram is copied to the
+// endpoint of its address (through the Network's filter); datagrams to
+// nobody are lost, as UDP's are.
+func (c *Conn) WriteBatch(msgs []dgram.Datagram) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, fmt.Errorf("memnet: write %v: %w", c.addr, net.ErrClosed)
+	default:
+	}
+	for _, m := range msgs {
+		if !c.IPv6() && !m.Addr.Addr().Unmap().Is4() {
+			return 0, fmt.Errorf("memnet: write to %v on an IPv4 endpoint: %w", m.Addr, errors.ErrUnsupported)
+		}
+		c.n.deliver(Packet{Src: c.addr, Dst: m.Addr, Data: append([]byte(nil), m.Buf...)})
+	}
+	return 0, nil
+}
+
+// WriteTo sends one datagram.
+func (c *Conn) WriteTo(b []byte, to netip.AddrPort) error {
+	_, err := c.WriteBatch([]dgram.Datagram{{Buf: b, Addr: to}})
+	return err
+}
+
+// ReadFrom returns the next datagram, waiting until ctx is done.
+func (c *Conn) ReadFrom(ctx context.Context) (Packet, error) {
+	select {
+	case p := <-c.q:
+		return p, nil
+	case <-c.closed:
+		return Packet{}, fmt.Errorf("memnet: read %v: %w", c.addr, net.ErrClosed)
+	case <-ctx.Done():
+		return Packet{}, fmt.Errorf("memnet: read %v: %w", c.addr, ctx.Err())
+	}
+}
+
+// Close frees the endpoint's address; a blocked ReadBatch returns
+// net.ErrClosed.
+func (c *Conn) Close() error {
+	c.once.Do(func() {
+		close(c.closed)
+		c.n.mu.Lock()
+		if c.n.conns[c.addr] == c {
+			delete(c.n.conns, c.addr)
+		}
+		c.n.mu.Unlock()
+	})
+	return nil
+}
+
+// Clock is a clock that moves only when Advance moves it: a tunnel.Clock
+// whose timers fire when the test says.
+type Clock struct {
+	mu      sync.Mutex
+	now     time.Time
+	tickers map[*ticker]struct{}
+}
+
+type ticker struct {
+	c      chan time.Time
+	period time.Duration
+	next   time.Time
+	stop   chan struct{}
+}
+
+// NewClock returns a clock reading start.
+func NewClock(start time.Time) *Clock {
+	return &Clock{now: start, tickers: make(map[*ticker]struct{})}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// NewTicker implements tunnel.Clock. The channel receives a tick from
+// Advance, which waits until it is taken (or the ticker stopped).
+func (c *Clock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := &ticker{c: make(chan time.Time), period: d, stop: make(chan struct{})}
+	c.mu.Lock()
+	t.next = c.now.Add(d)
+	c.tickers[t] = struct{}{}
+	c.mu.Unlock()
+	var once sync.Once
+	return t.c, func() {
+		once.Do(func() {
+			c.mu.Lock()
+			delete(c.tickers, t)
+			c.mu.Unlock()
+			close(t.stop)
+		})
+	}
+}
+
+// Advance moves the clock forward by d in steps no longer than the
+// shortest ticker's period, and gives each ticker due at a step one tick,
+// waiting until its reader took it: when Advance returns, every tick it
+// gave was received (what the reader does with it may still be under way).
+func (c *Clock) Advance(d time.Duration) {
+	end := c.Now().Add(d)
+	for {
+		c.mu.Lock()
+		step := end
+		for t := range c.tickers {
+			if t.next.Before(step) {
+				step = t.next
+			}
+		}
+		if step.After(c.now) {
+			c.now = step
+		}
+		var due []*ticker
+		for t := range c.tickers {
+			if !t.next.After(c.now) {
+				due = append(due, t)
+				for !t.next.After(c.now) {
+					t.next = t.next.Add(t.period)
+				}
+			}
+		}
+		now := c.now
+		c.mu.Unlock()
+		for _, t := range due {
+			select {
+			case t.c <- now:
+			case <-t.stop:
+			}
+		}
+		if !now.Before(end) {
+			return
+		}
+	}
+}
