@@ -9,8 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 func isReplay(err error) bool { return errors.Is(err, protocol.ErrReplay) }
@@ -25,32 +25,40 @@ func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
 }
 
 // Apply changes the configuration as one `wg set` transaction does (see
-// uapi.DeviceConfig): private key, listen port, fwmark, peers and their
-// keys, endpoints, keepalives and allowed IPs.
-func (d *Device) Apply(c uapi.DeviceConfig) error {
+// package devconf): private key, listen port, fwmark, TCP listener, peers
+// and their keys, endpoints, keepalives, transports and allowed IPs. A
+// failure's *devconf.Error carries the errno the UAPI reports: ENODEV when
+// the device is closed, EADDRINUSE when a port cannot be bound or the
+// fwmark set, EINVAL for an unknown Transport.
+func (d *Device) Apply(c devconf.DeviceConfig) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	select {
 	case <-d.closed:
-		return &uapi.Error{Errno: int(unix.ENODEV), Err: errors.New("tunnel: the device is closed")}
+		return &devconf.Error{Errno: int(unix.ENODEV), Err: errors.New("tunnel: the device is closed")}
 	default:
+	}
+	for _, pc := range c.Peers { // refused before anything changes
+		if pc.Transport != nil && *pc.Transport > devconf.TransportAuto {
+			return devconf.Errorf(unix.EINVAL, "tunnel: peer %s: unknown %v", pc.PublicKey, *pc.Transport)
+		}
 	}
 	if c.PrivateKey != nil {
 		d.setPrivateKey(*c.PrivateKey)
 	}
 	if c.ListenPort != nil && *c.ListenPort != d.listenPort {
 		if err := d.bind(*c.ListenPort); err != nil {
-			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
+			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err}
 		}
 	}
 	if c.ListenTCP != nil && *c.ListenTCP != d.listenTCP {
 		if err := d.listenStream(*c.ListenTCP); err != nil {
-			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err}
+			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err}
 		}
 	}
 	if c.FwMark != nil && *c.FwMark != d.fwmark {
 		if err := d.conn.SetMark(*c.FwMark); err != nil {
-			return &uapi.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
+			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
 		}
 		d.fwmark = *c.FwMark
 		d.mark.Store(d.fwmark)
@@ -93,12 +101,8 @@ func (d *Device) Apply(c uapi.DeviceConfig) error {
 			p.setEndpoint(*pc.Endpoint)
 			p.epName.Store(nil) // an address given now wins over a name
 		}
-		if pc.Transport != "" {
-			t, err := ParseTransport(pc.Transport)
-			if err != nil {
-				return &uapi.Error{Errno: int(unix.EINVAL), Err: err}
-			}
-			p.setTransport(t)
+		if pc.Transport != nil {
+			p.setTransport(*pc.Transport)
 		}
 		if pc.PersistentKeepalive != nil {
 			old := p.keepalive.Swap(uint32(*pc.PersistentKeepalive))
@@ -178,13 +182,13 @@ func (d *Device) removePeer(k protocol.Key) {
 
 // Status reports the configuration and the peers' counters, as `wg show`
 // prints them.
-func (d *Device) Status() uapi.DeviceStatus {
+func (d *Device) Status() devconf.DeviceStatus {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	s := uapi.DeviceStatus{PrivateKey: d.privateKey, ListenPort: d.listenPort, FwMark: d.fwmark}
+	s := devconf.DeviceStatus{PrivateKey: d.privateKey, ListenPort: d.listenPort, FwMark: d.fwmark}
 	for _, p := range d.peers {
 		p.mu.Lock()
-		ps := uapi.PeerStatus{
+		ps := devconf.PeerStatus{
 			PublicKey:           p.public,
 			PresharedKey:        p.psk,
 			PersistentKeepalive: uint16(p.keepalive.Load()),

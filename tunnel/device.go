@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
@@ -309,7 +310,7 @@ func (d *Device) send(p *Peer, msg []byte) error {
 		p.txBytes.Add(uint64(len(msg)))
 		return nil
 	}
-	if Transport(p.transport.Load()) == TransportTCP {
+	if devconf.Transport(p.transport.Load()) == devconf.TransportTCP {
 		d.stats.NoEndpoint.Add(1) // no stream yet: nothing goes over UDP
 		return errors.New("no stream yet")
 	}

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/fragment"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // tapEnds makes two TAP devices in one namespace, each the other's peer
@@ -31,7 +31,7 @@ func tapEnds(t *testing.T) (a, b *Device, kp *protocol.Keypair, bAddr netip.Addr
 		if pair[0] == b {
 			pub = ka.PublicKey()
 		}
-		if err := pair[0].Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: pub, Endpoint: &ep}}}); err != nil {
+		if err := pair[0].Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: pub, Endpoint: &ep}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

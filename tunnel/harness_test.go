@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
@@ -146,7 +147,7 @@ func startEngineKey(t testing.TB, ns *nstest.NS, name string, key protocol.Key, 
 	}
 	t.Cleanup(func() { eng.Close() })
 	h.dev, h.tunDev = eng, dev
-	if err := eng.Apply(uapi.DeviceConfig{PrivateKey: &key, ListenPort: &port}); err != nil {
+	if err := eng.Apply(devconf.DeviceConfig{PrivateKey: &key, ListenPort: &port}); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := uapi.Listen(name)
@@ -258,12 +259,12 @@ func peer(t testing.TB, a, b *host, psk protocol.Key, keepalive uint16, noEndpoi
 	}
 	ep := netip.AddrPortFrom(b.under, b.port)
 	if a.dev != nil {
-		pc := uapi.PeerConfig{PublicKey: b.pub(), PresharedKey: &psk, AllowedIPs: allowed, ReplaceAllowedIPs: true,
+		pc := devconf.PeerConfig{PublicKey: b.pub(), PresharedKey: &psk, AllowedIPs: allowed, ReplaceAllowedIPs: true,
 			PersistentKeepalive: &keepalive}
 		if !noEndpoint {
 			pc.Endpoint = &ep
 		}
-		if err := a.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{pc}}); err != nil {
+		if err := a.dev.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{pc}}); err != nil {
 			t.Fatal(err)
 		}
 		return

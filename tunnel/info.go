@@ -3,6 +3,7 @@ package tunnel
 import (
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/tun"
 )
@@ -109,7 +110,7 @@ func (d *Device) Info() any {
 		if p := d.peers[ps.PublicKey]; p != nil {
 			pi.ModeMismatch = p.mismatch.Load()
 			pi.Tapwire = p.canSplit()
-			pi.Transport = Transport(p.transport.Load()).String()
+			pi.Transport = devconf.Transport(p.transport.Load()).String()
 			if st := p.stream.Load(); st != nil {
 				pi.Stream = st.String()
 			}

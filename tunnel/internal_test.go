@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // setEndpoint runs for every received data packet: it must not allocate
@@ -51,14 +51,14 @@ func TestRemovedPeerStartsNothing(t *testing.T) {
 	other, _ := protocol.GeneratePrivateKey()
 	pk := other.PublicKey()
 	ep := netip.MustParseAddrPort("192.0.2.99:51820")
-	if err := d.Apply(uapi.DeviceConfig{PrivateKey: &priv, Peers: []uapi.PeerConfig{{PublicKey: pk, Endpoint: &ep,
+	if err := d.Apply(devconf.DeviceConfig{PrivateKey: &priv, Peers: []devconf.PeerConfig{{PublicKey: pk, Endpoint: &ep,
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.51.100.2/32")}}}}); err != nil {
 		t.Fatal(err)
 	}
 	d.mu.RLock()
 	p := d.peers[pk]
 	d.mu.RUnlock()
-	if err := d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: pk, Remove: true}}}); err != nil {
+	if err := d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: pk, Remove: true}}}); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, tun.Headroom+tun.MaxPacket)
@@ -103,7 +103,7 @@ func TestCrossingInitiations(t *testing.T) {
 	a, b := mk("twx0"), mk("twx1")
 	for _, pair := range [][2]*end{{a, b}, {b, a}} {
 		ep := pair[0].wire.LocalAddr().(*net.UDPAddr).AddrPort()
-		if err := pair[0].d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: pair[1].key.PublicKey(), Endpoint: &ep}}}); err != nil {
+		if err := pair[0].d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: pair[1].key.PublicKey(), Endpoint: &ep}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func testDevice(t *testing.T, ns *nstest.NS, name string, mode tun.Mode, mtu int
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Apply(uapi.DeviceConfig{PrivateKey: &k}); err != nil {
+	if err := d.Apply(devconf.DeviceConfig{PrivateKey: &k}); err != nil {
 		t.Fatal(err)
 	}
 	return d, k

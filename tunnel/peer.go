@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/fragment"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
@@ -168,7 +169,7 @@ func (p *Peer) queue(msg []byte, sb *udpBatch) {
 		}
 		return
 	}
-	if Transport(p.transport.Load()) == TransportTCP {
+	if devconf.Transport(p.transport.Load()) == devconf.TransportTCP {
 		p.dev.stats.NoEndpoint.Add(1) // no stream yet: nothing goes over UDP
 		return
 	}
@@ -233,7 +234,7 @@ func (p *Peer) initiateOn(now time.Time, retry bool, on *stream) {
 	d := p.dev
 	p.mu.Lock()
 	noPath := p.endpoint.Load() == nil && p.stream.Load() == nil ||
-		Transport(p.transport.Load()) == TransportTCP && p.stream.Load() == nil // its dial initiates
+		devconf.Transport(p.transport.Load()) == devconf.TransportTCP && p.stream.Load() == nil // its dial initiates
 	if p.removed || p.hs == nil || on == nil && noPath {
 		p.mu.Unlock()
 		return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/packet"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
@@ -283,7 +284,7 @@ func (p *Peer) pathWork(now time.Time, ep netip.AddrPort) [][]byte {
 		p.startPath(now)
 		p.announce()
 	}
-	if st.round != 0 || now.Before(st.next) || p.stream.Load() != nil || Transport(p.transport.Load()) == TransportTCP {
+	if st.round != 0 || now.Before(st.next) || p.stream.Load() != nil || devconf.Transport(p.transport.Load()) == devconf.TransportTCP {
 		return nil // on a stream, sizes do not matter
 	}
 	p.mu.Lock()

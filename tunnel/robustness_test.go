@@ -14,10 +14,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tunnel"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // udpFrom opens a UDP socket in ns for sending crafted datagrams.
@@ -287,7 +287,7 @@ func TestRoamingBehindNAT(t *testing.T) {
 		defer close(done)
 		time.Sleep(300 * time.Millisecond)
 		port := uint16(51003)
-		if err := b.dev.Apply(uapi.DeviceConfig{ListenPort: &port}); err != nil {
+		if err := b.dev.Apply(devconf.DeviceConfig{ListenPort: &port}); err != nil {
 			t.Error(err)
 		}
 	}()

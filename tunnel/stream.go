@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/inns"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
@@ -86,39 +87,6 @@ const (
 	// before an auto peer leaves TCP.
 	udpChecksToReturn = 2
 )
-
-// Transport says how a peer is reached.
-type Transport uint8
-
-// Transports.
-const (
-	TransportUDP  Transport = iota // datagrams, as WireGuard (the default)
-	TransportTCP                   // a TCP stream to the endpoint, messages framed by their length
-	TransportAuto                  // UDP; TCP while UDP gets no handshake through
-)
-
-func (t Transport) String() string {
-	switch t {
-	case TransportTCP:
-		return "tcp"
-	case TransportAuto:
-		return "auto"
-	}
-	return "udp"
-}
-
-// ParseTransport reads "udp", "tcp" or "auto".
-func ParseTransport(s string) (Transport, error) {
-	switch s {
-	case "udp":
-		return TransportUDP, nil
-	case "tcp":
-		return TransportTCP, nil
-	case "auto":
-		return TransportAuto, nil
-	}
-	return 0, fmt.Errorf("transport %q: want udp, tcp or auto", s)
-}
 
 // streamTransport opens the byte streams tunnel messages travel on: TCP
 // today. It is what another transport (TLS on port 443, say) would
@@ -543,15 +511,15 @@ func (p *Peer) liveStream() *stream {
 // setTransport sets how p is reached. A change starts the transport's work
 // afresh: an auto peer starts over UDP, and a stream p dialed for the old
 // mode is closed unless the new one is tcp.
-func (p *Peer) setTransport(t Transport) {
-	if Transport(p.transport.Swap(uint32(t))) == t {
+func (p *Peer) setTransport(t devconf.Transport) {
+	if devconf.Transport(p.transport.Swap(uint32(t))) == t {
 		return
 	}
 	st := &p.tr
 	st.mu.Lock()
 	st.onTCP, st.udpOK, st.checkID, st.fails, st.nextDial = false, 0, 0, 0, time.Time{}
 	st.mu.Unlock()
-	if t != TransportTCP {
+	if t != devconf.TransportTCP {
 		if s := p.stream.Load(); s != nil && s.outbound == p && p.stream.CompareAndSwap(s, nil) {
 			s.close()
 		}
@@ -562,8 +530,8 @@ func (p *Peer) setTransport(t Transport) {
 // of an auto peer to TCP, its UDP checks, the dials.
 func (p *Peer) tickStream(now time.Time) {
 	d := p.dev
-	mode := Transport(p.transport.Load())
-	if mode == TransportUDP {
+	mode := devconf.Transport(p.transport.Load())
+	if mode == devconf.TransportUDP {
 		return
 	}
 	ep := p.endpoint.Load()
@@ -573,7 +541,7 @@ func (p *Peer) tickStream(now time.Time) {
 	st := &p.tr
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if mode == TransportAuto && !st.onTCP && stuck && ep != nil {
+	if mode == devconf.TransportAuto && !st.onTCP && stuck && ep != nil {
 		// Back on TCP soon after UDP seemed to work (a network that lets
 		// probes through but not handshakes, say): check less often.
 		every := d.tm.UDPRetry
@@ -585,7 +553,7 @@ func (p *Peer) tickStream(now time.Time) {
 		d.log.Info("no handshake over UDP: moving to TCP", "peer", p.public.String(), "endpoint", *ep,
 			"after", d.tm.TransportFallback)
 	}
-	wantTCP := mode == TransportTCP || st.onTCP
+	wantTCP := mode == devconf.TransportTCP || st.onTCP
 	cur := p.liveStream()
 	if wantTCP && cur == nil && ep != nil && !st.dialing && !now.Before(st.nextDial) {
 		st.dialing = true
@@ -596,7 +564,7 @@ func (p *Peer) tickStream(now time.Time) {
 		// A stream that carries no handshake through is as good as none.
 		cur.close()
 	}
-	if mode == TransportAuto && st.onTCP && ep != nil && !now.Before(st.nextCheck) {
+	if mode == devconf.TransportAuto && st.onTCP && ep != nil && !now.Before(st.nextCheck) {
 		p.checkUDP(now, *ep)
 	}
 }

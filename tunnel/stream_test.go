@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/internal/pingtest"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tunnel"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // listenTCP makes h accept tunnel streams on port.
 func listenTCP(t testing.TB, h *host, port uint16) {
 	t.Helper()
-	if err := h.dev.Apply(uapi.DeviceConfig{ListenTCP: &port}); err != nil {
+	if err := h.dev.Apply(devconf.DeviceConfig{ListenTCP: &port}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -29,7 +29,11 @@ func listenTCP(t testing.TB, h *host, port uint16) {
 // setTransport sets how h reaches its peer other.
 func setTransport(t testing.TB, h, other *host, transport string) {
 	t.Helper()
-	if err := h.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: other.pub(), UpdateOnly: true, Transport: transport}}}); err != nil {
+	tr, err := devconf.ParseTransport(transport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.dev.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: other.pub(), UpdateOnly: true, Transport: &tr}}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -17,7 +18,7 @@ type memBackend struct {
 	st       memState
 	busyPort uint16 // Apply fails with EADDRINUSE for this port
 	randPort uint16 // what listen_port=0 picks
-	applied  []DeviceConfig
+	applied  []devconf.DeviceConfig
 }
 
 type memState struct {
@@ -72,7 +73,7 @@ func (s *memState) removePeer(k protocol.Key) {
 	}
 }
 
-func (m *memBackend) Apply(cfg DeviceConfig) error {
+func (m *memBackend) Apply(cfg devconf.DeviceConfig) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.st.clone()
@@ -85,7 +86,7 @@ func (m *memBackend) Apply(cfg DeviceConfig) error {
 	if cfg.ListenPort != nil {
 		port := *cfg.ListenPort
 		if port != 0 && port == m.busyPort {
-			return Errorf(syscall.EADDRINUSE, "listen on port %d: %w", port, syscall.EADDRINUSE)
+			return devconf.Errorf(syscall.EADDRINUSE, "listen on port %d: %w", port, syscall.EADDRINUSE)
 		}
 		if port == 0 {
 			port = m.randPort
@@ -148,17 +149,17 @@ func (m *memBackend) Apply(cfg DeviceConfig) error {
 	return nil
 }
 
-func (m *memBackend) Status() DeviceStatus {
+func (m *memBackend) Status() devconf.DeviceStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.st.status()
 }
 
-func (s memState) status() DeviceStatus {
-	ds := DeviceStatus{PrivateKey: s.priv, ListenPort: s.port, FwMark: s.fwmark}
+func (s memState) status() devconf.DeviceStatus {
+	ds := devconf.DeviceStatus{PrivateKey: s.priv, ListenPort: s.port, FwMark: s.fwmark}
 	for _, k := range s.order {
 		p := s.peers[k]
-		ps := PeerStatus{
+		ps := devconf.PeerStatus{
 			PublicKey:           k,
 			PresharedKey:        p.psk,
 			Endpoint:            p.endpoint,
@@ -187,13 +188,13 @@ func comparePrefix(a, b netip.Prefix) int {
 }
 
 // peer returns a copy of the peer with key k and its allowed IPs.
-func (m *memBackend) peer(k protocol.Key) (PeerStatus, bool) {
+func (m *memBackend) peer(k protocol.Key) (devconf.PeerStatus, bool) {
 	for _, p := range m.Status().Peers {
 		if p.PublicKey == k {
 			return p, true
 		}
 	}
-	return PeerStatus{}, false
+	return devconf.PeerStatus{}, false
 }
 
 // addPeer adds a peer directly, with counters and a handshake time.
@@ -209,7 +210,7 @@ func (m *memBackend) addPeer(k protocol.Key, p memPeer, aips ...string) {
 	}
 }
 
-func (m *memBackend) applies() []DeviceConfig {
+func (m *memBackend) applies() []devconf.DeviceConfig {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.applied)

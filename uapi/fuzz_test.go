@@ -8,10 +8,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tapwire/tapwire/devconf"
 )
 
 // encodeSet writes cfg as a set=1 body: the inverse of ParseSet.
-func encodeSet(cfg DeviceConfig) string {
+func encodeSet(cfg devconf.DeviceConfig) string {
 	var b strings.Builder
 	if cfg.PrivateKey != nil {
 		fmt.Fprintf(&b, "private_key=%s\n", cfg.PrivateKey.Hex())
@@ -58,7 +60,7 @@ func encodeSet(cfg DeviceConfig) string {
 }
 
 // normalize makes empty slices nil, for comparisons.
-func normalize(c DeviceConfig) DeviceConfig {
+func normalize(c devconf.DeviceConfig) devconf.DeviceConfig {
 	if len(c.Peers) == 0 {
 		c.Peers = nil
 	}
@@ -84,16 +86,16 @@ func FuzzParseSet(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseSet(bytes.NewReader(data))
 		if err != nil {
-			var ue *Error
+			var ue *devconf.Error
 			if !errors.As(err, &ue) {
-				t.Fatalf("error %v is not an *Error", err)
+				t.Fatalf("error %v is not an *devconf.Error", err)
 			}
 			switch syscall.Errno(ue.Errno) {
 			case syscall.EINVAL, syscall.EPROTO:
 			default:
 				t.Fatalf("errno %d: %v", ue.Errno, err)
 			}
-			if !reflect.DeepEqual(cfg, DeviceConfig{}) {
+			if !reflect.DeepEqual(cfg, devconf.DeviceConfig{}) {
 				t.Fatalf("config returned with an error: %+v", cfg)
 			}
 			return

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -14,16 +15,16 @@ import (
 // are left out when zero; every peer has its preshared key (zeros for none),
 // protocol_version, its endpoint if any, the last handshake time, counters,
 // keepalive interval and allowed IPs. It writes once, with one Write call.
-func WriteGet(w io.Writer, s DeviceStatus) error {
+func WriteGet(w io.Writer, s devconf.DeviceStatus) error {
 	var b bytes.Buffer
 	appendGet(&b, s)
 	if _, err := w.Write(b.Bytes()); err != nil {
-		return Errorf(syscall.EIO, "write get answer: %w", err)
+		return devconf.Errorf(syscall.EIO, "write get answer: %w", err)
 	}
 	return nil
 }
 
-func appendGet(b *bytes.Buffer, s DeviceStatus) {
+func appendGet(b *bytes.Buffer, s devconf.DeviceStatus) {
 	b.Grow(64 + len(s.Peers)*400)
 	key := func(name string, k protocol.Key) {
 		b.WriteString(name)

@@ -8,14 +8,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapwire/tapwire/devconf"
 )
 
 func TestWriteGetGolden(t *testing.T) {
-	s := DeviceStatus{
+	s := devconf.DeviceStatus{
 		PrivateKey: mustHexKey(t, hexPriv),
 		ListenPort: 12912,
 		FwMark:     0x1234,
-		Peers: []PeerStatus{
+		Peers: []devconf.PeerStatus{
 			{
 				PublicKey:           mustHexKey(t, hexPub1),
 				PresharedKey:        mustHexKey(t, hexPSK1),
@@ -81,7 +83,7 @@ persistent_keepalive_interval=0
 
 func TestWriteGetEmptyDevice(t *testing.T) {
 	var b strings.Builder
-	if err := WriteGet(&b, DeviceStatus{}); err != nil {
+	if err := WriteGet(&b, devconf.DeviceStatus{}); err != nil {
 		t.Fatal(err)
 	}
 	if b.Len() != 0 {
@@ -89,7 +91,7 @@ func TestWriteGetEmptyDevice(t *testing.T) {
 	}
 	// A handshake time before 1970 cannot be sent (wg reads unsigned).
 	b.Reset()
-	WriteGet(&b, DeviceStatus{Peers: []PeerStatus{{LastHandshake: time.Unix(-5, 0)}}})
+	WriteGet(&b, devconf.DeviceStatus{Peers: []devconf.PeerStatus{{LastHandshake: time.Unix(-5, 0)}}})
 	if !strings.Contains(b.String(), "last_handshake_time_sec=0\nlast_handshake_time_nsec=0\n") {
 		t.Errorf("got %q", b.String())
 	}
@@ -100,8 +102,8 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
 
 func TestWriteGetWriteError(t *testing.T) {
-	err := WriteGet(failWriter{}, DeviceStatus{ListenPort: 1})
-	var ue *Error
+	err := WriteGet(failWriter{}, devconf.DeviceStatus{ListenPort: 1})
+	var ue *devconf.Error
 	if !errors.As(err, &ue) || ue.Errno != int(syscall.EIO) {
 		t.Fatalf("got %v, want EIO", err)
 	}
@@ -111,7 +113,7 @@ func TestWriteGetWriteError(t *testing.T) {
 // key=value, and the peers' keys come in the order wg expects.
 func TestWriteGetLines(t *testing.T) {
 	var b strings.Builder
-	WriteGet(&b, DeviceStatus{ListenPort: 1, Peers: []PeerStatus{{AllowedIPs: []netip.Prefix{{}}}}})
+	WriteGet(&b, devconf.DeviceStatus{ListenPort: 1, Peers: []devconf.PeerStatus{{AllowedIPs: []netip.Prefix{{}}}}})
 	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	for sc.Scan() {
 		if k, v, ok := strings.Cut(sc.Text(), "="); !ok || k == "" || v == "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -54,13 +55,14 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 
 // ParseSet parses the body of a set=1 request (the lines after "set=1"), up
 // to and including the blank line that ends it, or to the end of r. Nothing
-// is applied: the result is for Backend.Apply. Errors are *Error: EINVAL for
-// an unknown key, a bad value or a key in the wrong section, EPROTO for a
-// line without '=', EIO for a read error; the message names the line.
+// is applied: the result is for Backend.Apply. Errors are *devconf.Error:
+// EINVAL for an unknown key, a bad value or a key in the wrong section,
+// EPROTO for a line without '=', EIO for a read error; the message names
+// the line.
 //
 // If r is a *bufio.Reader, ParseSet reads nothing past the blank line;
 // otherwise it may read ahead.
-func ParseSet(r io.Reader) (DeviceConfig, error) {
+func ParseSet(r io.Reader) (devconf.DeviceConfig, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReader(r)
@@ -71,7 +73,7 @@ func ParseSet(r io.Reader) (DeviceConfig, error) {
 
 // parseSet is ParseSet that also reports whether the body ended with its
 // blank line (rather than at the end of the input).
-func parseSet(br *bufio.Reader) (cfg DeviceConfig, terminated bool, err error) {
+func parseSet(br *bufio.Reader) (cfg devconf.DeviceConfig, terminated bool, err error) {
 	var p setParser
 	for {
 		line, rerr := readLine(br, MaxLineLen)
@@ -83,33 +85,33 @@ func parseSet(br *bufio.Reader) (cfg DeviceConfig, terminated bool, err error) {
 			// wireguard-go processes a last line without its newline.
 			if line = strings.TrimSuffix(line, "\r"); line != "" {
 				if err := p.line(line); err != nil {
-					return DeviceConfig{}, false, err
+					return devconf.DeviceConfig{}, false, err
 				}
 			}
 			return p.finish(), false, nil
 		case errors.Is(rerr, errLineTooLong):
-			return DeviceConfig{}, false, Errorf(syscall.EINVAL, "line %d: longer than %d bytes", p.n+1, MaxLineLen)
+			return devconf.DeviceConfig{}, false, devconf.Errorf(syscall.EINVAL, "line %d: longer than %d bytes", p.n+1, MaxLineLen)
 		default:
-			return DeviceConfig{}, false, Errorf(syscall.EIO, "line %d: read: %w", p.n+1, rerr)
+			return devconf.DeviceConfig{}, false, devconf.Errorf(syscall.EIO, "line %d: read: %w", p.n+1, rerr)
 		}
 		line = strings.TrimSuffix(line, "\r") // as bufio.ScanLines in wireguard-go
 		if line == "" {
 			return p.finish(), true, nil
 		}
 		if err := p.line(line); err != nil {
-			return DeviceConfig{}, false, err
+			return devconf.DeviceConfig{}, false, err
 		}
 	}
 }
 
 type setParser struct {
 	n    int // lines read
-	cfg  DeviceConfig
-	peer *PeerConfig           // the peer section being parsed, nil in the device section
+	cfg  devconf.DeviceConfig
+	peer *devconf.PeerConfig   // the peer section being parsed, nil in the device section
 	seen map[netip.Prefix]bool // prefixes in the peer section's lists
 }
 
-func (p *setParser) finish() DeviceConfig {
+func (p *setParser) finish() devconf.DeviceConfig {
 	p.endPeer()
 	return p.cfg
 }
@@ -143,7 +145,7 @@ func (p *setParser) line(line string) error {
 	p.n++
 	key, value, ok := strings.Cut(line, "=")
 	if !ok {
-		return Errorf(syscall.EPROTO, "line %d %s: no '='", p.n, quote(line))
+		return devconf.Errorf(syscall.EPROTO, "line %d %s: no '='", p.n, quote(line))
 	}
 	if key == "public_key" {
 		k, err := protocol.ParseHexKey(value)
@@ -151,7 +153,7 @@ func (p *setParser) line(line string) error {
 			return p.errf(key, "bad public key %s: want 64 hex digits", quote(value))
 		}
 		p.endPeer()
-		p.peer = &PeerConfig{PublicKey: k}
+		p.peer = &devconf.PeerConfig{PublicKey: k}
 		clear(p.seen)
 		return nil
 	}
@@ -161,9 +163,9 @@ func (p *setParser) line(line string) error {
 	return p.peerLine(key, value)
 }
 
-// errf returns an EINVAL *Error naming the current line by number and key.
-func (p *setParser) errf(key, format string, args ...any) *Error {
-	return Errorf(syscall.EINVAL, "line %d (%s): %s", p.n, quote(key), fmt.Sprintf(format, args...))
+// errf returns an EINVAL *devconf.Error naming the current line by number and key.
+func (p *setParser) errf(key, format string, args ...any) *devconf.Error {
+	return devconf.Errorf(syscall.EINVAL, "line %d (%s): %s", p.n, quote(key), fmt.Sprintf(format, args...))
 }
 
 func (p *setParser) device(key, value string) error {
@@ -214,7 +216,7 @@ func (p *setParser) peerLine(key, value string) error {
 	// After remove=true wireguard-go still checks the section's lines but
 	// ignores them: parse into a scratch copy.
 	if pc.Remove {
-		scratch := PeerConfig{PublicKey: pc.PublicKey}
+		scratch := devconf.PeerConfig{PublicKey: pc.PublicKey}
 		pc = &scratch
 	}
 	switch key {
@@ -222,7 +224,7 @@ func (p *setParser) peerLine(key, value string) error {
 		if value != "true" {
 			return p.errf(key, "bad value %s: only \"true\" is allowed", quote(value))
 		}
-		*p.peer = PeerConfig{PublicKey: p.peer.PublicKey, Remove: true}
+		*p.peer = devconf.PeerConfig{PublicKey: p.peer.PublicKey, Remove: true}
 	case "update_only":
 		if value != "true" {
 			return p.errf(key, "bad value %s: only \"true\" is allowed", quote(value))
@@ -241,10 +243,11 @@ func (p *setParser) peerLine(key, value string) error {
 		}
 		pc.Endpoint = &ap
 	case "tapwire_transport":
-		if value != "udp" && value != "tcp" && value != "auto" {
+		t, err := devconf.ParseTransport(value)
+		if err != nil {
 			return p.errf(key, "bad transport %s: want udp, tcp or auto", quote(value))
 		}
-		pc.Transport = value
+		pc.Transport = &t
 	case "persistent_keepalive_interval":
 		secs, err := strconv.ParseUint(value, 10, 16)
 		if err != nil {

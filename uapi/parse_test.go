@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -65,12 +66,12 @@ remove=true
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DeviceConfig{
+	want := devconf.DeviceConfig{
 		PrivateKey:   ptr(mustHexKey(t, hexPriv)),
 		ListenPort:   ptr(uint16(12912)),
 		FwMark:       ptr(uint32(0)),
 		ReplacePeers: true,
-		Peers: []PeerConfig{
+		Peers: []devconf.PeerConfig{
 			{
 				PublicKey:         mustHexKey(t, hexPub1),
 				PresharedKey:      ptr(mustHexKey(t, hexPSK1)),
@@ -104,34 +105,34 @@ func TestParseSetValues(t *testing.T) {
 	pub := "public_key=" + hexPub1 + "\n"
 	for _, tc := range []struct {
 		name, body string
-		check      func(t *testing.T, c DeviceConfig)
+		check      func(t *testing.T, c devconf.DeviceConfig)
 	}{
-		{"empty", "\n", func(t *testing.T, c DeviceConfig) {
-			if !reflect.DeepEqual(c, DeviceConfig{}) {
+		{"empty", "\n", func(t *testing.T, c devconf.DeviceConfig) {
+			if !reflect.DeepEqual(c, devconf.DeviceConfig{}) {
 				t.Errorf("got %+v, want nothing", c)
 			}
 		}},
-		{"zero private key removes", "private_key=" + strings.Repeat("0", 64) + "\n\n", func(t *testing.T, c DeviceConfig) {
+		{"zero private key removes", "private_key=" + strings.Repeat("0", 64) + "\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if c.PrivateKey == nil || !c.PrivateKey.IsZero() {
 				t.Errorf("PrivateKey = %v, want the zero key", c.PrivateKey)
 			}
 		}},
-		{"upper-case hex", "private_key=" + strings.ToUpper(hexPriv) + "\n\n", func(t *testing.T, c DeviceConfig) {
+		{"upper-case hex", "private_key=" + strings.ToUpper(hexPriv) + "\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if c.PrivateKey == nil || *c.PrivateKey != mustHexKey(t, hexPriv) {
 				t.Errorf("PrivateKey = %v", c.PrivateKey)
 			}
 		}},
-		{"listen_port 0 and max", "listen_port=0\nlisten_port=65535\nfwmark=4294967295\n\n", func(t *testing.T, c DeviceConfig) {
+		{"listen_port 0 and max", "listen_port=0\nlisten_port=65535\nfwmark=4294967295\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if *c.ListenPort != 65535 || *c.FwMark != 4294967295 {
 				t.Errorf("got port %d fwmark %d", *c.ListenPort, *c.FwMark)
 			}
 		}},
-		{"zero preshared key means none", pub + "preshared_key=" + strings.Repeat("0", 64) + "\n\n", func(t *testing.T, c DeviceConfig) {
+		{"zero preshared key means none", pub + "preshared_key=" + strings.Repeat("0", 64) + "\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if p := c.Peers[0].PresharedKey; p == nil || !p.IsZero() {
 				t.Errorf("PresharedKey = %v", p)
 			}
 		}},
-		{"endpoints", pub + "endpoint=1.2.3.4:51820\n" + pub + "endpoint=[::1]:51820\n\n", func(t *testing.T, c DeviceConfig) {
+		{"endpoints", pub + "endpoint=1.2.3.4:51820\n" + pub + "endpoint=[::1]:51820\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if got := c.Peers[0].Endpoint.String(); got != "1.2.3.4:51820" {
 				t.Errorf("endpoint 0 = %s", got)
 			}
@@ -139,32 +140,32 @@ func TestParseSetValues(t *testing.T) {
 				t.Errorf("endpoint 1 = %s", got)
 			}
 		}},
-		{"keepalive 0 is off", pub + "persistent_keepalive_interval=0\n\n", func(t *testing.T, c DeviceConfig) {
+		{"keepalive 0 is off", pub + "persistent_keepalive_interval=0\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if p := c.Peers[0].PersistentKeepalive; p == nil || *p != 0 {
 				t.Errorf("keepalive = %v", p)
 			}
 		}},
-		{"allowed IPs masked", pub + "allowed_ip=10.1.2.3/8\nallowed_ip=2001:db8::1/32\n\n", func(t *testing.T, c DeviceConfig) {
+		{"allowed IPs masked", pub + "allowed_ip=10.1.2.3/8\nallowed_ip=2001:db8::1/32\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
 			if !reflect.DeepEqual(c.Peers[0].AllowedIPs, want) {
 				t.Errorf("AllowedIPs = %v", c.Peers[0].AllowedIPs)
 			}
 		}},
-		{"allowed_ip removal, last line wins", pub + "allowed_ip=10.0.0.0/8\nallowed_ip=-10.0.0.0/8\nallowed_ip=-10.9.0.0/16\nallowed_ip=10.9.0.0/16\n\n", func(t *testing.T, c DeviceConfig) {
+		{"allowed_ip removal, last line wins", pub + "allowed_ip=10.0.0.0/8\nallowed_ip=-10.0.0.0/8\nallowed_ip=-10.9.0.0/16\nallowed_ip=10.9.0.0/16\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			p := c.Peers[0]
 			if !reflect.DeepEqual(p.AllowedIPs, []netip.Prefix{netip.MustParsePrefix("10.9.0.0/16")}) ||
 				!reflect.DeepEqual(p.RemoveAllowedIPs, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}) {
 				t.Errorf("add %v remove %v", p.AllowedIPs, p.RemoveAllowedIPs)
 			}
 		}},
-		{"replace_allowed_ips drops earlier lines", pub + "allowed_ip=10.0.0.0/8\nreplace_allowed_ips=true\nallowed_ip=10.1.0.0/16\n\n", func(t *testing.T, c DeviceConfig) {
+		{"replace_allowed_ips drops earlier lines", pub + "allowed_ip=10.0.0.0/8\nreplace_allowed_ips=true\nallowed_ip=10.1.0.0/16\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			p := c.Peers[0]
 			if !p.ReplaceAllowedIPs || !reflect.DeepEqual(p.AllowedIPs, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}) {
 				t.Errorf("%+v", p)
 			}
 		}},
-		{"remove ignores the rest of the section", pub + "allowed_ip=10.0.0.0/8\nremove=true\nendpoint=1.2.3.4:5\nallowed_ip=10.1.0.0/16\n" + "public_key=" + hexPub2 + "\nendpoint=1.2.3.4:5\n\n", func(t *testing.T, c DeviceConfig) {
-			want := PeerConfig{PublicKey: mustHexKey(t, hexPub1), Remove: true}
+		{"remove ignores the rest of the section", pub + "allowed_ip=10.0.0.0/8\nremove=true\nendpoint=1.2.3.4:5\nallowed_ip=10.1.0.0/16\n" + "public_key=" + hexPub2 + "\nendpoint=1.2.3.4:5\n\n", func(t *testing.T, c devconf.DeviceConfig) {
+			want := devconf.PeerConfig{PublicKey: mustHexKey(t, hexPub1), Remove: true}
 			if !reflect.DeepEqual(c.Peers[0], want) {
 				t.Errorf("removed peer: %+v", c.Peers[0])
 			}
@@ -172,17 +173,33 @@ func TestParseSetValues(t *testing.T) {
 				t.Errorf("next peer lost its endpoint")
 			}
 		}},
-		{"end of input ends the body", "listen_port=7\nfwmark=9", func(t *testing.T, c DeviceConfig) {
+		{"end of input ends the body", "listen_port=7\nfwmark=9", func(t *testing.T, c devconf.DeviceConfig) {
 			if *c.ListenPort != 7 || *c.FwMark != 9 {
 				t.Errorf("%+v", c)
 			}
 		}},
-		{"CRLF", "listen_port=7\r\nfwmark=9\r\n\r\nlisten_port=8\n", func(t *testing.T, c DeviceConfig) {
+		{"CRLF", "listen_port=7\r\nfwmark=9\r\n\r\nlisten_port=8\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if *c.ListenPort != 7 || *c.FwMark != 9 {
 				t.Errorf("%+v", c)
 			}
 		}},
-		{"same peer twice", pub + "allowed_ip=10.0.0.0/8\n" + pub + "update_only=true\n\n", func(t *testing.T, c DeviceConfig) {
+		{"tapwire keys", "tapwire_listen_tcp=443\n" + pub + "tapwire_transport=auto\n" + "public_key=" + hexPub2 + "\ntapwire_transport=tcp\n\n", func(t *testing.T, c devconf.DeviceConfig) {
+			if c.ListenTCP == nil || *c.ListenTCP != 443 {
+				t.Errorf("ListenTCP = %v", c.ListenTCP)
+			}
+			if p := c.Peers[0].Transport; p == nil || *p != devconf.TransportAuto {
+				t.Errorf("peer 0 Transport = %v, want auto", p)
+			}
+			if p := c.Peers[1].Transport; p == nil || *p != devconf.TransportTCP {
+				t.Errorf("peer 1 Transport = %v, want tcp", p)
+			}
+		}},
+		{"no tapwire_transport leaves it", pub + "endpoint=1.2.3.4:5\n\n", func(t *testing.T, c devconf.DeviceConfig) {
+			if p := c.Peers[0].Transport; p != nil {
+				t.Errorf("Transport = %v, want nil (unchanged)", *p)
+			}
+		}},
+		{"same peer twice", pub + "allowed_ip=10.0.0.0/8\n" + pub + "update_only=true\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if len(c.Peers) != 2 || c.Peers[0].UpdateOnly || !c.Peers[1].UpdateOnly {
 				t.Errorf("%+v", c.Peers)
 			}
@@ -243,6 +260,9 @@ func TestParseSetErrors(t *testing.T) {
 		{"keepalive too big", pub + "persistent_keepalive_interval=65536\n\n", syscall.EINVAL, "bad interval"},
 		{"allowed_ip bad bits", pub + "allowed_ip=10.0.0.0/33\n\n", syscall.EINVAL, "bad prefix"},
 		{"allowed_ip no bits", pub + "allowed_ip=10.0.0.1\n\n", syscall.EINVAL, "bad prefix"},
+		{"transport upper case", pub + "tapwire_transport=TCP\n\n", syscall.EINVAL, `bad transport "TCP"`},
+		{"transport unknown", pub + "tapwire_transport=quic\n\n", syscall.EINVAL, `bad transport "quic"`},
+		{"transport in the device section", "tapwire_transport=tcp\n\n", syscall.EINVAL, "peer key before any public_key"},
 		{"protocol_version 2", pub + "protocol_version=2\n\n", syscall.EINVAL, "unsupported protocol version"},
 		{"remove yes", pub + "remove=yes\n\n", syscall.EINVAL, `only "true"`},
 		{"update_only 1", pub + "update_only=1\n\n", syscall.EINVAL, `only "true"`},
@@ -254,9 +274,9 @@ func TestParseSetErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ParseSet(strings.NewReader(tc.body))
-			var ue *Error
+			var ue *devconf.Error
 			if !errors.As(err, &ue) {
-				t.Fatalf("ParseSet = %+v, %v; want an *Error", c, err)
+				t.Fatalf("ParseSet = %+v, %v; want an *devconf.Error", c, err)
 			}
 			if ue.Errno != int(tc.errno) {
 				t.Errorf("errno %d, want %d (%v)", ue.Errno, int(tc.errno), err)
@@ -267,7 +287,7 @@ func TestParseSetErrors(t *testing.T) {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("message %q shows a secret key", err)
 			}
-			if !reflect.DeepEqual(c, DeviceConfig{}) {
+			if !reflect.DeepEqual(c, devconf.DeviceConfig{}) {
 				t.Errorf("config %+v returned with an error", c)
 			}
 		})
@@ -277,7 +297,7 @@ func TestParseSetErrors(t *testing.T) {
 func TestParseSetReadError(t *testing.T) {
 	r := io.MultiReader(strings.NewReader("listen_port=1\n"), iotestErrReader{})
 	_, err := ParseSet(r)
-	var ue *Error
+	var ue *devconf.Error
 	if !errors.As(err, &ue) || ue.Errno != int(syscall.EIO) {
 		t.Fatalf("got %v, want EIO", err)
 	}
@@ -287,20 +307,19 @@ type iotestErrReader struct{}
 
 func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("boom") }
 
-func TestErrorType(t *testing.T) {
-	e := Errorf(syscall.EADDRINUSE, "port %d", 1)
-	if got := e.Error(); got != "uapi: port 1 (errno 98, address already in use)" {
-		t.Errorf("Error() = %q", got)
-	}
+// errnoOf reads the errno out of what Apply returns (devconf's own tests
+// cover *devconf.Error itself).
+func TestErrnoOf(t *testing.T) {
+	e := devconf.Errorf(syscall.EADDRINUSE, "port %d", 1)
 	for _, tc := range []struct {
 		err  error
 		want int
 	}{
 		{nil, 0},
 		{e, 98},
-		{&Error{Errno: -22}, 22}, // wireguard-go's negative constants
-		{&Error{}, 55},
-		{errors.Join(errors.New("wrapped"), Errorf(syscall.EINVAL, "x")), 22},
+		{&devconf.Error{Errno: -22}, 22}, // wireguard-go's negative constants
+		{&devconf.Error{}, 55},
+		{errors.Join(errors.New("wrapped"), devconf.Errorf(syscall.EINVAL, "x")), 22},
 		{fmt.Errorf("listen: %w", syscall.EACCES), 13},
 		{errors.New("plain"), 55}, // ENOANO, as wireguard-go
 	} {

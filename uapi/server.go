@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tapwire/tapwire/devconf"
 )
 
 // SocketDir is where wg(8) looks for userspace interfaces' sockets.
@@ -288,7 +290,7 @@ func (s *Server) handle(c net.Conn, b Backend) {
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
 				log.Warn("uapi: request line too long")
-				s.answer(c, log, Errorf(syscall.EINVAL, "request line too long"))
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "request line too long"))
 			} else if !errors.Is(err, io.EOF) && !s.isClosed() {
 				log.Debug("uapi: connection ended", "err", err)
 			}
@@ -302,7 +304,7 @@ func (s *Server) handle(c net.Conn, b Backend) {
 				return
 			}
 			if err != nil || blank != "" {
-				s.answer(c, log, Errorf(syscall.EINVAL, "trailing data after get=1"))
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "trailing data after get=1"))
 				return
 			}
 			s.cfg.RLock()
@@ -318,12 +320,12 @@ func (s *Server) handle(c net.Conn, b Backend) {
 			// tapwire's extension: the backend's Info as one JSON line.
 			blank, err := readLine(br, MaxLineLen)
 			if err != nil || blank != "" {
-				s.answer(c, log, Errorf(syscall.EINVAL, "trailing data after get=tapwire"))
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "trailing data after get=tapwire"))
 				return
 			}
 			ib, ok := b.(InfoBackend)
 			if !ok {
-				s.answer(c, log, Errorf(syscall.EINVAL, "this device has no tapwire information"))
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "this device has no tapwire information"))
 				return
 			}
 			s.cfg.RLock()
@@ -364,7 +366,7 @@ func (s *Server) handle(c net.Conn, b Backend) {
 			}
 		default:
 			log.Warn("uapi: unknown operation", "op", quote(op))
-			s.answer(c, log, Errorf(syscall.EINVAL, "unknown operation %s", quote(op)))
+			s.answer(c, log, devconf.Errorf(syscall.EINVAL, "unknown operation %s", quote(op)))
 			return
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapwire/tapwire/devconf"
 )
 
 // testLogger logs to the test's output.
@@ -205,18 +207,18 @@ func TestServerErrnos(t *testing.T) {
 }
 
 type funcBackend struct {
-	status func() DeviceStatus
-	apply  func(DeviceConfig) error
+	status func() devconf.DeviceStatus
+	apply  func(devconf.DeviceConfig) error
 }
 
-func (f funcBackend) Status() DeviceStatus       { return f.status() }
-func (f funcBackend) Apply(c DeviceConfig) error { return f.apply(c) }
+func (f funcBackend) Status() devconf.DeviceStatus       { return f.status() }
+func (f funcBackend) Apply(c devconf.DeviceConfig) error { return f.apply(c) }
 
 func TestServerApplyErrorValues(t *testing.T) {
 	var next error
 	s := startTemp(t, funcBackend{
-		status: func() DeviceStatus { return DeviceStatus{} },
-		apply:  func(DeviceConfig) error { return next },
+		status: func() devconf.DeviceStatus { return devconf.DeviceStatus{} },
+		apply:  func(devconf.DeviceConfig) error { return next },
 	})
 	for _, tc := range []struct {
 		err  error
@@ -224,7 +226,7 @@ func TestServerApplyErrorValues(t *testing.T) {
 	}{
 		{errors.New("no errno"), "errno=-55"},
 		{fmt.Errorf("bind: %w", syscall.EADDRINUSE), "errno=-98"},
-		{&Error{Errno: -22}, "errno=-22"},
+		{&devconf.Error{Errno: -22}, "errno=-22"},
 		{nil, "errno=0"},
 	} {
 		next = tc.err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
 )
 
@@ -145,7 +146,7 @@ func TestWgTool(t *testing.T) {
 
 	b := newMemBackend()
 	b.busyPort = 51998
-	if err := b.Apply(DeviceConfig{PrivateKey: &priv1, ListenPort: ptr(uint16(51820))}); err != nil {
+	if err := b.Apply(devconf.DeviceConfig{PrivateKey: &priv1, ListenPort: ptr(uint16(51820))}); err != nil {
 		t.Fatal(err)
 	}
 	b.addPeer(peer1, memPeer{psk: psk1, endpoint: netip.MustParseAddrPort("[2001:db8::1]:51820"), keepalive: 0,
@@ -390,7 +391,7 @@ Endpoint = [2001:db8::5]:51820
 		before := b.Status()
 		w.run("setconf", name, writeFile(t, "again.conf", out))
 		after := b.Status()
-		for _, st := range []*DeviceStatus{&before, &after} {
+		for _, st := range []*devconf.DeviceStatus{&before, &after} {
 			for i := range st.Peers {
 				p := &st.Peers[i]
 				p.LastHandshake, p.RxBytes, p.TxBytes = time.Time{}, 0, 0

@@ -12,13 +12,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/inns"
 	"github.com/tapwire/tapwire/internal/service"
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/tunnel"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // demoSide is one of the tunnel demo's two hosts, with one tunnel.
@@ -193,7 +193,7 @@ func (s *demoSide) start() error {
 		dev.Close()
 		return err
 	}
-	if err := s.dev.Apply(uapi.DeviceConfig{PrivateKey: &k, ListenPort: &s.port}); err != nil {
+	if err := s.dev.Apply(devconf.DeviceConfig{PrivateKey: &k, ListenPort: &s.port}); err != nil {
 		return err
 	}
 	if err := nc.AddAddr(s.devName, s.inner); err != nil {
@@ -204,11 +204,11 @@ func (s *demoSide) start() error {
 
 func (s *demoSide) addPeer(o *demoSide) error {
 	ep := netip.AddrPortFrom(o.under.Addr(), o.port)
-	pc := uapi.PeerConfig{PublicKey: o.key.PublicKey(), Endpoint: &ep}
+	pc := devconf.PeerConfig{PublicKey: o.key.PublicKey(), Endpoint: &ep}
 	if s.mode == tun.ModeTUN {
 		pc.AllowedIPs = []netip.Prefix{netip.PrefixFrom(o.inner.Addr(), 32)} // TAP switches by MAC
 	}
-	return s.dev.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{pc}})
+	return s.dev.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{pc}})
 }
 
 // demoThroughput sends data over TCP from a to b for d and prints the rate

@@ -8,7 +8,7 @@ import (
 	"slices"
 
 	"github.com/tapwire/tapwire/config"
-	"github.com/tapwire/tapwire/uapi"
+	"github.com/tapwire/tapwire/devconf"
 )
 
 // savedConfig returns what SaveConfig = true writes back on down, as
@@ -20,7 +20,7 @@ import (
 // name is followed again after the next up; a peer without one gets the
 // address it was last seen at. The fwmark tapwire up picked itself for a
 // default route (Table = auto) is not written, so the next up picks again.
-func savedConfig(cfg *config.Config, st uapi.DeviceStatus, addrs []netip.Prefix, autoMark bool) *config.Config {
+func savedConfig(cfg *config.Config, st devconf.DeviceStatus, addrs []netip.Prefix, autoMark bool) *config.Config {
 	out := *cfg
 	in := &out.Interface
 	in.PrivateKey = st.PrivateKey

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/tapwire/tapwire/config"
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/nstest"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // savedConfig keeps the file's own keys, takes the running state, keeps an
@@ -40,7 +40,7 @@ AllowedIPs = 198.51.100.3/32
 		t.Fatal(err)
 	}
 	newKey, added := key(t), key(t).PublicKey()
-	st := uapi.DeviceStatus{PrivateKey: newKey, ListenPort: 40000, FwMark: 51820, Peers: []uapi.PeerStatus{
+	st := devconf.DeviceStatus{PrivateKey: newKey, ListenPort: 40000, FwMark: 51820, Peers: []devconf.PeerStatus{
 		{PublicKey: cfg.Peers[0].PublicKey, Endpoint: netip.MustParseAddrPort("192.0.2.7:51820"), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}, PersistentKeepalive: 25},
 		{PublicKey: added, Endpoint: netip.MustParseAddrPort("192.0.2.9:51820"), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.51.100.9/32")}},
 	}}

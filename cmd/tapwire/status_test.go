@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/tunnel"
 	"github.com/tapwire/tapwire/uapi"
 )
@@ -15,9 +16,9 @@ import (
 // as an interface would.
 type fakeInfo struct{ info tunnel.Info }
 
-func (f fakeInfo) Status() uapi.DeviceStatus     { return uapi.DeviceStatus{} }
-func (f fakeInfo) Apply(uapi.DeviceConfig) error { return nil }
-func (f fakeInfo) Info() any                     { return f.info }
+func (f fakeInfo) Status() devconf.DeviceStatus     { return devconf.DeviceStatus{} }
+func (f fakeInfo) Apply(devconf.DeviceConfig) error { return nil }
+func (f fakeInfo) Info() any                        { return f.info }
 
 // openDir returns a new directory that every user may search and list, and
 // removes it when the test ends.

@@ -20,13 +20,13 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/config"
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/daemon"
 	"github.com/tapwire/tapwire/internal/service"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
-	"github.com/tapwire/tapwire/uapi"
 	"golang.org/x/sys/unix"
 )
 
@@ -349,7 +349,7 @@ func addRoutes(nc *netconf.Handle, s *service.Service, cfg *config.Config, name 
 				break
 			}
 		}
-		if err := s.Device.Apply(uapi.DeviceConfig{FwMark: &mark}); err != nil {
+		if err := s.Device.Apply(devconf.DeviceConfig{FwMark: &mark}); err != nil {
 			return cleanup, err
 		}
 	}
@@ -385,10 +385,10 @@ func addRoutes(nc *netconf.Handle, s *service.Service, cfg *config.Config, name 
 // deviceConfig turns a wg-quick file into one UAPI transaction, resolving
 // endpoint names. An endpoint that does not resolve is left out (with a
 // warning), as the peer can still reach us.
-func deviceConfig(cfg *config.Config, log *slog.Logger) uapi.DeviceConfig {
+func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 	key := cfg.Interface.PrivateKey
 	port := uint16(cfg.Interface.ListenPort)
-	dc := uapi.DeviceConfig{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
+	dc := devconf.DeviceConfig{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
 	if cfg.Interface.FwMark != 0 {
 		fw := cfg.Interface.FwMark
 		dc.FwMark = &fw
@@ -398,7 +398,12 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) uapi.DeviceConfig {
 		dc.ListenTCP = &tcp
 	}
 	for _, p := range cfg.Peers {
-		pc := uapi.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs, Transport: p.Transport}
+		pc := devconf.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}
+		// config.Parse let through "" (udp, a new peer's default) or a
+		// name ParseTransport reads.
+		if t, err := devconf.ParseTransport(p.Transport); err == nil {
+			pc.Transport = &t
+		}
 		psk := p.PresharedKey
 		pc.PresharedKey = &psk
 		ka := uint16(p.PersistentKeepalive)
