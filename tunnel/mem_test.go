@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/memnet"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
-	"github.com/tapwire/tapwire/uapi"
 )
 
 // memWorld is a network and a clock that several engines share.
@@ -75,7 +75,7 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 		t.Fatal(err)
 	}
 	port := e.under.Port()
-	if err := d.Apply(uapi.DeviceConfig{PrivateKey: &e.key, ListenPort: &port}); err != nil {
+	if err := d.Apply(devconf.DeviceConfig{PrivateKey: &e.key, ListenPort: &port}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -85,14 +85,14 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 // b's endpoint unless noEndpoint, a persistent keepalive (0: off).
 func connect(t testing.TB, a, b *memEnd, keepalive uint16, noEndpoint bool) {
 	t.Helper()
-	pc := uapi.PeerConfig{PublicKey: b.pub(), PersistentKeepalive: &keepalive}
+	pc := devconf.PeerConfig{PublicKey: b.pub(), PersistentKeepalive: &keepalive}
 	if b.inner.IsValid() {
 		pc.AllowedIPs = []netip.Prefix{netip.PrefixFrom(b.inner, b.inner.BitLen())}
 	}
 	if !noEndpoint {
 		pc.Endpoint = &b.under
 	}
-	if err := a.d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{pc}}); err != nil {
+	if err := a.d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{pc}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -325,7 +325,7 @@ func TestMemCrossingInitiations(t *testing.T) {
 	a, b := mk("x0", "192.0.2.1:51820", "198.51.100.1"), mk("x1", "192.0.2.2:51820", "198.51.100.2")
 	for _, pair := range [][2]*end{{a, b}, {b, a}} {
 		ep := pair[0].wire.Addr()
-		if err := pair[0].d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: pair[1].pub(), Endpoint: &ep}}}); err != nil {
+		if err := pair[0].d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: pair[1].pub(), Endpoint: &ep}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -621,7 +621,7 @@ func TestMemRemovedPeerStartsNothing(t *testing.T) {
 	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
 	connect(t, a, b, 0, false)
 	p := a.peer(b)
-	if err := a.d.Apply(uapi.DeviceConfig{Peers: []uapi.PeerConfig{{PublicKey: b.pub(), Remove: true}}}); err != nil {
+	if err := a.d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: b.pub(), Remove: true}}}); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, tun.Headroom+tun.MaxPacket)
