@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/devconf"
-	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
@@ -16,8 +15,7 @@ import (
 // the EINVAL the UAPI reports, and applies the ones it knows.
 func TestApplyTransport(t *testing.T) {
 	t.Parallel()
-	ns := nstest.New(t)
-	d, _ := testDevice(t, ns, "twtr0", tun.ModeTUN, 1420)
+	d := newMemWorld().start(t, "tr", tun.ModeTUN, "192.0.2.1:51820", "").d
 	other, err := protocol.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)

@@ -186,6 +186,7 @@ var wgErr error
 // module proxy at wireguardGoVersion (once per machine: it is cached).
 func wireguardGo(t testing.TB) string {
 	t.Helper()
+	nstest.RequireRoot(t) // wireguard-go is for namespace tests: no build without root
 	buildWG.Do(func() {
 		cache, err := os.UserCacheDir()
 		if err != nil {

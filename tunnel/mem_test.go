@@ -665,3 +665,23 @@ func TestMemSilentPeerBlocksNoOne(t *testing.T) {
 		t.Error("nothing was sent to the silent peer's address")
 	}
 }
+
+// With only persistent keepalives flowing, the initiator still rekeys at
+// RekeyAfterTime (keepalives keep keys fresh, as in wireguard-go): by the
+// time the clock stands one keepalive interval past it, a new handshake
+// was made.
+func TestMemKeepalivesAloneRekey(t *testing.T) {
+	t.Parallel()
+	w := newMemWorld()
+	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
+	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
+	connect(t, b, a, 0, true)
+	connect(t, a, b, 25, false) // a's persistent keepalive starts the handshake
+	eventually(t, "the first handshake", func() bool { return a.peer(b).lastHS.Load() != 0 })
+	first := a.peer(b).lastHS.Load()
+	w.clock.Advance(protocol.RekeyAfterTime + 26*time.Second)
+	eventually(t, "a rekey with only keepalives flowing", func() bool { return a.peer(b).lastHS.Load() != first })
+	if got := time.Duration(a.peer(b).lastHS.Load() - first); got < protocol.RekeyAfterTime {
+		t.Errorf("rekeyed %v after the first handshake, before RekeyAfterTime", got)
+	}
+}
