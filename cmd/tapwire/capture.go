@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,88 +16,21 @@ import (
 	"github.com/tapwire/tapwire/tun"
 )
 
-const captureSynopsis = "(--mode tun|tap [--addr CIDR]... [--dev NAME] | --iface NAME) [--netns NS]\n" +
-	"                       [-w FILE|- [--print]] [--proto P] [--host ADDR] [--port N] [-c COUNT] [--duration D]"
-
-const captureHelp = `
-Shows what crosses a TUN/TAP interface: as pcapng, which Wireshark and tshark
-open, or as one line per packet, like tcpdump -n.
-
-Where the packets come from (one of):
-  --mode tun|tap   a new device (named after --dev) with the --addr prefixes,
-                   up: what the kernel routes into it is captured. Nothing
-                   answers, so pings through it get no reply.
-  --iface NAME     an existing interface (a device another program holds, a
-                   veth, a bridge), in both directions, with a packet socket.
-With --netns both work inside that network namespace (a name made by
-ip netns add, or a path such as /proc/PID/ns/net).
-
-Output: without -w, one line per packet on stdout. -w FILE writes pcapng with
-link type RAW (raw IP: TUN and other interfaces without a link header) or
-EN10MB (Ethernet: TAP, veth); -w - writes it to stdout, and --print then
-prints the lines on stderr. The file is complete whenever the capture stops,
-at -c, at --duration or at Ctrl-C. A summary goes to stderr at the end.
-
-Filter: --proto (` + capture.ProtocolNames + `), --host (an address
-or a prefix) and --port (TCP or UDP) can be repeated or take comma lists; a
-packet is kept when it matches one value of every kind given. -c counts kept
-packets.
-
-Examples:
-  # what does the kernel send to 10.9.0.0/24 through a TUN device?
-  sudo tapwire capture --mode tun --addr 10.9.0.1/24
-  # a TAP device: ARP and neighbour discovery; stop after 10 packets
-  sudo tapwire capture --mode tap --addr 192.0.2.1/24 --addr 2001:db8::1/64 -c 10
-  # 30 seconds of an existing device, saved for Wireshark
-  sudo tapwire capture --iface tun0 --duration 30s -w tun0.pcapng
-  # live in Wireshark
-  sudo tapwire capture --iface tap0 -w - | wireshark -k -i -
-  # ICMP to or from one host, in a namespace, saved and printed
-  sudo tapwire capture --netns blue --iface veth0 --proto icmp,icmp6 --host 192.0.2.2 -w ping.pcapng --print
-`
-
-// captureList is a flag that can be repeated; each value may be a comma list,
-// which the consumer splits.
-type captureList []string
-
-func (l *captureList) String() string     { return strings.Join(*l, ",") }
-func (l *captureList) Set(v string) error { *l = append(*l, v); return nil }
-
-func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("capture", captureSynopsis, stderr)
-	usage := fs.Usage
-	fs.Usage = func() { usage(); fmt.Fprint(stderr, captureHelp) }
-	var addrs, protos, hosts, ports captureList
-	mode := fs.String("mode", "tun", "make the new device `tun|tap`: for IP packets or for Ethernet frames")
-	fs.Var(&addrs, "addr", "give the new device this address and prefix length (`CIDR`), such as 192.0.2.1/24 (repeatable)")
-	dev := fs.String("dev", capture.DefaultDeviceName, "`NAME` of the new device; %d is replaced by the first free number")
-	iface := fs.String("iface", "", "capture on the existing interface `NAME` instead of a new device")
-	netns := fs.String("netns", "", "work in the network namespace `NS`: a name (ip netns add) or a path")
-	out := fs.String("w", "", "write pcapng to `FILE`, or to stdout with -")
-	printLines := fs.Bool("print", false, "with -w, also print one line per packet (on stderr with -w -)")
-	fs.Var(&protos, "proto", "keep only the protocol `P`: "+capture.ProtocolNames+" (repeatable, or a comma list)")
-	fs.Var(&hosts, "host", "keep only packets from or to `ADDR` (an address or a prefix; repeatable, or a comma list)")
-	fs.Var(&ports, "port", "keep only TCP and UDP packets from or to port `N` (repeatable, or a comma list)")
-	count := fs.Int("c", 0, "stop after `COUNT` kept packets (0: no limit)")
-	duration := fs.Duration("duration", 0, "stop after the duration `D`, such as 10s or 1m (0: no limit)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["iface"] && *iface == "" {
+// runCapture is tapwire capture.
+func runCapture(ctx context.Context, stdout, stderr io.Writer, cf captureFlags) error {
+	set := cf.given
+	if set["iface"] && cf.iface == "" {
 		return usageError{"--iface needs an interface name"}
 	}
-	if *iface != "" && (set["mode"] || set["addr"] || set["dev"]) {
+	if cf.iface != "" && (set["mode"] || set["addr"] || set["dev"]) {
 		return usageError{"--iface watches an existing interface; --mode, --addr and --dev are for a new device: use one or the other"}
 	}
-	m, err := tun.ParseMode(*mode)
+	m, err := tun.ParseMode(cf.mode)
 	if err != nil {
 		return usageError{"--mode: " + err.Error()}
 	}
 	var prefixes []netip.Prefix
-	for _, a := range addrs {
+	for _, a := range cf.addrs {
 		for s := range strings.SplitSeq(a, ",") {
 			p, err := netip.ParsePrefix(strings.TrimSpace(s))
 			if err != nil {
@@ -107,17 +39,17 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 			prefixes = append(prefixes, p)
 		}
 	}
-	if *dev == "" || len(*dev) > unix.IFNAMSIZ-1 {
-		return usageError{fmt.Sprintf("--dev %q: want an interface name of 1 to %d bytes", *dev, unix.IFNAMSIZ-1)}
+	if cf.dev == "" || len(cf.dev) > unix.IFNAMSIZ-1 {
+		return usageError{fmt.Sprintf("--dev %q: want an interface name of 1 to %d bytes", cf.dev, unix.IFNAMSIZ-1)}
 	}
-	filter, err := capture.ParseFilter(protos, hosts, ports)
+	filter, err := capture.ParseFilter(cf.protos, cf.hosts, cf.ports)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	if *count < 0 {
+	if cf.count < 0 {
 		return usageError{"-c must not be negative"}
 	}
-	if *duration < 0 {
+	if cf.duration < 0 {
 		return usageError{"--duration must not be negative"}
 	}
 
@@ -125,17 +57,17 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 	// something to capture.
 	var src capture.Source
 	var what string
-	if *iface != "" {
-		s, err := capture.OpenInterface(*iface, *netns)
+	if cf.iface != "" {
+		s, err := capture.OpenInterface(cf.iface, cf.netns)
 		if errors.Is(err, unix.ENODEV) {
-			return captureNoInterface(*iface, *netns)
+			return captureNoInterface(cf.iface, cf.netns)
 		}
 		if err != nil {
 			return err
 		}
 		src, what = s, "existing interface, both directions"
 	} else {
-		s, err := capture.OpenDevice(capture.DeviceConfig{Name: *dev, Mode: m, Addrs: prefixes, NetNS: *netns})
+		s, err := capture.OpenDevice(capture.DeviceConfig{Name: cf.dev, Mode: m, Addrs: prefixes, NetNS: cf.netns})
 		if err != nil {
 			if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST) {
 				err = fmt.Errorf("%w; to watch an existing interface, use --iface", err)
@@ -148,25 +80,25 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 		}
 	}
 
-	opts := capture.Options{Count: *count, Duration: *duration, Filter: filter}
+	opts := capture.Options{Count: cf.count, Duration: cf.duration, Filter: filter}
 	var file *os.File
 	dest := ""
-	switch *out {
+	switch cf.out {
 	case "":
 		opts.Print = stdout
 	case "-":
 		dest = "stdout"
-		if *printLines {
+		if cf.printLines {
 			opts.Print = stderr
 		}
 	default:
-		f, err := os.Create(*out)
+		f, err := os.Create(cf.out)
 		if err != nil {
 			src.Close()
 			return err
 		}
-		file, dest = f, *out
-		if *printLines {
+		file, dest = f, cf.out
+		if cf.printLines {
 			opts.Print = stdout
 		}
 	}
@@ -187,8 +119,8 @@ func runCapture(ctx context.Context, stdout, stderr io.Writer, args []string) er
 
 	var where strings.Builder
 	fmt.Fprintf(&where, "capturing on %s (%s)", src.Name(), what)
-	if *netns != "" {
-		fmt.Fprintf(&where, " in namespace %s", *netns)
+	if cf.netns != "" {
+		fmt.Fprintf(&where, " in namespace %s", cf.netns)
 	}
 	fmt.Fprintf(&where, ", link-type %s", capture.LinkTypeName(src.LinkType()))
 	if !filter.IsEmpty() {

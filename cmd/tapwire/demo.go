@@ -29,32 +29,25 @@ var (
 	demoPrefix6 = netip.MustParsePrefix("2001:db8::1/64")
 )
 
-func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("demo", "[-count N] [-seconds N] [-mode tun|tap|both] [-echo]", stderr)
-	mode := fs.String("mode", "both", "which tunnel to show: tun (WireGuard, IP packets), tap (Ethernet frames) or both")
-	count := fs.Int("count", 3, "echo requests to send")
-	seconds := fs.Int("seconds", 3, "how long to measure throughput through the tunnel")
-	echo := fs.Bool("echo", false, "instead: one TUN device whose pings are answered from user space (no tunnel)")
-	if err := parse(fs, args); err != nil {
-		return err
+// runDemo is tapwire demo.
+func runDemo(ctx context.Context, stdout io.Writer, f demoFlags) error {
+	if f.count < 1 || f.count > 1000 {
+		return usageError{"--count must be between 1 and 1000"}
 	}
-	if *count < 1 || *count > 1000 {
-		return usageError{"-count must be between 1 and 1000"}
+	if f.seconds < 0 || f.seconds > 60 {
+		return usageError{"--seconds must be between 0 and 60"}
 	}
-	if *seconds < 0 || *seconds > 60 {
-		return usageError{"-seconds must be between 0 and 60"}
-	}
-	o := demoOptions{Count: *count, Namespace: fmt.Sprintf("tapwire-demo-%d", os.Getpid()), Duration: time.Duration(*seconds) * time.Second}
-	switch *mode {
+	o := demoOptions{Count: f.count, Namespace: fmt.Sprintf("tapwire-demo-%d", os.Getpid()), Duration: time.Duration(f.seconds) * time.Second}
+	switch f.mode {
 	case "tun":
 		o.Modes = []tun.Mode{tun.ModeTUN}
 	case "tap":
 		o.Modes = []tun.Mode{tun.ModeTAP}
 	case "both":
 	default:
-		return usageError{"-mode must be tun, tap or both"}
+		return usageError{"--mode must be tun, tap or both"}
 	}
-	if *echo {
+	if f.echo {
 		return echoDemo(ctx, stdout, o)
 	}
 	return tunnelDemo(ctx, stdout, o)

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os/user"
@@ -16,111 +13,34 @@ import (
 	"github.com/tapwire/tapwire/tun"
 )
 
-const deviceUsage = `Usage: tapwire device add|del|list|show ...
-
-Manage TUN/TAP devices, like ip tuntap (and tunctl) but showing everything.
-
-  tapwire device add [--mode tun|tap] [--user U] [--group G] [--multi-queue]
-                     [--vnet-hdr] [--pi] [--netns NS] [NAME|PATTERN]
-      Create a persistent device (default name tun%d or tap%d) and print its
-      name. --user and --group let that user or group open it without
-      CAP_NET_ADMIN (QEMU, user-space stacks).
-  tapwire device del [--netns NS] NAME
-      Delete a TUN/TAP device, persistent or held open by a program.
-  tapwire device list [--json] [--netns NS]
-      Every TUN/TAP device of the namespace, also those other programs made:
-      mode, flags, owner, group, queues, MTU, state, addresses, and the
-      processes holding it open.
-  tapwire device show [--json] [--netns NS] NAME
-      One device, in full.
-
-Examples:
-  tapwire device add --mode tap --user alice tap-vm0
-  tapwire device list
-  tapwire device show --json tap-vm0
-  tapwire device del tap-vm0
-`
-
-func runDevice(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	if len(args) == 0 {
-		io.WriteString(stderr, deviceUsage)
-		return usageError{"missing subcommand: add, del, list or show"}
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		io.WriteString(stdout, deviceUsage)
-		return nil
-	case "add":
-		return deviceAdd(stdout, stderr, args[1:])
-	case "del", "delete":
-		return deviceDel(stdout, stderr, args[1:])
-	case "list", "ls":
-		return deviceList(stdout, stderr, args[1:])
-	case "show":
-		return deviceShow(stdout, stderr, args[1:])
-	}
-	io.WriteString(stderr, deviceUsage)
-	return usageError{fmt.Sprintf("unknown subcommand %q", args[0])}
-}
-
-// parseMixed parses flags that may come before or after the positional
-// arguments (`device add tap0 --mode tap`), and returns the positionals.
-func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-func deviceAdd(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("device add", "[--mode tun|tap] [--user U] [--group G] [--multi-queue] [--vnet-hdr] [--pi] [--netns NS] [NAME|PATTERN]", stderr)
-	mode := fs.String("mode", "tun", "tun (IP packets) or tap (Ethernet frames)")
-	usr := fs.String("user", "", "user name or uid allowed to open the device without CAP_NET_ADMIN")
-	grp := fs.String("group", "", "group name or gid allowed to open the device without CAP_NET_ADMIN")
-	mq := fs.Bool("multi-queue", false, "make a multi-queue device")
-	vnet := fs.Bool("vnet-hdr", false, "set the virtio-net header flag (offloads) on the device")
-	pi := fs.Bool("pi", false, "keep the 4-byte packet information header")
-	ns := fs.String("netns", "", "network namespace to create the device in")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// deviceAdd is tapwire device add [NAME|PATTERN] (pos).
+func deviceAdd(stdout io.Writer, f deviceFlags, pos []string) error {
 	if len(pos) > 1 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[1])}
 	}
-	m, err := tun.ParseMode(*mode)
+	m, err := tun.ParseMode(f.mode)
 	if err != nil {
 		return usageError{"--mode: " + err.Error()}
 	}
-	cfg := tun.Config{Mode: m, MultiQueue: *mq, PacketInfo: *pi, NoOffload: !*vnet, Persist: true, Exclusive: true, NetNS: *ns}
+	cfg := tun.Config{Mode: m, MultiQueue: f.multiQueue, PacketInfo: f.pi, NoOffload: !f.vnetHdr, Persist: true, Exclusive: true, NetNS: f.netns}
 	if len(pos) == 1 {
 		cfg.Name = pos[0]
 	}
-	if *usr != "" {
-		id, err := lookupID(*usr, true)
+	if f.user != "" {
+		id, err := lookupID(f.user, true)
 		if err != nil {
 			return usageError{"--user: " + err.Error()}
 		}
 		cfg.Owner = &id
 	}
-	if *grp != "" {
-		id, err := lookupID(*grp, false)
+	if f.group != "" {
+		id, err := lookupID(f.group, false)
 		if err != nil {
 			return usageError{"--group: " + err.Error()}
 		}
 		cfg.Group = &id
 	}
-	if *vnet && *pi {
+	if f.vnetHdr && f.pi {
 		return usageError{"--vnet-hdr and --pi cannot be combined"}
 	}
 	dev, err := tun.Open(cfg)
@@ -158,20 +78,15 @@ func lookupID(s string, isUser bool) (uint32, error) {
 	return uint32(n), err
 }
 
-func deviceDel(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("device del", "[--netns NS] NAME", stderr)
-	ns := fs.String("netns", "", "network namespace of the device")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// deviceDel is tapwire device del NAME (pos).
+func deviceDel(f deviceFlags, pos []string) error {
 	if len(pos) != 1 {
 		return usageError{"give one device name"}
 	}
-	if _, err := findDevice(*ns, pos[0]); err != nil {
+	if _, err := findDevice(f.netns, pos[0]); err != nil {
 		return err
 	}
-	nc, err := netconf.Open(*ns)
+	nc, err := netconf.Open(f.netns)
 	if err != nil {
 		return err
 	}
@@ -280,40 +195,29 @@ func findDevice(ns, name string) (deviceRow, error) {
 	return deviceRow{}, fmt.Errorf("no TUN/TAP device %q in %s (tapwire device list shows them)", name, where)
 }
 
-func deviceList(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("device list", "[--json] [--netns NS]", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	ns := fs.String("netns", "", "network namespace to list")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	rows, err := gatherDevices(*ns)
+// deviceList is tapwire device list.
+func deviceList(stdout io.Writer, f deviceFlags) error {
+	rows, err := gatherDevices(f.netns)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if f.json {
 		return writeJSON(stdout, rows)
 	}
 	writeDeviceTable(stdout, rows)
 	return nil
 }
 
-func deviceShow(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("device show", "[--json] [--netns NS] NAME", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	ns := fs.String("netns", "", "network namespace of the device")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// deviceShow is tapwire device show NAME (pos).
+func deviceShow(stdout io.Writer, f deviceFlags, pos []string) error {
 	if len(pos) != 1 {
 		return usageError{"give one device name"}
 	}
-	r, err := findDevice(*ns, pos[0])
+	r, err := findDevice(f.netns, pos[0])
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if f.json {
 		return writeJSON(stdout, r)
 	}
 	writeDeviceDetail(stdout, r)

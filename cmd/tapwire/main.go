@@ -8,6 +8,11 @@
 //	tapwire status      show tunnels: mode, peers, MAC table, drops
 //	tapwire version     print the version, VCS revision and Go version of the build
 //	tapwire help [CMD]  show help
+//
+// Each command is a [command] value built in its own file, cmd_NAME.go:
+// its name, synopsis, short and long help, flags and the call into the
+// code that does the work. This file dispatches to them and prints help;
+// flaglist.go prints flag listings and the columns of both.
 package main
 
 import (
@@ -18,38 +23,76 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
+	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 )
 
-// command is one subcommand of tapwire.
+// A command is one command of tapwire, or one subcommand of a command
+// (device add): everything its help shows, and how it runs. Each is built
+// afresh by its constructor (upCommand, ...), so the variables its flags
+// set belong to one run.
 type command struct {
-	name, summary string
-	run           func(ctx context.Context, stdout, stderr io.Writer, args []string) error
+	name    string   // as typed: "up", or "add" under device
+	aliases []string // other names it answers to ("ls" for list); not listed
+	// usage is the synopsis after the command's name, such as
+	// "[-f|--foreground] FILE". Lines after the first are indented under
+	// the first when printed.
+	usage string
+	short string // one line for the listing of commands, lower case, no period
+	// long is the text under the flag listing: what the command does, and
+	// examples. Each line ends in a newline; it may be empty.
+	long string
+	// flags, if not nil, defines the command's flags on fs: the variables
+	// they set are the ones run reads. Help calls it too, without run.
+	flags func(fs *flag.FlagSet)
+	// args says whether the command takes positional arguments. Without,
+	// any is a usage error before run is called.
+	args bool
+	// run does the work, once the flags are parsed. An error of type
+	// usageError is a mistake on the command line (exit status 2), any
+	// other a failure (1). Nil when the command has subcommands.
+	run  func(ctx context.Context, inv *invocation) error
+	subs []*command // device's add, del, list, show
 }
 
-func commands() []command {
-	return []command{
-		{"demo", "run an encrypted tunnel between two throw-away namespaces, ping it and measure it", runDemo},
-		{"device", "add, delete, list and show TUN/TAP devices (like ip tuntap)", runDevice},
-		{"doctor", "say why TUN/TAP does not work on this host, and how to fix it", runDoctor},
-		{"capture", "capture the packets crossing a TUN/TAP device to pcapng, or print them", runCapture},
-		{"up", "bring up a WireGuard interface from a wg-quick file", runUp},
-		{"down", "take down an interface brought up by tapwire up", runDown},
-		{"status", "show interfaces as wg show does, plus mode, MAC table and drops", runStatus},
-		{"genkey", "print a new private key (as wg genkey)", runGenkey},
-		{"pubkey", "print the public key of the private key on stdin", runPubkey},
-		{"genpsk", "print a new preshared key", runGenpsk},
-		{"version", "print the version, VCS revision and Go version of the build", runVersion},
-	}
+// invocation is what a command's run gets: the parsed command line and
+// where to write.
+type invocation struct {
+	stdout, stderr io.Writer
+	// args are the positional arguments: flags may come before and after
+	// them, and everything after "--" is positional.
+	args  []string
+	flags *flag.FlagSet // parsed; Visit tells which flags were given
 }
 
 // usageError is a mistake on the command line: exit status 2.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// rootCommand is tapwire itself: its subcommands are the listing.
+func rootCommand() *command {
+	return &command{
+		name:  "tapwire",
+		usage: "COMMAND [flags]",
+		short: "TUN/TAP devices and tunnels",
+		subs: []*command{
+			demoCommand(),
+			deviceCommand(),
+			doctorCommand(),
+			captureCommand(),
+			upCommand(),
+			downCommand(),
+			statusCommand(),
+			genkeyCommand(),
+			pubkeyCommand(),
+			genpskCommand(),
+			versionCommand(),
+		},
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,206 +101,214 @@ func main() {
 	os.Exit(code)
 }
 
-// run dispatches to a subcommand and returns the exit status: 0 success,
-// 1 failure, 2 bad usage.
+// Exit statuses, as wg(8) and the flag package use them.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// run runs the command line args and returns the exit status: 0 success
+// (and help asked for, which goes to stdout), 1 failure, 2 bad usage.
+// Errors go to stderr.
 func run(ctx context.Context, stdout, stderr io.Writer, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		if len(args) > 1 {
-			return run(ctx, stdout, stderr, []string{args[1], "-h"})
-		}
-		usage(stdout)
-		return 0
-	}
-	for _, c := range commands() {
-		if c.name != args[0] {
-			continue
-		}
-		err := c.run(ctx, stdout, stderr, args[1:])
-		var ue usageError
+	root := rootCommand()
+	return dispatch(ctx, stdout, stderr, []*command{root}, args)
+}
+
+// dispatch runs args for the last command of path, the chain of commands
+// from the root that the command line named so far.
+func dispatch(ctx context.Context, stdout, stderr io.Writer, path []*command, args []string) int {
+	c := path[len(path)-1]
+	if c.subs != nil {
 		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "tapwire %s: %v\n", c.name, err)
-			return 2
-		default:
-			fmt.Fprintf(stderr, "tapwire %s: %v\n", c.name, err)
-			return 1
+		case len(args) == 0:
+			// What is missing is a subcommand: the help lists them.
+			writeHelp(stderr, path)
+			return exitUsage
+		case isHelpFlag(args[0]):
+			writeHelp(stdout, path)
+			return exitOK
+		case args[0] == "help":
+			return help(stdout, stderr, path, args[1:])
 		}
+		sub := c.sub(args[0])
+		if sub == nil {
+			return usageFailure(stderr, path, fmt.Errorf("unknown command %q", args[0]))
+		}
+		return dispatch(ctx, stdout, stderr, append(path, sub), args[1:])
 	}
-	fmt.Fprintf(stderr, "tapwire: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
+
+	fs := newFlagSet(path)
+	pos, err := parseArgs(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		writeHelp(stdout, path)
+		return exitOK
+	case err != nil:
+		return usageFailure(stderr, path, respell(err))
+	case !c.args && len(pos) > 0:
+		return usageFailure(stderr, path, fmt.Errorf("unexpected argument %q", pos[0]))
+	}
+	err = c.run(ctx, &invocation{stdout: stdout, stderr: stderr, args: pos, flags: fs})
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return usageFailure(stderr, path, err)
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", pathName(path), err)
+		return exitFailure
+	}
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "tapwire: TUN/TAP devices and tunnels")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: tapwire COMMAND [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+// help prints the help of the command that names lead to from the last
+// command of path: tapwire help, tapwire help device add, tapwire device
+// help add. Help goes to stdout; a name that leads nowhere is a usage error.
+func help(stdout, stderr io.Writer, path []*command, names []string) int {
+	for _, name := range names {
+		c := path[len(path)-1]
+		sub := c.sub(name)
+		if sub == nil {
+			return usageFailure(stderr, path, fmt.Errorf("unknown command %q", name))
+		}
+		path = append(path, sub)
 	}
-	fmt.Fprintln(w, "\nRun 'tapwire help COMMAND' for a command's flags.")
+	writeHelp(stdout, path)
+	return exitOK
 }
 
-// newFlags returns a flag set that prints its usage to stderr and returns
-// errors instead of exiting.
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tapwire "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tapwire %s %s\n\n", name, synopsis)
-		fs.PrintDefaults()
-		if ex := examples(name); ex != "" {
-			fmt.Fprintf(stderr, "\n%s", ex)
+// sub returns the subcommand of c called name (or one of its aliases), or
+// nil.
+func (c *command) sub(name string) *command {
+	for _, s := range c.subs {
+		if s.name == name || slices.Contains(s.aliases, name) {
+			return s
 		}
+	}
+	return nil
+}
+
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+// usageFailure prints a mistake on the command line to stderr, as go(1)
+// does: the error, the command's usage, and where its help is. It returns
+// exit status 2.
+func usageFailure(stderr io.Writer, path []*command, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", pathName(path), err)
+	writeUsage(stderr, path)
+	fmt.Fprintf(stderr, "Run '%s' for details.\n", helpCommandLine(path))
+	return exitUsage
+}
+
+// newFlagSet returns the flag set of the last command of path, its flags
+// defined. Parse errors and -h are returned, not printed: dispatch prints
+// them where they belong.
+func newFlagSet(path []*command) *flag.FlagSet {
+	fs := flag.NewFlagSet(pathName(path), flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if c := path[len(path)-1]; c.flags != nil {
+		c.flags(fs)
 	}
 	return fs
 }
 
-// examples returns the text shown under the flags of a command's help.
-func examples(name string) string {
-	switch name {
-	case "demo":
-		return `Builds two network namespaces joined by a veth, runs encrypted tapwire
-tunnels between them (WireGuard over TUN, then Ethernet frames over TAP),
-shows the handshake, a ping, the MAC table and a throughput figure, and
-removes everything. Needs root.
-
-Examples:
-  sudo tapwire demo               # both tunnels
-  sudo tapwire demo -mode tap     # only the Ethernet (TAP) tunnel
-  sudo tapwire demo -seconds 10   # measure longer
-  sudo tapwire demo -echo         # just a TUN device answering ping from user space
-`
-	case "up":
-		return `Reads a wg-quick file (the interface is named after it: wg0.conf -> wg0),
-creates the device, its addresses and routes, runs the hooks, and goes into
-the background. A bad file is refused with its file, line and key before
-anything is created. wg show/set work on the interface as on wireguard-go.
-
-With Mode = tap in [Interface] the interface is a TAP device carrying
-Ethernet frames: no routes from AllowedIPs; Bridge = br0 attaches it to a
-Linux bridge (created if missing; Address then goes on the bridge);
-ClampMSS, MACAgeing, MaxMACsPerPeer and, per peer, AllowedMACs tune it.
-
-Examples:
-  sudo tapwire up /etc/wireguard/wg0.conf
-  sudo tapwire up -f ./wg1.conf        # stay in the foreground, log to stderr
-  sudo tapwire up /etc/tapwire/lan0.conf   # Mode = tap, Bridge = br0
-`
-	case "down":
-		return `Stops what tapwire up started (running PreDown/PostDown), or deletes the
-interface of another WireGuard implementation.
-
-Examples:
-  sudo tapwire down wg0
-  sudo tapwire down /etc/wireguard/wg0.conf
-`
-	case "status":
-		return `Shows each tapwire interface (all of them, or those named) as wg show
-does, plus its mode (tun or tap), peers running the other mode, the MAC
-table of a TAP interface, and the non-zero drop counters.
-
-Examples:
-  sudo tapwire status
-  sudo tapwire status lan0
-  sudo tapwire status --json lan0
-`
-	case "version":
-		return `Prints the version of the tapwire module, the VCS revision it was built
-from, the revision's time and whether the tree had changes, and the Go
-version: what go version -m shows of the binary. A build that recorded no
-VCS information (go run, go test, -buildvcs=false) says unknown.
-`
-	case "genkey":
-		return `Examples:
-  tapwire genkey > wg0.key
-  tapwire genkey | tee wg0.key | tapwire pubkey > wg0.pub
-`
-	case "pubkey":
-		return `Examples:
-  tapwire pubkey < wg0.key
-`
-	case "genpsk":
-		return `Examples:
-  tapwire genpsk > peer.psk
-`
-	}
-	return ""
-}
-
-// parse parses args, turning flag errors into usage errors.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseArgs parses args with fs, taking flags before and after the
+// positional arguments (device add tap0 --mode tap), and returns the
+// positional ones. After "--" every argument is positional.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
 }
 
-func runVersion(_ context.Context, stdout, stderr io.Writer, args []string) error {
-	if err := parse(newFlags("version", "", stderr), args); err != nil {
+// flagInError finds the flag a flag package error names, always as -name:
+// "flag provided but not defined: -x", "flag needs an argument: -w",
+// "invalid value "x" for flag -count: parse error".
+var flagInError = regexp.MustCompile(`^(flag provided but not defined: |flag needs an argument: |invalid (?:boolean )?value ".*" for (?:flag )?)-([^\s:=]+)`)
+
+// respell returns a flag parse error with its flag spelled as help spells
+// it (--count, -w), so that no message says -count. Other errors are
+// returned as they are.
+func respell(err error) error {
+	m := flagInError.FindStringSubmatchIndex(err.Error())
+	if m == nil {
 		return err
 	}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		bi = nil
-	}
-	fmt.Fprint(stdout, versionText(bi))
-	return nil
+	msg := err.Error()
+	return errors.New(msg[:m[3]] + spelling(msg[m[4]:m[5]]) + msg[m[5]:])
 }
 
-// versionText describes the build recorded in bi (nil: none), with the
-// values go version -m shows: the main module's path and version, the VCS
-// revision, its time and whether the tree was modified, and the Go version.
-// What is not recorded is "unknown": go run and go test, and builds with
-// -buildvcs=false, record no VCS information.
-func versionText(bi *debug.BuildInfo) string {
-	const unknown = "unknown"
-	version, module, goVersion := unknown, unknown, runtime.Version()
-	vcs := map[string]string{"vcs.revision": unknown, "vcs.time": unknown, "vcs.modified": unknown}
-	recorded := false
-	if bi != nil {
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		if bi.Main.Path != "" {
-			module = bi.Main.Path
-		}
-		if bi.GoVersion != "" {
-			goVersion = bi.GoVersion
-		}
-		for _, s := range bi.Settings {
-			if _, ok := vcs[s.Key]; ok && s.Value != "" {
-				vcs[s.Key] = s.Value
-				recorded = true
-			}
-		}
+// pathName is the command line that names the last command of path:
+// "tapwire device add".
+func pathName(path []*command) string {
+	names := make([]string, len(path))
+	for i, c := range path {
+		names[i] = c.name
 	}
-	revision := vcs["vcs.revision"]
-	if !recorded {
-		revision += " (no VCS information: go run, go test and -buildvcs=false record none)"
+	return strings.Join(names, " ")
+}
+
+// helpCommandLine is the command line that shows the help of the last
+// command of path: "tapwire help device add".
+func helpCommandLine(path []*command) string {
+	if len(path) == 1 {
+		return path[0].name + " help"
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "tapwire %s\n", version)
-	for _, l := range [][2]string{
-		{"module", module},
-		{"revision", revision},
-		{"time", vcs["vcs.time"]},
-		{"modified", vcs["vcs.modified"]},
-		{"go", goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH},
-	} {
-		fmt.Fprintf(&b, "  %-9s %s\n", l[0], l[1])
+	return path[0].name + " help " + pathName(path[1:])
+}
+
+// writeUsage writes "Usage: tapwire NAME SYNOPSIS", the synopsis's later
+// lines indented under its first.
+func writeUsage(w io.Writer, path []*command) {
+	prefix := "Usage: " + pathName(path) + " "
+	lines := strings.Split(path[len(path)-1].usage, "\n")
+	fmt.Fprintln(w, strings.TrimRight(prefix+lines[0], " "))
+	for _, l := range lines[1:] {
+		fmt.Fprintln(w, strings.Repeat(" ", len(prefix))+l)
 	}
-	return b.String()
+}
+
+// writeHelp writes the help of the last command of path: its usage, then
+// its flags or its subcommands, then its long help. The root's help starts
+// with what tapwire is.
+func writeHelp(w io.Writer, path []*command) {
+	c := path[len(path)-1]
+	if len(path) == 1 {
+		fmt.Fprintf(w, "%s: %s\n\n", c.name, c.short)
+	}
+	writeUsage(w, path)
+	if c.subs != nil {
+		fmt.Fprintln(w, "\nCommands:")
+		rows := make([][2]string, len(c.subs))
+		for i, s := range c.subs {
+			rows[i] = [2]string{s.name, s.short}
+		}
+		writeColumns(w, rows)
+	} else if fs := newFlagSet(path); hasFlags(fs) {
+		fmt.Fprintln(w, "\nFlags:")
+		writeFlags(w, fs)
+	}
+	if c.long != "" {
+		fmt.Fprintf(w, "\n%s", c.long)
+	}
+	if c.subs != nil {
+		fmt.Fprintf(w, "\nRun '%s COMMAND' for a command's flags.\n", helpCommandLine(path))
+	}
 }

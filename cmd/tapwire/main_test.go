@@ -66,11 +66,11 @@ func TestDispatch(t *testing.T) {
 		code int
 		out  string
 	}{
-		{nil, 0, "Commands:"},
+		{nil, 2, "Commands:"},
 		{[]string{"help"}, 0, "demo"},
 		{[]string{"nonsense"}, 2, "unknown command"},
-		{[]string{"demo", "-count", "0"}, 2, "-count must be"},
-		{[]string{"demo", "-seconds", "100"}, 2, "-seconds must be"},
+		{[]string{"demo", "-count", "0"}, 2, "--count must be"},
+		{[]string{"demo", "-seconds", "100"}, 2, "--seconds must be"},
 		{[]string{"demo", "extra"}, 2, "unexpected argument"},
 		{[]string{"demo", "-h"}, 0, "Usage: tapwire demo"},
 		{[]string{"help", "demo"}, 0, "Usage: tapwire demo"},

@@ -20,15 +20,10 @@ import (
 	"github.com/tapwire/tapwire/uapi"
 )
 
-func runStatus(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("status", "[--json] [INTERFACE...]", stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	names, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// runStatus is tapwire status [INTERFACE...] (names).
+func runStatus(ctx context.Context, stdout, stderr io.Writer, f statusFlags, names []string) error {
 	infos, err := statusInfos(uapi.SocketDir, names)
-	if *asJSON {
+	if f.json {
 		if infos == nil {
 			infos = []tunnel.Info{}
 		}

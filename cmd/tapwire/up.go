@@ -30,14 +30,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("up", "[-f|--foreground] FILE", stderr)
-	fg := fs.Bool("f", false, "stay in the foreground (log to stderr) instead of going into the background")
-	fs.BoolVar(fg, "foreground", false, "same as -f")
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// runUp is tapwire up FILE (pos holds the FILE).
+func runUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []string) error {
 	if len(pos) != 1 {
 		return usageError{"give one wg-quick configuration file, e.g. /etc/wireguard/wg0.conf"}
 	}
@@ -61,7 +55,7 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 			}
 		}
 	}
-	if !*fg && !daemon.IsChild() {
+	if !f.foreground && !daemon.IsChild() {
 		os.MkdirAll(runDir(), 0o755)
 		if err := daemon.Background(filepath.Join(runDir(), name+".log"), 60*time.Second); err != nil {
 			return err
@@ -422,12 +416,9 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 	return dc
 }
 
-func runDown(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("down", "FILE|INTERFACE", stderr)
-	pos, err := parseMixed(fs, args)
-	if err != nil {
-		return err
-	}
+// runDown is tapwire down FILE|INTERFACE (pos holds the argument).
+func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error {
+	var err error
 	if len(pos) != 1 {
 		return usageError{"give the configuration file or the interface name"}
 	}
@@ -466,10 +457,7 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	return nil
 }
 
-func runGenkey(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	if err := parse(newFlags("genkey", "", stderr), args); err != nil {
-		return err
-	}
+func runGenkey(stdout io.Writer) error {
 	k, err := protocol.GeneratePrivateKey()
 	if err != nil {
 		return err
@@ -478,10 +466,7 @@ func runGenkey(ctx context.Context, stdout, stderr io.Writer, args []string) err
 	return nil
 }
 
-func runGenpsk(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	if err := parse(newFlags("genpsk", "", stderr), args); err != nil {
-		return err
-	}
+func runGenpsk(stdout io.Writer) error {
 	k, err := protocol.GeneratePresharedKey()
 	if err != nil {
 		return err
@@ -491,10 +476,7 @@ func runGenpsk(ctx context.Context, stdout, stderr io.Writer, args []string) err
 }
 
 // runPubkey reads a private key on stdin, like wg pubkey.
-func runPubkey(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	if err := parse(newFlags("pubkey", "< PRIVATE-KEY", stderr), args); err != nil {
-		return err
-	}
+func runPubkey(stdout io.Writer) error {
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
