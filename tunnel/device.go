@@ -74,6 +74,7 @@ type Device struct {
 	fwmark      uint32
 	mark        atomic.Uint32 // fwmark, for those who must not take mu (the path MTU timers)
 	conn        PacketConn
+	expired     time.Time // when the timers last aged the MAC table (TAP)
 	onPathError func(pathError) // d.pathTooBig, bound once
 
 	// Streams (see stream.go): how they are made, the listener (guarded by
@@ -212,7 +213,12 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 	} else {
 		go d.readTUN()
 	}
-	go d.runTimers()
+	stopTimers := d.clock.Every(d.tm.Tick, d.timerTick)
+	go func() {
+		defer d.wg.Done()
+		<-d.closed
+		stopTimers()
+	}()
 	return d, nil
 }
 
@@ -690,37 +696,29 @@ func (t *indexTable) del(i uint32) {
 	t.mu.Unlock()
 }
 
-// runTimers evaluates every peer's timers each tick, and reads what the
-// kernel reported about the sizes of datagrams sent.
-func (d *Device) runTimers() {
-	defer d.wg.Done()
-	tick, stop := d.clock.NewTicker(d.tm.Tick)
-	defer stop()
-	var expired time.Time
-	for {
-		select {
-		case <-d.closed:
-			return
-		case now := <-tick:
-			if d.sw != nil && now.Sub(expired) >= time.Second {
-				d.sw.Expire(now)
-				expired = now
-			}
-			d.mu.RLock()
-			conn := d.conn
-			d.mu.RUnlock()
-			d.drainPathErrors(conn)
-			peers := d.peerList.Load()
-			if peers == nil {
-				continue
-			}
-			for _, p := range *peers {
-				p.tick(now)
-				p.tickPath(now, d.sendProbe)
-				p.tickResolve(now)
-				p.tickStream(now)
-			}
-		}
+// timerTick evaluates every peer's timers (the clock calls it every
+// Timers.Tick), and reads what the kernel reported about the sizes of
+// datagrams sent.
+func (d *Device) timerTick(now time.Time) {
+	select {
+	case <-d.closed:
+		return
+	default:
+	}
+	if d.sw != nil && now.Sub(d.expired) >= time.Second {
+		d.sw.Expire(now)
+		d.expired = now
+	}
+	d.drainPathErrors(d.udpConn())
+	peers := d.peerList.Load()
+	if peers == nil {
+		return
+	}
+	for _, p := range *peers {
+		p.tick(now)
+		p.tickPath(now, d.sendProbe)
+		p.tickResolve(now)
+		p.tickStream(now)
 	}
 }
 

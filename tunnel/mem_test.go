@@ -31,7 +31,9 @@ type memWorld struct {
 }
 
 func newMemWorld() *memWorld {
-	return &memWorld{net: memnet.NewNetwork(), clock: memnet.NewClock(time.Now())}
+	w := &memWorld{net: memnet.NewNetwork(), clock: memnet.NewClock(time.Now())}
+	w.clock.Settle(w.net.WaitIdle)
+	return w
 }
 
 // memEnd is one engine in a memWorld: its device, its key, its underlay
@@ -62,6 +64,7 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 		mtu = 1500
 	}
 	e := &memEnd{dev: memnet.NewDevice(name, mode, mtu), under: netip.MustParseAddrPort(under)}
+	w.clock.Settle(e.dev.WaitIdle)
 	if inner != "" {
 		e.inner = netip.MustParseAddr(inner)
 	}
@@ -680,7 +683,11 @@ func TestMemKeepalivesAloneRekey(t *testing.T) {
 	eventually(t, "the first handshake", func() bool { return a.peer(b).lastHS.Load() != 0 })
 	first := a.peer(b).lastHS.Load()
 	w.clock.Advance(protocol.RekeyAfterTime + 26*time.Second)
-	eventually(t, "a rekey with only keepalives flowing", func() bool { return a.peer(b).lastHS.Load() != first })
+	for deadline := time.Now().Add(10 * time.Second); a.peer(b).lastHS.Load() == first; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no rekey with only keepalives flowing; a: %+v; b: %+v; lost %d", a.d.Info().(Info).Counters, b.d.Info().(Info).Counters, w.net.Lost.Load())
+		}
+	}
 	if got := time.Duration(a.peer(b).lastHS.Load() - first); got < protocol.RekeyAfterTime {
 		t.Errorf("rekeyed %v after the first handshake, before RekeyAfterTime", got)
 	}

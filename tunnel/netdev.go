@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/tapwire/tapwire/dgram"
@@ -36,24 +37,44 @@ type PacketDevice interface {
 
 var _ PacketDevice = (*tun.Device)(nil)
 
-// Clock tells a Device the time and paces its timers. Options.Clock nil
+// Clock tells a Device the time and runs its timers. Options.Clock nil
 // means the system's clock.
 type Clock interface {
 	Now() time.Time
-	// NewTicker returns a channel that receives the clock's time every d,
-	// dropping ticks a slow reader misses (as time.Ticker does), and a
-	// function that stops it.
-	NewTicker(d time.Duration) (<-chan time.Time, func())
+	// Every calls fn with the clock's time every d, one call at a time,
+	// until stop is called; stop waits for a call under way to return. A
+	// clock may skip calls a slow fn misses (as time.Ticker does).
+	Every(d time.Duration, fn func(now time.Time)) (stop func())
 }
 
-// systemClock is the Clock of the operating system.
+// systemClock is the Clock of the operating system: a goroutine per Every,
+// on a time.Ticker.
 type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
-func (systemClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+func (systemClock) Every(d time.Duration, fn func(now time.Time)) func() {
 	t := time.NewTicker(d)
-	return t.C, t.Stop
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-t.C:
+				fn(now)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.Stop()
+			close(quit)
+			<-done
+		})
+	}
 }
 
 // Datagram, PacketConn and Network are the datagram endpoints' types,

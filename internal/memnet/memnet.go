@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +38,12 @@ type Device struct {
 	mode tun.Mode
 	mtu  int
 
-	in     chan []byte // host -> engine
-	out    chan []byte // engine -> host
-	closed chan struct{}
-	once   sync.Once
+	in      chan []byte // host -> engine
+	out     chan []byte // engine -> host
+	closed  chan struct{}
+	once    sync.Once
+	pending atomic.Int64 // packets sent by the host and not yet handled by the engine
+	lastN   atomic.Int64 // packets of the last ReadBatch (handled when the next begins)
 
 	// Dropped counts packets the engine wrote while the host's queue was
 	// full.
@@ -69,6 +73,7 @@ func (d *Device) BatchSize() int { return tun.DefaultBatchSize }
 // len(bufs) of them. It returns tun.ErrClosed once the device is closed.
 // A packet longer than its buffer is cut, as a short read would.
 func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+	d.pending.Add(-d.lastN.Swap(0)) // the engine is done with the last batch
 	var p []byte
 	select {
 	case p = <-d.in:
@@ -76,6 +81,7 @@ func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) 
 		return 0, fmt.Errorf("memnet: read %s: %w", d.name, tun.ErrClosed)
 	}
 	n := 0
+	defer func() { d.lastN.Store(int64(n)) }()
 	for {
 		sizes[n] = copy(bufs[n][offset:], p)
 		n++
@@ -87,6 +93,25 @@ func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) 
 		default:
 			return n, nil
 		}
+	}
+}
+
+// WaitIdle waits until the engine has handled every packet the host sent
+// (it asks for more), or the device is closed, or 10 s went by.
+func (d *Device) WaitIdle() {
+	waitZero(&d.pending, d.closed)
+}
+
+// waitZero waits until n is 0, closed is closed or 10 s went by.
+func waitZero(n *atomic.Int64, closed <-chan struct{}) {
+	for deadline := time.Now().Add(10 * time.Second); n.Load() > 0 && time.Now().Before(deadline); {
+		select {
+		case <-closed:
+			return
+		default:
+		}
+		runtime.Gosched()
+		time.Sleep(20 * time.Microsecond)
 	}
 }
 
@@ -127,6 +152,7 @@ func (d *Device) Close() error {
 func (d *Device) Send(ctx context.Context, pkt []byte) error {
 	select {
 	case d.in <- append([]byte(nil), pkt...):
+		d.pending.Add(1)
 		return nil
 	case <-d.closed:
 		return fmt.Errorf("memnet: send on %s: %w", d.name, tun.ErrClosed)
@@ -160,10 +186,11 @@ type Filter func(p *Packet) bool
 // Network joins endpoints by address. The zero value is not usable: call
 // NewNetwork.
 type Network struct {
-	mu     sync.RWMutex
-	conns  map[netip.AddrPort]*Conn
-	filter Filter
-	port   uint16
+	mu      sync.RWMutex
+	conns   map[netip.AddrPort]*Conn
+	filter  Filter
+	port    uint16
+	pending atomic.Int64 // datagrams queued or being handled by their receiver
 
 	// Lost counts datagrams to an address nobody listens on; Filtered
 	// those a Filter dropped.
@@ -194,19 +221,26 @@ func (n *Network) deliver(p Packet) {
 		n.Filtered.Add(1)
 		return
 	}
-	n.mu.RLock()
+	n.mu.RLock() // held while queueing, so that Close sees every datagram queued
+	defer n.mu.RUnlock()
 	c := n.conns[p.Dst]
-	n.mu.RUnlock()
 	if c == nil {
 		n.Lost.Add(1)
 		return
 	}
 	select {
 	case c.q <- p:
+		if c.engine {
+			n.pending.Add(1)
+		}
 	default:
 		c.Dropped.Add(1)
 	}
 }
+
+// WaitIdle waits until every datagram sent was handled by its receiver
+// (the receiver asked for more, or closed), or 10 s went by.
+func (n *Network) WaitIdle() { waitZero(&n.pending, nil) }
 
 // Host is one address on a Network.
 type Host struct {
@@ -220,6 +254,7 @@ func (h *Host) ListenPacket(port uint16) (dgram.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.engine = true
 	return c, nil
 }
 
@@ -254,6 +289,8 @@ type Conn struct {
 	closed chan struct{}
 	once   sync.Once
 	mark   atomic.Uint32
+	lastN  atomic.Int64 // datagrams of the last read (handled when the next begins)
+	engine bool         // opened by ListenPacket: an engine reads it, and WaitIdle waits for it
 
 	// Dropped counts datagrams for this endpoint dropped because its queue
 	// was full.
@@ -280,6 +317,9 @@ func (c *Conn) SetMark(mark uint32) error {
 
 // ReadBatch implements dgram.Conn: it blocks until a datagram is there.
 func (c *Conn) ReadBatch(msgs []dgram.Datagram) (int, error) {
+	if c.engine {
+		c.n.pending.Add(-c.lastN.Swap(0)) // the reader is done with the last batch
+	}
 	var p Packet
 	select {
 	case p = <-c.q:
@@ -287,6 +327,7 @@ func (c *Conn) ReadBatch(msgs []dgram.Datagram) (int, error) {
 		return 0, fmt.Errorf("memnet: read %v: %w", c.addr, net.ErrClosed)
 	}
 	n := 0
+	defer func() { c.lastN.Store(int64(n)) }()
 	for {
 		m := &msgs[n]
 		m.N, m.Segment, m.Addr = copy(m.Buf, p.Data), 0, p.Src
@@ -330,6 +371,9 @@ func (c *Conn) WriteTo(b []byte, to netip.AddrPort) error {
 func (c *Conn) ReadFrom(ctx context.Context) (Packet, error) {
 	select {
 	case p := <-c.q:
+		if c.engine {
+			c.n.pending.Add(-1)
+		}
 		return p, nil
 	case <-c.closed:
 		return Packet{}, fmt.Errorf("memnet: read %v: %w", c.addr, net.ErrClosed)
@@ -348,28 +392,43 @@ func (c *Conn) Close() error {
 			delete(c.n.conns, c.addr)
 		}
 		c.n.mu.Unlock()
+		if !c.engine {
+			return
+		}
+		// What it held is handled: nobody will read it.
+		c.n.pending.Add(-c.lastN.Swap(0))
+		for {
+			select {
+			case <-c.q:
+				c.n.pending.Add(-1)
+			default:
+				return
+			}
+		}
 	})
 	return nil
 }
 
 // Clock is a clock that moves only when Advance moves it: a tunnel.Clock
-// whose timers fire when the test says.
+// whose timers run when the test says, on the test's goroutine.
 type Clock struct {
-	mu      sync.Mutex
-	now     time.Time
-	tickers map[*ticker]struct{}
+	mu     sync.Mutex
+	now    time.Time
+	timers map[*timer]struct{}
+	settle []func()
 }
 
-type ticker struct {
-	c      chan time.Time
-	period time.Duration
-	next   time.Time
-	stop   chan struct{}
+type timer struct {
+	mu      sync.Mutex // held while fn runs
+	period  time.Duration
+	next    time.Time
+	fn      func(time.Time)
+	stopped bool
 }
 
 // NewClock returns a clock reading start.
 func NewClock(start time.Time) *Clock {
-	return &Clock{now: start, tickers: make(map[*ticker]struct{})}
+	return &Clock{now: start, timers: make(map[*timer]struct{})}
 }
 
 // Now returns the clock's time.
@@ -379,35 +438,51 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// NewTicker implements tunnel.Clock. The channel receives a tick from
-// Advance, which waits until it is taken (or the ticker stopped).
-func (c *Clock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
-	t := &ticker{c: make(chan time.Time), period: d, stop: make(chan struct{})}
+// Every implements tunnel.Clock: Advance calls fn when a period is up.
+func (c *Clock) Every(d time.Duration, fn func(time.Time)) func() {
+	t := &timer{period: d, fn: fn}
 	c.mu.Lock()
 	t.next = c.now.Add(d)
-	c.tickers[t] = struct{}{}
+	c.timers[t] = struct{}{}
 	c.mu.Unlock()
-	var once sync.Once
-	return t.c, func() {
-		once.Do(func() {
-			c.mu.Lock()
-			delete(c.tickers, t)
-			c.mu.Unlock()
-			close(t.stop)
-		})
+	return func() {
+		c.mu.Lock()
+		delete(c.timers, t)
+		c.mu.Unlock()
+		t.mu.Lock()
+		t.stopped = true
+		t.mu.Unlock()
 	}
 }
 
-// Advance moves the clock forward by d in steps no longer than the
-// shortest ticker's period, and gives each ticker due at a step one tick,
-// waiting until its reader took it: when Advance returns, every tick it
-// gave was received (what the reader does with it may still be under way).
+// Settle adds a function Advance calls before and after each step, to let
+// what the step set off finish (Network.WaitIdle, Device.WaitIdle).
+func (c *Clock) Settle(f func()) {
+	c.mu.Lock()
+	c.settle = append(c.settle, f)
+	c.mu.Unlock()
+}
+
+func (c *Clock) settleAll() {
+	c.mu.Lock()
+	fs := slices.Clone(c.settle)
+	c.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// Advance moves the clock forward by d, stopping at every time a timer is
+// due: there it runs the timers due, on the calling goroutine, after
+// letting what the time before set off settle (see Settle). When Advance
+// returns, the timers have run and what they sent has been received.
 func (c *Clock) Advance(d time.Duration) {
+	c.settleAll()
 	end := c.Now().Add(d)
 	for {
 		c.mu.Lock()
 		step := end
-		for t := range c.tickers {
+		for t := range c.timers {
 			if t.next.Before(step) {
 				step = t.next
 			}
@@ -415,23 +490,25 @@ func (c *Clock) Advance(d time.Duration) {
 		if step.After(c.now) {
 			c.now = step
 		}
-		var due []*ticker
-		for t := range c.tickers {
-			if !t.next.After(c.now) {
+		now := c.now
+		var due []*timer
+		for t := range c.timers {
+			if !t.next.After(now) {
 				due = append(due, t)
-				for !t.next.After(c.now) {
+				for !t.next.After(now) {
 					t.next = t.next.Add(t.period)
 				}
 			}
 		}
-		now := c.now
 		c.mu.Unlock()
 		for _, t := range due {
-			select {
-			case t.c <- now:
-			case <-t.stop:
+			t.mu.Lock()
+			if !t.stopped {
+				t.fn(now)
 			}
+			t.mu.Unlock()
 		}
+		c.settleAll()
 		if !now.Before(end) {
 			return
 		}
