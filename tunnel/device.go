@@ -74,7 +74,7 @@ type Device struct {
 	fwmark      uint32
 	mark        atomic.Uint32 // fwmark, for those who must not take mu (the path MTU timers)
 	conn        PacketConn
-	expired     time.Time // when the timers last aged the MAC table (TAP)
+	expired     time.Time       // when the timers last aged the MAC table (TAP)
 	onPathError func(pathError) // d.pathTooBig, bound once
 
 	// Streams (see stream.go): how they are made, the listener (guarded by
