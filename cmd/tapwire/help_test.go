@@ -65,7 +65,7 @@ func TestHelpGolden(t *testing.T) {
 			t.Errorf("help: want exit 0 and stdout only:\n%s", r)
 		}
 		golden(t, "help/tapwire.txt", r.String())
-		for _, args := range [][]string{{"-h"}, {"--help"}, {"-help"}} {
+		for _, args := range [][]string{{}, {"-h"}, {"--help"}, {"-help"}} { // tapwire alone too
 			if got := runApart(args...); got != r {
 				t.Errorf("tapwire %s differs from tapwire help:\n%s", strings.Join(args, " "), got)
 			}
@@ -102,7 +102,7 @@ func TestUsageGolden(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"usage-no-command", nil},
+
 		{"usage-unknown-command", []string{"nonsense"}},
 		{"usage-help-unknown-command", []string{"help", "nonsense"}},
 		{"usage-device-no-command", []string{"device"}},

@@ -122,6 +122,11 @@ func dispatch(ctx context.Context, stdout, stderr io.Writer, path []*command, ar
 	c := path[len(path)-1]
 	if c.subs != nil {
 		switch {
+		case len(args) == 0 && len(path) == 1:
+			// tapwire alone: its help, as before and as git and wg
+			// give something useful for no arguments.
+			writeHelp(stdout, path)
+			return exitOK
 		case len(args) == 0:
 			// What is missing is a subcommand: the help lists them.
 			writeHelp(stderr, path)

@@ -66,7 +66,7 @@ func TestDispatch(t *testing.T) {
 		code int
 		out  string
 	}{
-		{nil, 2, "Commands:"},
+		{nil, 0, "Commands:"},
 		{[]string{"help"}, 0, "demo"},
 		{[]string{"nonsense"}, 2, "unknown command"},
 		{[]string{"demo", "-count", "0"}, 2, "--count must be"},
