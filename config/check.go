@@ -22,10 +22,10 @@ func (p *parser) finish() *Error {
 	if !p.havePriv {
 		errs = append(errs, p.errorf(p.ifaceLine, "PrivateKey", "missing: [Interface] needs the interface's PrivateKey (`wg genkey` makes one)"))
 	}
-	if p.cfg.Interface.Bridge != "" && p.cfg.Interface.Mode != "tap" {
+	if p.cfg.Interface.Bridge != "" && !p.cfg.Interface.Mode.TAP() {
 		errs = append(errs, p.errorf(p.bridgeLine, p.bridgeKey, "a bridge takes a tap device: add Mode = tap to [Interface], or remove Bridge"))
 	}
-	if p.cfg.Interface.Mode != "tap" {
+	if !p.cfg.Interface.Mode.TAP() {
 		errs = append(errs, p.tapOnly...)
 	}
 	first := map[protocol.Key]int{} // public key -> peer index
@@ -153,27 +153,56 @@ func checkDNS(s string) error {
 	return nil
 }
 
-var (
-	tableNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	ifNameRE    = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`)
-)
+var ifNameRE = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`)
 
-// checkTable checks a Table value: off, auto, a number or a name of
-// /etc/iproute2/rt_tables.
-func checkTable(s string) error {
-	if s == "" || s == "off" || s == "auto" {
-		return nil
+// parseTable parses a Table value as wg-quick reads it: off and auto as
+// written (wg-quick compares them case sensitively), anything else as ip(8)
+// reads a table: a number (decimal, hexadecimal after 0x, octal after a
+// leading 0) up to 4294967295, or a name that names resolves. An empty
+// value is the zero Table (auto), as in wg-quick.
+func parseTable(s string, names TableNames) (Table, error) {
+	switch s {
+	case "":
+		return Table{}, nil
+	case "off":
+		return TableOff(), nil
+	case "auto":
+		return TableAuto(), nil
 	}
-	if s[0] >= '0' && s[0] <= '9' {
-		if _, ok := parseDecimal(s, 0xffffffff); !ok {
-			return fmt.Errorf("not a routing table number (0 to 4294967295)")
+	if '0' <= s[0] && s[0] <= '9' {
+		id, ok := parseCNumber(s)
+		if !ok {
+			return Table{}, fmt.Errorf("not a routing table number (0 to 4294967295; ip reads 0x... as hexadecimal and a leading 0 as octal)")
 		}
-		return nil
+		return Table{kind: tableID, id: id, text: s}, nil
 	}
-	if !tableNameRE.MatchString(s) {
-		return fmt.Errorf("want off, auto, or a routing table number or name")
+	id, ok, err := names(s)
+	if err != nil {
+		return Table{}, err
 	}
-	return nil
+	if !ok {
+		hint := ""
+		if equalFold(s, "off") || equalFold(s, "auto") {
+			hint = " (wg-quick reads off and auto in lower case only)"
+		}
+		return Table{}, fmt.Errorf("want off, auto, a routing table number, or a table name of /etc/iproute2/rt_tables%s", hint)
+	}
+	return Table{kind: tableID, id: id, text: s}, nil
+}
+
+// parseCNumber parses an unsigned 32-bit number as strtoul(3) with base 0
+// does, signs and white space aside: hexadecimal after 0x or 0X, octal
+// after a leading 0, else decimal.
+func parseCNumber(s string) (uint32, bool) {
+	base := 10
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'):
+		base, s = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, s = 8, s[1:]
+	}
+	v, err := strconv.ParseUint(s, base, 32) // digits only: no sign, prefix or _
+	return uint32(v), err == nil
 }
 
 // checkIfName checks a Linux interface name as the kernel does.

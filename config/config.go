@@ -26,6 +26,15 @@
 //     at the start of the file (Windows Notepad writes one) is skipped; that
 //     is a tapwire extension (wg and wg-quick reject the file).
 //
+// Values are parsed once, into types: Mode, Switch (ClampMSS), bool
+// (SaveConfig), time.Duration (MACAgeing, PersistentKeepalive) and Table.
+// Table reads off and auto as wg-quick does, in lower case only, and any
+// other value as ip(8) reads a routing table: a number, or a name that
+// Options.TableNames resolves (by default from iproute2's rt_tables files),
+// so that a name nothing knows is refused with the file, line and key
+// rather than when the interface is coming up. Marshal writes a Table back
+// as it was written, and the other values in their canonical spelling.
+//
 // Stricter than wg-quick, a Config is checked whole: an unknown key, a key
 // outside a section or in the wrong one, a second [Interface] section, a
 // value wg or wg-quick would reject at `up` time (a bad address, port, MTU or
@@ -38,6 +47,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/protocol"
@@ -61,26 +71,29 @@ type Interface struct {
 	DNS       []string       // servers (IP addresses) and search domains, in file order
 	DNSLine   int            // line of the first DNS key; 0 if not parsed from a file
 	MTU       int            // 0: automatic
-	Table     string         // "" (automatic, as "auto"), "off", "auto", or a table number or name
-	PreUp     []string
-	PostUp    []string
-	PreDown   []string
-	PostDown  []string
+	// Table: auto (no Table line, or Table = auto), off, or a routing
+	// table given by number or by name, resolved when the file is parsed.
+	Table    Table
+	PreUp    []string
+	PostUp   []string
+	PreDown  []string
+	PostDown []string
 	// SaveConfig asks wg-quick, and tapwire up, to write the running state
 	// back to the file on down.
 	SaveConfig bool
 
 	// tapwire extensions. wg and wg-quick do not know them: a file with them
 	// is for tapwire only, and WGConf leaves them out.
-	Mode   string // "tun" or "tap"; "" (no Mode line) means "tun"
-	Bridge string // a Linux bridge to attach the tap device to; only with Mode "tap"
-	// ClampMSS is "yes", "no" or "" (the default: yes in TAP mode, no in
-	// TUN mode): lower the MSS of TCP connections through the tunnel to
-	// what one datagram on each peer's path carries.
-	ClampMSS string
-	// TAP mode's MAC learning: seconds before an address not seen is
-	// forgotten (0: 300), and the addresses learned per peer (0: 1024).
-	MACAgeing      int
+	Mode   Mode   // ModeDefault (no Mode line) is a tun device
+	Bridge string // a Linux bridge to attach the tap device to; only with ModeTAP
+	// ClampMSS: lower the MSS of TCP connections through the tunnel to
+	// what one datagram on each peer's path carries. SwitchDefault (no
+	// ClampMSS line) is on in TAP mode and off in TUN mode.
+	ClampMSS Switch
+	// TAP mode's MAC learning: how long an address not seen is remembered
+	// (whole seconds; 0: 300 s), and the addresses learned per peer (0:
+	// 1024).
+	MACAgeing      time.Duration
 	MaxMACsPerPeer int
 	// ListenTCP is the TCP port that accepts tunnel streams from peers
 	// whose Transport is tcp or auto (0: none).
@@ -93,7 +106,7 @@ type Peer struct {
 	PresharedKey        protocol.Key   // zero: none
 	AllowedIPs          []netip.Prefix // host bits cleared, as WireGuard stores them
 	Endpoint            string         // host:port or [IPv6]:port as written; host may be a DNS name
-	PersistentKeepalive int            // seconds; 0: off
+	PersistentKeepalive time.Duration  // whole seconds; 0: off
 	// AllowedMACs (tapwire, TAP mode): the only source MAC addresses the
 	// peer may send frames from; none: any.
 	AllowedMACs []l2switch.MAC

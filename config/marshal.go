@@ -6,12 +6,14 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Marshal returns c in wg-quick format. For every Config that Parse
 // returns, Parse(Marshal()) returns an equal Config (but for Peer.Line).
 // A newline in a string value is written as a space, so that a value
-// cannot add lines to the file.
+// cannot add lines to the file, and a duration is written in whole
+// seconds, rounded up.
 func (c *Config) Marshal() []byte {
 	var b bytes.Buffer
 	in := &c.Interface
@@ -25,8 +27,8 @@ func (c *Config) Marshal() []byte {
 	if in.MTU != 0 {
 		kv(&b, "MTU", strconv.Itoa(in.MTU))
 	}
-	if in.Table != "" {
-		kv(&b, "Table", in.Table)
+	if t := in.Table.String(); t != "" {
+		kv(&b, "Table", t)
 	}
 	for _, h := range []struct {
 		key  string
@@ -39,17 +41,17 @@ func (c *Config) Marshal() []byte {
 	if in.SaveConfig {
 		kv(&b, "SaveConfig", "true")
 	}
-	if in.Mode != "" {
-		kv(&b, "Mode", in.Mode)
+	if in.Mode != ModeDefault {
+		kv(&b, "Mode", in.Mode.String())
 	}
 	if in.Bridge != "" {
 		kv(&b, "Bridge", in.Bridge)
 	}
-	if in.ClampMSS != "" {
-		kv(&b, "ClampMSS", in.ClampMSS)
+	if in.ClampMSS != SwitchDefault {
+		kv(&b, "ClampMSS", in.ClampMSS.String())
 	}
 	if in.MACAgeing != 0 {
-		kv(&b, "MACAgeing", strconv.Itoa(in.MACAgeing))
+		kv(&b, "MACAgeing", seconds(in.MACAgeing))
 	}
 	if in.MaxMACsPerPeer != 0 {
 		kv(&b, "MaxMACsPerPeer", strconv.Itoa(in.MaxMACsPerPeer))
@@ -97,7 +99,7 @@ func (c *Config) writePeers(b *bytes.Buffer, tapwire bool) {
 			kv(b, "Endpoint", p.Endpoint)
 		}
 		if p.PersistentKeepalive != 0 {
-			kv(b, "PersistentKeepalive", strconv.Itoa(p.PersistentKeepalive))
+			kv(b, "PersistentKeepalive", seconds(p.PersistentKeepalive))
 		}
 		if tapwire && len(p.AllowedMACs) > 0 {
 			macs := make([]string, len(p.AllowedMACs))
@@ -121,6 +123,11 @@ func kv(b *bytes.Buffer, key, value string) {
 	b.WriteString(" = ")
 	b.WriteString(strings.ReplaceAll(value, "\n", " "))
 	b.WriteByte('\n')
+}
+
+// seconds formats d in whole seconds, rounded up.
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 func joinPrefixes(ps []netip.Prefix) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
 )
@@ -16,19 +17,33 @@ const utf8BOM = "\ufeff"
 // MaxSize is the largest configuration file Parse reads.
 const MaxSize = 16 << 20
 
+// Options change how a file is parsed. The zero Options is what the
+// package's Parse and ParseFile use.
+type Options struct {
+	// TableNames resolves a Table value that is neither off, auto nor a
+	// number; nil: IPRoute2Tables("/"), the names of this host's ip(8).
+	TableNames TableNames
+}
+
+// ParseFile parses the configuration file at path, with the zero Options.
+func ParseFile(path string) (*Config, error) { return Options{}.ParseFile(path) }
+
+// Parse parses a configuration file read from r, with the zero Options.
+func Parse(name string, r io.Reader) (*Config, error) { return Options{}.Parse(name, r) }
+
 // ParseFile parses the configuration file at path. Errors name path.
-func ParseFile(path string) (*Config, error) {
+func (o Options) ParseFile(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: path, Msg: err.Error(), err: err}
 	}
 	defer f.Close()
-	return Parse(path, f)
+	return o.Parse(path, f)
 }
 
 // Parse parses a configuration file read from r; name is used in errors and
 // as Config.Path. On error it returns a nil Config and an *Error.
-func Parse(name string, r io.Reader) (*Config, error) {
+func (o Options) Parse(name string, r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
 	if err != nil {
 		return nil, &Error{File: name, Msg: "read: " + err.Error(), err: err}
@@ -39,7 +54,10 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	// A file saved by Windows Notepad starts with a byte-order mark. Only
 	// there is it skipped: anywhere else it is text like any other.
 	data = bytes.TrimPrefix(data, []byte(utf8BOM))
-	p := &parser{file: name}
+	p := &parser{file: name, tableNames: o.TableNames}
+	if p.tableNames == nil {
+		p.tableNames = IPRoute2Tables("/")
+	}
 	p.cfg.Path = name
 	for i, line := range strings.Split(string(data), "\n") {
 		if err := p.line(i+1, line); err != nil {
@@ -62,6 +80,7 @@ const (
 
 type parser struct {
 	file       string
+	tableNames TableNames
 	cfg        Config
 	section    section
 	ifaceLine  int      // line of [Interface]; 0: none yet
@@ -255,10 +274,11 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 		}
 		in.MTU = int(mtu)
 	case "Table":
-		if err := checkTable(value); err != nil {
+		t, err := parseTable(value, p.tableNames)
+		if err != nil {
 			return p.errorf(n, key, "%q: %v", clip(value), err)
 		}
-		in.Table = value
+		in.Table = t
 	case "PreUp", "PostUp", "PreDown", "PostDown":
 		// An empty hook does nothing, but wg-quick keeps it: so do we.
 		h := map[string]*[]string{"PreUp": &in.PreUp, "PostUp": &in.PostUp, "PreDown": &in.PreDown, "PostDown": &in.PostDown}[canon]
@@ -273,9 +293,11 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 			return p.errorf(n, key, "%q is neither true nor false", clip(value))
 		}
 	case "Mode":
-		switch m := lower(value); m {
-		case "tun", "tap":
-			in.Mode = m
+		switch lower(value) {
+		case "tun":
+			in.Mode = ModeTUN
+		case "tap":
+			in.Mode = ModeTAP
 		default:
 			return p.errorf(n, key, "%q: want tun or tap", clip(value))
 		}
@@ -287,9 +309,9 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 	case "ClampMSS":
 		switch lower(value) {
 		case "yes", "true", "on":
-			in.ClampMSS = "yes"
+			in.ClampMSS = SwitchOn
 		case "no", "false", "off":
-			in.ClampMSS = "no"
+			in.ClampMSS = SwitchOff
 		default:
 			return p.errorf(n, key, "%q: want yes or no", clip(value))
 		}
@@ -298,7 +320,7 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 		if !ok || v == 0 {
 			return p.errorf(n, key, "%q: want seconds, from 1 (the default is 300)", clip(value))
 		}
-		in.MACAgeing = int(v)
+		in.MACAgeing = time.Duration(v) * time.Second
 		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "a MAC table needs a tap device: add Mode = tap to [Interface], or remove %s", canon))
 	case "ListenTCP":
 		v, ok := parseDecimal(value, 65535)
@@ -412,7 +434,7 @@ func (p *parser) peerWG(n int, key, canon, v string) *Error {
 		if !ok {
 			return p.errorf(n, key, "%q: want off, or seconds from 0 to 65535", clip(v))
 		}
-		peer.PersistentKeepalive = int(s)
+		peer.PersistentKeepalive = time.Duration(s) * time.Second
 	}
 	return nil
 }

@@ -127,18 +127,18 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		return err
 	}
 	opts := service.Options{Name: name, MTU: cfg.Interface.MTU, Log: log}
-	tap := cfg.Interface.Mode == "tap"
+	tap := cfg.Interface.Mode.TAP()
 	if tap {
 		opts.Mode = tun.ModeTAP
 		opts.Engine.Switch = l2switch.Options{
-			Ageing:     time.Duration(cfg.Interface.MACAgeing) * time.Second,
+			Ageing:     cfg.Interface.MACAgeing,
 			MaxPerPort: cfg.Interface.MaxMACsPerPeer,
 		}
 	}
 	// MSS clamping is on by default in TAP mode, as in tinc: hosts bridged
 	// behind the tap have a 1500-byte MTU, and their TCP segments should
 	// fit one datagram on the path rather than travel in fragments.
-	opts.Engine.ClampMSS = cfg.Interface.ClampMSS == "yes" || tap && cfg.Interface.ClampMSS == ""
+	opts.Engine.ClampMSS = cfg.Interface.ClampMSS.Or(tap)
 	s, err := service.Start(opts)
 	if err != nil {
 		return err
@@ -307,17 +307,12 @@ func addRoutes(nc *netconf.Handle, s *service.Service, cfg *config.Config, name 
 		}
 	}
 	t := cfg.Interface.Table
-	if strings.EqualFold(t, "off") {
+	if t.Off() {
 		return cleanup, nil
 	}
-	auto := t == "" || strings.EqualFold(t, "auto")
-	table := 0
-	if !auto && !strings.EqualFold(t, "main") {
-		var err error
-		if table, err = strconv.Atoi(t); err != nil {
-			return cleanup, fmt.Errorf("Table = %s: only off, auto, main or a number are supported", t)
-		}
-	}
+	auto := t.Auto()
+	id, _ := t.ID()
+	table := int(id)
 	defaults := map[bool]bool{} // IP version (v6) -> a /0 is routed through us
 	for _, p := range cfg.Peers {
 		for _, a := range p.AllowedIPs {
@@ -400,7 +395,7 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 		}
 		psk := p.PresharedKey
 		pc.PresharedKey = &psk
-		ka := uint16(p.PersistentKeepalive)
+		ka := uint16(p.PersistentKeepalive / time.Second)
 		pc.PersistentKeepalive = &ka
 		if p.Endpoint != "" {
 			if ua, err := net.ResolveUDPAddr("udp", p.Endpoint); err == nil {
