@@ -175,6 +175,9 @@ func (a *Applied) do(s Step, start func(StartDevice) (Device, error)) error {
 	case AddRoute:
 		return nc.AddRoute(s.Route)
 	case SetFwMark:
+		if a.dev == nil {
+			return fmt.Errorf("wgquick: %s before the device started", s)
+		}
 		return a.dev.SetFwMark(s.Mark)
 	case AddRule:
 		return nc.AddRule(s.Rule)

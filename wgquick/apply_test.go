@@ -199,12 +199,16 @@ func TestRunnerRollback(t *testing.T) {
 	}
 }
 
-// TestRunnerRejectsForeignSteps: a Down step in Up is an error, not a
-// silent no-op.
+// TestRunnerRejectsForeignSteps: a Down step in Up, or a step on the
+// device before it started, is an error, not a silent no-op or a panic.
 func TestRunnerRejectsForeignSteps(t *testing.T) {
 	t.Parallel()
 	_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SaveConfig{}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "SaveConfig is not a step of bringing an interface up") {
 		t.Errorf("Up with SaveConfig: %v", err)
+	}
+	_, err = (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SetFwMark{"wg0", 1}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "wg set wg0 fwmark 1 before the device started") {
+		t.Errorf("Up with SetFwMark first: %v", err)
 	}
 }

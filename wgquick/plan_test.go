@@ -2,6 +2,7 @@ package wgquick
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -341,4 +342,53 @@ func TestResolvconfPrefix(t *testing.T) {
 			t.Errorf("ResolvconfPrefix(%q) = %q, want %q", text, got, want)
 		}
 	}
+}
+
+// FuzzNewPlan: for every file Parse takes, the plan starts the device once
+// and closes it once, runs every hook once, and takes back every rule and
+// every DNS setting it adds.
+func FuzzNewPlan(f *testing.F) {
+	for _, s := range []string{
+		"Address = 10.0.0.1/24\nPostUp = echo %i\n[Peer]\nPublicKey = " + pubA + "\nAllowedIPs = 0.0.0.0/0, ::/0, 10.0.0.0/8\n",
+		"Mode = tap\nBridge = br0\nAddress = 10.0.0.1/24\nDNS = 10.0.0.53, x.test\nSaveConfig = true\n",
+		"Table = 1234\nFwMark = 7\nPreDown = a\nPostDown = b\n[Peer]\nPublicKey = " + pubA + "\nAllowedIPs = ::/0\n",
+	} {
+		f.Add(s, uint32(51820))
+	}
+	f.Fuzz(func(t *testing.T, iface string, busy uint32) {
+		cfg, err := config.Options{TableNames: func(string) (uint32, bool, error) { return 100, true, nil }}.Parse("fuzz.conf",
+			strings.NewReader("[Interface]\nPrivateKey = "+priv+"\n"+iface))
+		if err != nil {
+			return
+		}
+		p, err := NewPlan(cfg, "wg0", Host{BusyTables: []uint32{busy, FirstAutoTable}, DNS: resolvconf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := func(steps []Step, match func(Step) bool) int {
+			n := 0
+			for _, s := range steps {
+				if match(s) {
+					n++
+				}
+			}
+			return n
+		}
+		is := func(kind string) func(Step) bool {
+			return func(s Step) bool { return fmt.Sprintf("%T", s) == "wgquick."+kind }
+		}
+		if count(p.Up, is("StartDevice")) != 1 || count(p.Down, is("CloseDevice")) != 1 {
+			t.Errorf("the device is not started and closed once:\n%s", p)
+		}
+		in := cfg.Interface
+		if count(p.Up, is("RunHook")) != len(in.PreUp)+len(in.PostUp) || count(p.Down, is("RunHook")) != len(in.PreDown)+len(in.PostDown) {
+			t.Errorf("hooks lost or added:\n%s", p)
+		}
+		if count(p.Up, is("AddRule")) != count(p.Down, is("DelRule")) || count(p.Up, is("SetDNS")) != count(p.Down, is("UnsetDNS")) {
+			t.Errorf("down does not take back what up adds:\n%s", p)
+		}
+		if p.FwMark == busy || p.FwMark == FirstAutoTable {
+			t.Errorf("fwmark %d is a busy table's", p.FwMark)
+		}
+	})
 }
