@@ -15,11 +15,16 @@
 // (StartDevice) and when it goes (CloseDevice).
 //
 // Where tapwire differs from wg-quick: PreUp runs before the device exists,
-// DNS is set after the routes, the device closes before the policy rules
-// go; an address goes on the bridge (Bridge = br0) rather than on the tap;
-// a tap device gets no routes (frames are switched by MAC address); and
-// tapwire sets no firewall rules against spoofed packets to the tunnel's
-// addresses (wg-quick's nftables or iptables raw rules).
+// and the facts a plan is computed from (does the bridge exist, which tables
+// from 51820 hold routes) are read before PreUp runs; DNS is set after the
+// routes, the device closes before the policy rules
+// go; routes are added in the file's order (wg-quick sorts them, longest
+// prefix first); a file without MTU gets the device's default (1420, 1500
+// for tap) rather than the route's MTU less 80; an address goes on the
+// bridge (Bridge = br0) rather than on the tap; a tap device gets no routes
+// (frames are switched by MAC address); and tapwire sets no firewall rules
+// against spoofed packets to the tunnel's addresses (wg-quick's nftables or
+// iptables raw rules).
 package wgquick
 
 import (
@@ -67,8 +72,8 @@ type Plan struct {
 	// Up brings the interface up, in order. When a step fails, the Runner
 	// undoes those before it.
 	Up []Step
-	// Down takes it down, in order; every step runs even when one before
-	// it failed.
+	// Down takes it down, in order; a step that fails does not stop the
+	// ones after it, but a failing hook skips the later hooks of its stage.
 	Down []Step
 }
 
