@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/protocol"
@@ -83,14 +84,14 @@ func TestTestdata(t *testing.T) {
 			Peers: []Peer{{
 				PublicKey: key(pub2), PresharedKey: key(psk1),
 				AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "vpn.example.com:51820",
-				PersistentKeepalive: 25, Line: 8,
+				PersistentKeepalive: 25 * time.Second, Line: 8,
 			}},
 		},
 		"server.conf": {
 			Interface: Interface{
 				PrivateKey: key(priv2), ListenPort: 51820, FwMark: 0xca6c,
 				Addresses: pfxs("10.200.0.1/24", "fd00:200::1/64"),
-				Table:     "off",
+				Table:     TableOff(),
 				PostUp:    []string{"iptables -A FORWARD -i %i -j ACCEPT; iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE"},
 				PostDown:  []string{"iptables -D FORWARD -i %i -j ACCEPT; iptables -t nat -D POSTROUTING -o eth0 -j MASQUERADE"},
 			},
@@ -105,7 +106,7 @@ func TestTestdata(t *testing.T) {
 				PrivateKey: key(priv1), ListenPort: 51820, FwMark: 1234,
 				Addresses:  pfxs("10.9.0.1/32", "fd00:9::1/64", "10.9.1.1/24"),
 				DNS:        []string{"9.9.9.9"},
-				Table:      "1234",
+				Table:      Table{kind: tableID, id: 1234, text: "1234"},
 				PreUp:      []string{`echo "up #1" >/dev/null   # a hook keeps its # (bash decides)`},
 				SaveConfig: true,
 			},
@@ -115,8 +116,8 @@ func TestTestdata(t *testing.T) {
 			},
 		},
 		"tap.conf": {
-			Interface: Interface{PrivateKey: key(priv2), ListenPort: 51820, Mode: "tap", Bridge: "br0",
-				ClampMSS: "yes", MACAgeing: 120, MaxMACsPerPeer: 64},
+			Interface: Interface{PrivateKey: key(priv2), ListenPort: 51820, Mode: ModeTAP, Bridge: "br0",
+				ClampMSS: SwitchOn, MACAgeing: 120 * time.Second, MaxMACsPerPeer: 64},
 			Peers: []Peer{{
 				PublicKey: key(pub5), AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "peer.example.net:51820", Line: 11,
 				AllowedMACs: []l2switch.MAC{{0x02, 0, 0x5e, 0, 0x53, 1}, {0x02, 0, 0x5e, 0, 0x53, 2}},
@@ -229,18 +230,21 @@ func goodCases() []goodCase {
 		{"fwmark max", base + "FwMark = 0xffffffff\n", func(c *Config) bool { return c.Interface.FwMark == 0xffffffff }},
 		{"fwmark off", base + "FwMark = 7\nFwMark = Off\n", func(c *Config) bool { return c.Interface.FwMark == 0 }},
 		{"keepalive off", base + peer + "PersistentKeepalive = 25\nPersistentKeepalive = OFF\n", func(c *Config) bool { return c.Peers[0].PersistentKeepalive == 0 }},
-		{"keepalive max", base + peer + "PersistentKeepalive = 65535\n", func(c *Config) bool { return c.Peers[0].PersistentKeepalive == 65535 }},
+		{"keepalive max", base + peer + "PersistentKeepalive = 65535\n", func(c *Config) bool { return c.Peers[0].PersistentKeepalive == 65535*time.Second }},
 		{"listen port 0 and 65535", base + "ListenPort = 0\nListenPort = 65535\n", func(c *Config) bool { return c.Interface.ListenPort == 65535 }},
 		{"mtu bounds", base + "MTU = 68\nMTU = 65535\n", func(c *Config) bool { return c.Interface.MTU == 65535 }},
 		{"mtu empty is automatic", base + "MTU = 1400\nMTU =\n", func(c *Config) bool { return c.Interface.MTU == 0 }},
-		{"table name", base + "Table = main\n", func(c *Config) bool { return c.Interface.Table == "main" }},
-		{"table auto", base + "Table = auto\n", func(c *Config) bool { return c.Interface.Table == "auto" }},
+		{"table name", base + "Table = main\n", func(c *Config) bool {
+			id, ok := c.Interface.Table.ID()
+			return id == 254 && ok && c.Interface.Table.String() == "main"
+		}},
+		{"table auto", base + "Table = auto\n", func(c *Config) bool { return c.Interface.Table.Auto() && c.Interface.Table.String() == "auto" }},
 		{"hooks keep # and =", base + "PostUp = echo a=b # c\nPostUp = echo 2\nPreDown=x\nPostDown =\n", func(c *Config) bool {
 			return reflect.DeepEqual(c.Interface.PostUp, []string{"echo a=b # c", "echo 2"}) &&
 				reflect.DeepEqual(c.Interface.PreDown, []string{"x"}) && reflect.DeepEqual(c.Interface.PostDown, []string{""})
 		}},
 		{"save config", base + "SaveConfig = true\n", func(c *Config) bool { return c.Interface.SaveConfig }},
-		{"mode tun", base + "Mode = TUN\n", func(c *Config) bool { return c.Interface.Mode == "tun" }},
+		{"mode tun", base + "Mode = TUN\n", func(c *Config) bool { return c.Interface.Mode == ModeTUN }},
 		{"endpoints", base + peer + "Endpoint = 192.0.2.1:1\n[Peer]\nPublicKey = " + pub3 + "\nEndpoint = [2001:db8::1]:65535\n" +
 			"[Peer]\nPublicKey = " + pub4 + "\nEndpoint = a-b.example_x.com.:51820\n[Peer]\nPublicKey = " + pub5 + "\nEndpoint = localhost:51820\n", func(c *Config) bool {
 			return c.Peers[0].Endpoint == "192.0.2.1:1" && c.Peers[1].Endpoint == "[2001:db8::1]:65535" && c.Peers[2].Endpoint == "a-b.example_x.com.:51820"

@@ -89,8 +89,8 @@ func TestWGQuickStrip(t *testing.T) {
 			if stripped.Interface.Mode != c.Interface.Mode || stripped.Interface.Bridge != c.Interface.Bridge {
 				t.Errorf("wg-quick strip kept Mode %q Bridge %q, want %q %q", stripped.Interface.Mode, stripped.Interface.Bridge, c.Interface.Mode, c.Interface.Bridge)
 			}
-			stripped.Interface.Mode, stripped.Interface.Bridge = "", ""
-			stripped.Interface.ClampMSS, stripped.Interface.MACAgeing, stripped.Interface.MaxMACsPerPeer = "", 0, 0
+			stripped.Interface.Mode, stripped.Interface.Bridge = ModeDefault, ""
+			stripped.Interface.ClampMSS, stripped.Interface.MACAgeing, stripped.Interface.MaxMACsPerPeer = SwitchDefault, 0, 0
 			for i := range stripped.Peers {
 				stripped.Peers[i].AllowedMACs = nil
 			}
@@ -150,7 +150,7 @@ for a in "${POST_DOWN[@]}"; do printf 'PostDown\t%s\n' "$a"; done
 			in := c.Interface
 			want := map[string][]string{
 				"MTU":        {""},
-				"Table":      {in.Table},
+				"Table":      {in.Table.String()},
 				"SaveConfig": {"0"},
 				"Interface":  {"wgt"},
 			}

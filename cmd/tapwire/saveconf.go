@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/devconf"
@@ -40,7 +41,7 @@ func savedConfig(cfg *config.Config, st devconf.DeviceStatus, addrs []netip.Pref
 		p := old[ps.PublicKey.String()] // AllowedMACs and the endpoint's name, if any
 		p.PublicKey, p.PresharedKey = ps.PublicKey, ps.PresharedKey
 		p.AllowedIPs = slices.Clone(ps.AllowedIPs)
-		p.PersistentKeepalive = int(ps.PersistentKeepalive)
+		p.PersistentKeepalive = time.Duration(ps.PersistentKeepalive) * time.Second
 		if ps.Endpoint.IsValid() && !endpointIsName(p.Endpoint) {
 			p.Endpoint = ps.Endpoint.String()
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/devconf"
@@ -52,7 +53,7 @@ AllowedIPs = 198.51.100.3/32
 	}
 	in := again.Interface
 	if !in.PrivateKey.Equal(newKey) || in.ListenPort != 40000 || in.FwMark != 0 || len(in.Addresses) != 2 ||
-		in.MTU != 1400 || in.Table != "auto" || len(in.DNS) != 2 || len(in.PostUp) != 1 || !in.SaveConfig || in.Mode != "tap" {
+		in.MTU != 1400 || in.Table != config.TableAuto() || len(in.DNS) != 2 || len(in.PostUp) != 1 || !in.SaveConfig || in.Mode != config.ModeTAP {
 		t.Errorf("interface %+v", in)
 	}
 	if len(again.Peers) != 2 {
@@ -62,7 +63,7 @@ AllowedIPs = 198.51.100.3/32
 	if !p0.PublicKey.Equal(cfg.Peers[0].PublicKey) {
 		p0, p1 = p1, p0
 	}
-	if p0.Endpoint != "vpn.example.test:51820" || p0.PersistentKeepalive != 25 || len(p0.AllowedMACs) != 1 {
+	if p0.Endpoint != "vpn.example.test:51820" || p0.PersistentKeepalive != 25*time.Second || len(p0.AllowedMACs) != 1 {
 		t.Errorf("kept peer %+v: want its endpoint's name, keepalive 25, its allowed MAC", p0)
 	}
 	if !p1.PublicKey.Equal(added) || p1.Endpoint != "192.0.2.9:51820" || len(p1.AllowedIPs) != 1 {

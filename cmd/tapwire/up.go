@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,7 +26,7 @@ import (
 	"github.com/tapwire/tapwire/netconf"
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
-	"golang.org/x/sys/unix"
+	"github.com/tapwire/tapwire/wgquick"
 )
 
 // runUp is tapwire up FILE (pos holds the FILE).
@@ -45,7 +44,7 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []strin
 	if err != nil {
 		return err
 	}
-	if _, err := checkDNS(cfg); err != nil {
+	if err := wgquick.CheckDNS(cfg); err != nil {
 		return err
 	}
 	if !daemon.IsChild() { // said once, to the user, not again in the log
@@ -104,50 +103,87 @@ func shellQuote(s string) string {
 
 // upForeground brings the interface up and runs it until ctx ends or the
 // interface is deleted; on the way out it saves the running configuration
-// to path (SaveConfig = true) and runs PreDown and PostDown.
-func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer) (err error) {
+// to path (SaveConfig = true) and runs PreDown and PostDown. What wg-quick
+// does around the device (hooks, addresses, bridge, routes, rules, DNS) is
+// the plan package wgquick computes and carries out.
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	hooks := func(stage string, cmds []string) error {
-		for _, c := range cmds {
-			c = strings.ReplaceAll(c, "%i", name)
-			log.Info("running hook", "stage", stage, "cmd", c)
-			cmd := exec.Command("sh", "-c", c)
-			cmd.Stdout, cmd.Stderr = stderr, stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("%s hook %q: %w", stage, c, err)
-			}
-		}
-		return nil
-	}
-	dns, err := checkDNS(cfg)
+	nc, err := netconf.Open("")
 	if err != nil {
 		return err
 	}
-	if err := hooks("PreUp", cfg.Interface.PreUp); err != nil {
+	defer nc.Close()
+	plan, err := wgquick.NewPlan(cfg, name, wgquick.ReadHost(nc, cfg))
+	if err != nil {
 		return err
 	}
-	opts := service.Options{Name: name, MTU: cfg.Interface.MTU, Log: log}
-	tap := cfg.Interface.Mode == "tap"
-	if tap {
+	var s *service.Service
+	r := &wgquick.Runner{Net: nc, Log: log, Output: stderr}
+	up, err := r.Up(plan, func(sd wgquick.StartDevice) (wgquick.Device, error) {
+		var err error
+		if s, err = startDevice(cfg, sd, log); err != nil {
+			return nil, err
+		}
+		return upDevice{s}, nil
+	})
+	if err != nil {
+		return err
+	}
+	pidFile := filepath.Join(runDir(), name+".pid")
+	os.MkdirAll(runDir(), 0o755)
+	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	defer os.Remove(pidFile)
+
+	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
+	daemon.Ready(nil)
+	s.Wait(ctx)
+	up.Down(func() {
+		// As wg-quick does, before anything is taken down: the addresses
+		// as the interface (or its bridge) has them now.
+		addrs, err := nc.Addrs(plan.AddrLink)
+		if err != nil {
+			addrs = nil // the interface is gone: the file's addresses stay
+		}
+		addrs = slices.DeleteFunc(addrs, func(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() })
+		// A fwmark the plan chose for a default route is left out.
+		saved := savedConfig(cfg, s.Device.Status(), addrs, plan.FwMark != 0)
+		if err := writeFileAtomic(path, saved.Marshal()); err != nil {
+			log.Error("SaveConfig", "err", err)
+		} else {
+			log.Info("running configuration saved", "file", path, "peers", len(saved.Peers))
+		}
+	})
+	return nil
+}
+
+// startDevice creates the tunnel device sd asks for and configures it from
+// cfg: keys, port, peers, the MAC table of a tap device, MSS clamping.
+func startDevice(cfg *config.Config, sd wgquick.StartDevice, log *slog.Logger) (*service.Service, error) {
+	opts := service.Options{Name: sd.Name, MTU: sd.MTU, Log: log}
+	if sd.TAP {
 		opts.Mode = tun.ModeTAP
 		opts.Engine.Switch = l2switch.Options{
-			Ageing:     time.Duration(cfg.Interface.MACAgeing) * time.Second,
+			Ageing:     cfg.Interface.MACAgeing,
 			MaxPerPort: cfg.Interface.MaxMACsPerPeer,
 		}
 	}
 	// MSS clamping is on by default in TAP mode, as in tinc: hosts bridged
 	// behind the tap have a 1500-byte MTU, and their TCP segments should
 	// fit one datagram on the path rather than travel in fragments.
-	opts.Engine.ClampMSS = cfg.Interface.ClampMSS == "yes" || tap && cfg.Interface.ClampMSS == ""
+	opts.Engine.ClampMSS = cfg.Interface.ClampMSS.Or(sd.TAP)
 	s, err := service.Start(opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			s.Close() // the device and everything on it goes with it
-		}
-	}()
+	if err := configureDevice(s, cfg, log); err != nil {
+		s.Close() // the device and everything on it goes with it
+		return nil, err
+	}
+	return s, nil
+}
+
+// configureDevice gives a started device the file's keys, port and peers.
+func configureDevice(s *service.Service, cfg *config.Config, log *slog.Logger) error {
 	if err := s.Device.Apply(deviceConfig(cfg, log)); err != nil {
 		return err
 	}
@@ -163,217 +199,19 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 			}
 		}
 	}
-	nc, err := netconf.Open("")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	// The addresses go on the interface, or on the bridge it joins: a
-	// bridge port's own addresses are never reached.
-	addrLink := name
-	if cfg.Interface.Bridge != "" {
-		addrLink = cfg.Interface.Bridge
-		if err := joinBridge(nc, name, addrLink, log); err != nil {
-			return err
-		}
-	}
-	for _, a := range cfg.Interface.Addresses {
-		if err := nc.AddAddr(addrLink, a, netconf.NoDAD()); err != nil {
-			return err
-		}
-	}
-	if addrLink != name {
-		defer func() {
-			for _, a := range cfg.Interface.Addresses {
-				nc.DelAddr(addrLink, a)
-			}
-		}()
-	}
-	if err := nc.SetUp(name); err != nil {
-		return err
-	}
-	var cleanup func()
-	if tap {
-		// Frames go by MAC address: allowed IPs route nothing.
-		cleanup = func() {}
-		for _, p := range cfg.Peers {
-			if len(p.AllowedIPs) > 0 {
-				log.Info("AllowedIPs are not used in TAP mode (frames are switched by MAC address); no routes added", "peer", p.PublicKey.String())
-				break
-			}
-		}
-	} else {
-		cleanup, err = addRoutes(nc, s, cfg, name, log)
-	}
-	defer func() {
-		if err != nil {
-			cleanup()
-		}
-	}()
-	if err != nil {
-		return err
-	}
-	if len(cfg.Interface.DNS) > 0 {
-		routeAll := false
-		for _, p := range cfg.Peers {
-			for _, a := range p.AllowedIPs {
-				routeAll = routeAll || a.Bits() == 0
-			}
-		}
-		if err := dns.set(name, cfg.Interface.DNS, routeAll); err != nil {
-			return err
-		}
-		log.Info("DNS set", "tool", dns.kind, "dns", cfg.Interface.DNS)
-		defer func() {
-			if err != nil {
-				dns.unset(name)
-			}
-		}()
-	}
-	// A fwmark set now, which the file did not give, is the one addRoutes
-	// picked for a default route: SaveConfig leaves it out.
-	autoMark := cfg.Interface.FwMark == 0 && s.Device.Status().FwMark != 0
-	if err := hooks("PostUp", cfg.Interface.PostUp); err != nil {
-		return err
-	}
-	pidFile := filepath.Join(runDir(), name+".pid")
-	os.MkdirAll(runDir(), 0o755)
-	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-	defer os.Remove(pidFile)
-
-	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
-	daemon.Ready(nil)
-	s.Wait(ctx)
-	if err := hooks("PreDown", cfg.Interface.PreDown); err != nil {
-		log.Warn("PreDown", "err", err)
-	}
-	if cfg.Interface.SaveConfig {
-		// As wg-quick does, before anything is taken down: the addresses
-		// as the interface (or its bridge) has them now.
-		addrs, err := nc.Addrs(addrLink)
-		if err != nil {
-			addrs = nil // the interface is gone: the file's addresses stay
-		}
-		addrs = slices.DeleteFunc(addrs, func(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() })
-		saved := savedConfig(cfg, s.Device.Status(), addrs, autoMark)
-		if err := writeFileAtomic(path, saved.Marshal()); err != nil {
-			log.Error("SaveConfig", "err", err)
-		} else {
-			log.Info("running configuration saved", "file", path, "peers", len(saved.Peers))
-		}
-	}
-	if len(cfg.Interface.DNS) > 0 {
-		if err := dns.unset(name); err != nil { // before the link goes (resolvectl needs it)
-			log.Warn("DNS", "err", err)
-		}
-	}
-	s.Close()
-	cleanup()
-	if err := hooks("PostDown", cfg.Interface.PostDown); err != nil {
-		log.Warn("PostDown", "err", err)
-	}
 	return nil
 }
 
-// joinBridge makes link a port of bridge, creating the bridge (up, no
-// address) if there is none. tapwire down leaves the bridge, which may have
-// other ports.
-func joinBridge(nc *netconf.Handle, link, bridge string, log *slog.Logger) error {
-	if _, err := nc.LinkIndex(bridge); err != nil {
-		log.Info("creating bridge", "bridge", bridge)
-		if err := nc.AddBridge(bridge); err != nil {
-			return err
-		}
-	}
-	if err := nc.AttachToBridge(link, bridge); err != nil {
-		return err
-	}
-	return nc.SetUp(bridge)
+// upDevice is a service as the device of a wgquick plan.
+type upDevice struct{ s *service.Service }
+
+func (d upDevice) SetFwMark(mark uint32) error {
+	return d.s.Device.Apply(devconf.DeviceConfig{FwMark: &mark})
 }
 
-// addRoutes routes each peer's allowed IPs through the interface, as
-// wg-quick does: in the main table or Table = N, none with Table = off. A
-// default route (/0) with Table = auto goes the wg-quick way: into a table
-// of its own, with the socket's packets marked and kept out of it by policy
-// rules, so that the tunnel's own traffic still reaches the peers. It
-// returns what removes the rules again (routes go with the interface).
-func addRoutes(nc *netconf.Handle, s *service.Service, cfg *config.Config, name string, log *slog.Logger) (func(), error) {
-	var rules []netconf.Rule
-	cleanup := func() {
-		for _, r := range rules {
-			if err := nc.DelRule(r); err != nil {
-				log.Warn("remove policy rule", "rule", r.String(), "err", err)
-			}
-		}
-	}
-	t := cfg.Interface.Table
-	if strings.EqualFold(t, "off") {
-		return cleanup, nil
-	}
-	auto := t == "" || strings.EqualFold(t, "auto")
-	table := 0
-	if !auto && !strings.EqualFold(t, "main") {
-		var err error
-		if table, err = strconv.Atoi(t); err != nil {
-			return cleanup, fmt.Errorf("Table = %s: only off, auto, main or a number are supported", t)
-		}
-	}
-	defaults := map[bool]bool{} // IP version (v6) -> a /0 is routed through us
-	for _, p := range cfg.Peers {
-		for _, a := range p.AllowedIPs {
-			if auto && a.Bits() == 0 {
-				defaults[a.Addr().Is6()] = true
-				continue
-			}
-			if err := nc.AddRoute(netconf.Route{Dst: a.Masked(), Link: name, Table: table}); err != nil {
-				return cleanup, err
-			}
-		}
-	}
-	if len(defaults) == 0 {
-		return cleanup, nil
-	}
-	mark := cfg.Interface.FwMark
-	if mark == 0 {
-		// wg-quick's choice: 51820, or the next table that is empty.
-		for mark = 51820; ; mark++ {
-			e4, err4 := nc.TableEmpty(int(mark), false)
-			e6, err6 := nc.TableEmpty(int(mark), true)
-			if (err4 != nil || e4) && (err6 != nil || e6) {
-				break
-			}
-		}
-		if err := s.Device.Apply(devconf.DeviceConfig{FwMark: &mark}); err != nil {
-			return cleanup, err
-		}
-	}
-	for _, v6 := range []bool{false, true} {
-		if !defaults[v6] {
-			continue
-		}
-		dst := netip.MustParsePrefix("0.0.0.0/0")
-		if v6 {
-			dst = netip.MustParsePrefix("::/0")
-		}
-		if err := nc.AddRoute(netconf.Route{Dst: dst, Link: name, Table: int(mark)}); err != nil {
-			return cleanup, err
-		}
-		for _, r := range []netconf.Rule{
-			{V6: v6, Table: int(mark), Mark: mark, Invert: true, SuppressPrefixlen: -1},
-			{V6: v6, Table: unix.RT_TABLE_MAIN, SuppressPrefixlen: 0},
-		} {
-			if err := nc.AddRule(r); err != nil {
-				return cleanup, err
-			}
-			rules = append(rules, r)
-		}
-		if !v6 {
-			// Let replies to the tunnel's marked packets pass reverse-path filtering.
-			os.WriteFile("/proc/sys/net/ipv4/conf/all/src_valid_mark", []byte("1"), 0o644)
-		}
-	}
-	log.Info("default route through the tunnel", "table", mark, "fwmark", mark)
-	return cleanup, nil
+func (d upDevice) Close() error {
+	d.s.Close()
+	return nil
 }
 
 // deviceConfig turns a wg-quick file into one UAPI transaction, resolving
@@ -400,7 +238,7 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 		}
 		psk := p.PresharedKey
 		pc.PresharedKey = &psk
-		ka := uint16(p.PersistentKeepalive)
+		ka := uint16(p.PersistentKeepalive / time.Second)
 		pc.PersistentKeepalive = &ka
 		if p.Endpoint != "" {
 			if ua, err := net.ResolveUDPAddr("udp", p.Endpoint); err == nil {

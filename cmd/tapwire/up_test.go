@@ -474,3 +474,22 @@ func TestKeyFileWarning(t *testing.T) {
 		t.Errorf("a file without a private key: %q", got)
 	}
 }
+
+// TestUpTableRefused: a Table value ip does not know, or off and auto in
+// another case than wg-quick reads, is refused with the file, line and key
+// before anything is created.
+func TestUpTableRefused(t *testing.T) {
+	ns := nstest.New(t)
+	dir := t.TempDir()
+	for _, table := range []string{"nosuchtable", "Off", "AUTO", "08"} {
+		conf := filepath.Join(dir, "twtbl0.conf")
+		os.WriteFile(conf, []byte("[Interface]\nPrivateKey = "+key(t).String()+"\nAddress = 198.51.100.1/24\nTable = "+table+"\n"), 0o600)
+		out, err := tapwireIn(t, ns, "up", conf)
+		if err == nil || !strings.Contains(out, conf+":4: Table: \""+table+"\": ") {
+			t.Errorf("Table = %s: %v\n%s", table, err, out)
+		}
+		if links := ns.Run("ip", "-o", "link"); strings.Contains(links, "twtbl0") {
+			t.Errorf("Table = %s left an interface:\n%s", table, links)
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package wgquick
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/tapwire/tapwire/config"
+	"github.com/tapwire/tapwire/netconf"
+)
+
+// Device is the tunnel device a plan is carried out around: what the start
+// function given to Runner.Up returns.
+type Device interface {
+	// SetFwMark sets the fwmark of the device's socket (SetFwMark steps).
+	SetFwMark(mark uint32) error
+	// Close closes the device, and its link goes (CloseDevice steps).
+	Close() error
+}
+
+// ReadHost gathers from the host the facts NewPlan needs for cfg: whether
+// its Bridge exists (through nc, in nc's namespace), which tables from
+// FirstAutoTable up have routes when the plan will choose a fwmark (a table
+// that cannot be listed counts as empty), and for a file with DNS the tool
+// that applies it and resolvconf's prefix (from this process's $PATH and
+// /etc, as the tools will see them).
+func ReadHost(nc *netconf.Handle, cfg *config.Config) Host {
+	var h Host
+	in := &cfg.Interface
+	if in.Bridge != "" {
+		if _, err := nc.LinkIndex(in.Bridge); err == nil {
+			h.Links = append(h.Links, in.Bridge)
+		}
+	}
+	if v4, v6 := defaultRoutes(cfg); (v4 || v6) && in.FwMark == 0 {
+		for t := uint32(FirstAutoTable); ; t++ {
+			e4, err4 := nc.TableEmpty(int(t), false)
+			e6, err6 := nc.TableEmpty(int(t), true)
+			if (err4 != nil || e4) && (err6 != nil || e6) {
+				break
+			}
+			h.BusyTables = append(h.BusyTables, t)
+		}
+	}
+	if len(in.DNS) > 0 {
+		h.DNS, _ = FindDNSTool()
+		if b, err := os.ReadFile("/etc/resolvconf/interface-order"); err == nil {
+			h.ResolvconfPrefix = ResolvconfPrefix(b)
+		}
+	}
+	return h
+}
+
+// Runner carries plans out on a host.
+type Runner struct {
+	// Net is the network namespace the plan is for. A plan without
+	// network steps (hooks, DNS and the device only) needs none.
+	Net *netconf.Handle
+	// Log says what happens; nil: slog.Default().
+	Log *slog.Logger
+	// Output takes the hooks' standard output and error; nil: discarded.
+	Output io.Writer
+	// Command makes the command for a hook (sh -c CMD) or a DNS tool; nil:
+	// exec.Command. Tests run them in a namespace.
+	Command func(name string, args ...string) *exec.Cmd
+	// Sysctl sets a kernel parameter (Sysctl steps); nil: written to
+	// /proc/sys in this thread's network namespace. Failing to set one is
+	// logged, not fatal.
+	Sysctl func(key, value string) error
+}
+
+// Applied is a plan that is up.
+type Applied struct {
+	r    *Runner
+	plan *Plan
+	dev  Device
+}
+
+// Up carries out p.Up. At the StartDevice step it calls start, and the
+// device it returns is the one SetFwMark and CloseDevice steps act on. When
+// a step fails, Up undoes what the steps before it did, last first (the
+// DNS settings, the policy rules, the addresses on a bridge, the device;
+// a bridge it created stays, as it may have other ports by then), and
+// returns the step's error: a hook's is "STAGE hook "CMD": ...".
+func (r *Runner) Up(p *Plan, start func(StartDevice) (Device, error)) (*Applied, error) {
+	a := &Applied{r: r, plan: p}
+	var undo []Step
+	for _, s := range p.Up {
+		if err := a.do(s, start); err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				a.undo(undo[i])
+			}
+			return nil, err
+		}
+		switch s := s.(type) {
+		case StartDevice:
+			undo = append(undo, CloseDevice{s.Name})
+		case AddAddr:
+			if s.Link != p.Name { // the interface's go with it
+				undo = append(undo, DelAddr(s))
+			}
+		case AddRule:
+			undo = append(undo, DelRule(s))
+		case SetDNS:
+			undo = append(undo, UnsetDNS{s.Unset})
+		}
+	}
+	return a, nil
+}
+
+// Down carries out the plan's Down steps: save is called at the SaveConfig
+// step. Every step runs; what fails is logged (a failing hook skips the
+// hooks after it of its stage, as in Up).
+func (a *Applied) Down(save func()) {
+	failed := "" // the stage whose hook failed
+	for _, s := range a.plan.Down {
+		switch s := s.(type) {
+		case RunHook:
+			if s.Stage == failed {
+				continue
+			}
+			if err := a.r.hook(s); err != nil {
+				a.r.log().Warn(s.Stage, "err", err)
+				failed = s.Stage
+			}
+		case SaveConfig:
+			save()
+		default:
+			a.undo(s)
+		}
+	}
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
+}
+
+func (r *Runner) command(name string, args ...string) *exec.Cmd {
+	if r.Command == nil {
+		return exec.Command(name, args...)
+	}
+	return r.Command(name, args...)
+}
+
+// do carries out one step of Up.
+func (a *Applied) do(s Step, start func(StartDevice) (Device, error)) error {
+	r, nc := a.r, a.r.Net
+	switch s := s.(type) {
+	case RunHook:
+		return r.hook(s)
+	case StartDevice:
+		dev, err := start(s)
+		if err != nil {
+			return err
+		}
+		a.dev = dev
+	case AddBridge:
+		r.log().Info("creating bridge", "bridge", s.Name)
+		return nc.AddBridge(s.Name)
+	case AttachBridge:
+		return nc.AttachToBridge(s.Link, s.Bridge)
+	case SetUp:
+		return nc.SetUp(s.Link)
+	case AddAddr:
+		return nc.AddAddr(s.Link, s.Addr, netconf.NoDAD())
+	case AddRoute:
+		return nc.AddRoute(s.Route)
+	case SetFwMark:
+		if a.dev == nil {
+			return fmt.Errorf("wgquick: %s before the device started", s)
+		}
+		return a.dev.SetFwMark(s.Mark)
+	case AddRule:
+		return nc.AddRule(s.Rule)
+	case Sysctl:
+		if err := r.sysctl(s.Key, s.Value); err != nil {
+			r.log().Warn("sysctl", "key", s.Key, "value", s.Value, "err", err)
+		}
+	case SetDNS:
+		for _, c := range s.Cmds {
+			if err := r.run(c); err != nil {
+				return err
+			}
+		}
+		r.log().Info("DNS set", "tool", s.Tool, "dns", s.Entries)
+	case Log:
+		r.log().Info(s.Msg, s.Args...)
+	default:
+		return fmt.Errorf("wgquick: %T is not a step of bringing an interface up", s)
+	}
+	return nil
+}
+
+// undo carries out a step that takes something back, logging its failure.
+func (a *Applied) undo(s Step) {
+	r, nc := a.r, a.r.Net
+	switch s := s.(type) {
+	case CloseDevice:
+		if a.dev != nil {
+			if err := a.dev.Close(); err != nil {
+				r.log().Warn("close the device", "name", s.Name, "err", err)
+			}
+		}
+	case DelAddr:
+		if err := nc.DelAddr(s.Link, s.Addr); err != nil && !errors.Is(err, netconf.ErrLinkNotFound) {
+			r.log().Warn("remove address", "link", s.Link, "addr", s.Addr.String(), "err", err)
+		}
+	case DelRule:
+		if err := nc.DelRule(s.Rule); err != nil {
+			r.log().Warn("remove policy rule", "rule", s.Rule.String(), "err", err)
+		}
+	case UnsetDNS:
+		if err := r.run(s.Cmd); err != nil {
+			r.log().Warn("DNS", "err", err)
+		}
+	default:
+		r.log().Warn("wgquick: not a step of taking an interface down", "step", s.String())
+	}
+}
+
+// hook runs a hook with sh -c, its output to r.Output.
+func (r *Runner) hook(h RunHook) error {
+	r.log().Info("running hook", "stage", h.Stage, "cmd", h.Cmd)
+	cmd := r.command("sh", "-c", h.Cmd)
+	if r.Output != nil {
+		cmd.Stdout, cmd.Stderr = r.Output, r.Output
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
+	}
+	return nil
+}
+
+// run runs a DNS tool's command; the error has its output.
+func (r *Runner) run(c Command) error {
+	cmd := r.command(c.Args[0], c.Args[1:]...)
+	cmd.Stdin = strings.NewReader(c.Stdin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("DNS: %s: %v: %s", strings.Join(c.Args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (r *Runner) sysctl(key, value string) error {
+	if r.Sysctl != nil {
+		return r.Sysctl(key, value)
+	}
+	return os.WriteFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")), []byte(value), 0o644)
+}

@@ -1,0 +1,214 @@
+package wgquick
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// events records what a runner test sees happen, in order.
+type events struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (e *events) add(format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, fmt.Sprintf(format, args...))
+}
+
+func (e *events) get() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.log)
+}
+
+// fakeDevice records its calls; closing it runs onClose, if any.
+type fakeDevice struct {
+	ev      *events
+	onClose func() error
+}
+
+func (d *fakeDevice) SetFwMark(mark uint32) error {
+	d.ev.add("fwmark %d", mark)
+	return nil
+}
+
+func (d *fakeDevice) Close() error {
+	d.ev.add("device closed")
+	if d.onClose != nil {
+		return d.onClose()
+	}
+	return nil
+}
+
+// fakeDNSTool writes a program that records its arguments and input as
+// events read back by readTool, and fails when an argument is "fail".
+func fakeDNSTool(t *testing.T) (DNSTool, func() []string) {
+	t.Helper()
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "calls")
+	prog := filepath.Join(dir, "resolvconf")
+	script := "#!/bin/sh\nin=$(cat)\necho \"dns $* [$in]\" >> " + rec + "\nfor a; do [ \"$a\" = fail ] && { echo refused >&2; exit 1; }; done\nexit 0\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return DNSTool{Resolvconf, prog}, func() []string {
+		b, _ := os.ReadFile(rec)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+}
+
+// hookRecorder returns a hook command that appends its words to a file,
+// and what reads them back.
+func hookRecorder(t *testing.T) (func(words string) string, func() []string) {
+	t.Helper()
+	rec := filepath.Join(t.TempDir(), "hooks")
+	return func(words string) string { return "echo " + words + " >> " + rec }, func() []string {
+		b, _ := os.ReadFile(rec)
+		return strings.Fields(string(b))
+	}
+}
+
+// TestRunnerOrderAndRollback runs hand-made plans with hooks, the device
+// and DNS only, which need no root: steps run in order, a failing step
+// undoes those before it, last first, and Down runs every step.
+func TestRunnerOrderAndRollback(t *testing.T) {
+	t.Parallel()
+	tool, dnsCalls := fakeDNSTool(t)
+	hookCmd, hooksRan := hookRecorder(t)
+	set, unset := dnsSteps(tool, "", "wg0", []string{"192.0.2.53", "example.test"}, false)
+	plan := &Plan{
+		Name: "wg0", AddrLink: "wg0",
+		Up: []Step{RunHook{"PreUp", hookCmd("pre1")}, RunHook{"PreUp", hookCmd("pre2")}, StartDevice{Name: "wg0"},
+			SetFwMark{"wg0", 51820}, Log{"hello", []any{"k", 1}}, set, RunHook{"PostUp", hookCmd("post")}},
+		Down: []Step{RunHook{"PreDown", "exit 3"}, RunHook{"PreDown", hookCmd("skipped")}, SaveConfig{}, unset, CloseDevice{"wg0"},
+			RunHook{"PostDown", hookCmd("postdown")}},
+	}
+	ev := &events{}
+	var logs bytes.Buffer
+	var lmu sync.Mutex
+	r := &Runner{Log: slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))}
+	a, err := r.Up(plan, func(sd StartDevice) (Device, error) {
+		ev.add("start %s", sd)
+		return &fakeDevice{ev: ev}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hooksRan(), []string{"pre1", "pre2", "post"}; !slices.Equal(got, want) {
+		t.Errorf("hooks after up: %q, want %q", got, want)
+	}
+	if got, want := ev.get(), []string{"start start the tun device wg0 (MTU automatic)", "fwmark 51820"}; !slices.Equal(got, want) {
+		t.Errorf("device: %q, want %q", got, want)
+	}
+	if got, want := dnsCalls(), []string{"dns -a wg0 -m 0 -x [nameserver 192.0.2.53", "search example.test]"}; !slices.Equal(got, want) {
+		t.Errorf("DNS tool: %q, want %q", got, want)
+	}
+	a.Down(func() { ev.add("saved") })
+	// The failing PreDown hook skips the other PreDown hook, and the rest goes on.
+	if got, want := hooksRan(), []string{"pre1", "pre2", "post", "postdown"}; !slices.Equal(got, want) {
+		t.Errorf("hooks after down: %q, want %q", got, want)
+	}
+	if got, want := ev.get()[2:], []string{"saved", "device closed"}; !slices.Equal(got, want) {
+		t.Errorf("down: %q, want %q", got, want)
+	}
+	if got := dnsCalls(); len(got) != 3 || got[2] != "dns -d wg0 -f []" {
+		t.Errorf("DNS tool after down: %q", got)
+	}
+	lmu.Lock()
+	out := logs.String()
+	lmu.Unlock()
+	for _, want := range []string{`msg="running hook" stage=PreUp cmd="echo pre1`, "msg=hello k=1", `msg="DNS set" tool=resolvconf dns="[192.0.2.53 example.test]"`,
+		`level=WARN msg=PreDown err="PreDown hook \"exit 3\": exit status 3"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestRunnerRollback fails each step of a plan in turn: the steps before
+// it are undone, last first, and the error is the step's.
+func TestRunnerRollback(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		fail    int // the index of the failing step
+		err     string
+		events  []string // after Up returns
+		dnsUndo bool     // the DNS settings were taken back
+	}{
+		{"PreUp", 0, `PreUp hook "exit 4": exit status 4`, nil, false},
+		{"device", 1, "no device", nil, false},
+		{"DNS", 2, "exit status 1: refused", []string{"start", "device closed"}, false},
+		{"PostUp", 3, `PostUp hook "exit 5": exit status 5`, []string{"start", "device closed"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tool, dnsCalls := fakeDNSTool(t)
+			set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false)
+			if c.fail == 2 {
+				set.Cmds[0].Args = append(set.Cmds[0].Args, "fail") // the fake tool refuses
+			}
+			pre, post := RunHook{"PreUp", "true"}, RunHook{"PostUp", "true"}
+			if c.fail == 0 {
+				pre.Cmd = "exit 4"
+			}
+			if c.fail == 3 {
+				post.Cmd = "exit 5"
+			}
+			ev := &events{}
+			plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{pre, StartDevice{Name: "wg0"}, set, post}}
+			a, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(plan, func(StartDevice) (Device, error) {
+				if c.fail == 1 {
+					return nil, errors.New("no device")
+				}
+				ev.add("start")
+				return &fakeDevice{ev: ev}, nil
+			})
+			if err == nil || a != nil || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("Up: %v, %v; want the error %q", a, err, c.err)
+			}
+			if got := ev.get(); !slices.Equal(got, c.events) {
+				t.Errorf("device: %q, want %q", got, c.events)
+			}
+			calls := dnsCalls()
+			if undone := slices.Contains(calls, "dns -d wg0 -f []"); undone != c.dnsUndo {
+				t.Errorf("DNS undone: %v, want %v (calls %q)", undone, c.dnsUndo, calls)
+			}
+		})
+	}
+}
+
+// TestRunnerRejectsForeignSteps: a Down step in Up, or a step on the
+// device before it started, is an error, not a silent no-op or a panic.
+func TestRunnerRejectsForeignSteps(t *testing.T) {
+	t.Parallel()
+	_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SaveConfig{}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "SaveConfig is not a step of bringing an interface up") {
+		t.Errorf("Up with SaveConfig: %v", err)
+	}
+	_, err = (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SetFwMark{"wg0", 1}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "wg set wg0 fwmark 1 before the device started") {
+		t.Errorf("Up with SetFwMark first: %v", err)
+	}
+}
