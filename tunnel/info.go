@@ -1,7 +1,11 @@
 package tunnel
 
 import (
+	"reflect"
+	"strings"
+	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/l2switch"
@@ -144,41 +148,33 @@ func (d *Device) Info() any {
 		in.Peers = append(in.Peers, pi)
 	}
 	d.mu.RUnlock()
-	s := &d.stats
-	in.Counters = map[string]uint64{
-		"malformed":        s.Malformed.Load(),
-		"bad_mac":          s.BadMAC.Load(),
-		"cookies_sent":     s.CookiesSent.Load(),
-		"rate_limited":     s.RateLimited.Load(),
-		"unknown_peer":     s.UnknownPeer.Load(),
-		"bad_handshake":    s.BadHandshake.Load(),
-		"unknown_index":    s.UnknownIndex.Load(),
-		"bad_packet":       s.BadPacket.Load(),
-		"replayed":         s.Replayed.Load(),
-		"source_mismatch":  s.SourceMismatch.Load(),
-		"no_route":         s.NoRoute.Load(),
-		"no_endpoint":      s.NoEndpoint.Load(),
-		"mode_mismatch":    s.ModeMismatch.Load(),
-		"too_big":          s.TooBig.Load(),
-		"mss_clamped":      s.MSSClamped.Load(),
-		"gso_sends":        s.GSOSends.Load(),
-		"gro_receives":     s.GROReceives.Load(),
-		"frag_malformed":   s.FragMalformed.Load(),
-		"frag_duplicate":   s.FragDuplicate.Load(),
-		"frag_overlap":     s.FragOverlap.Load(),
-		"frag_mismatch":    s.FragMismatch.Load(),
-		"frag_timed_out":   s.FragTimedOut.Load(),
-		"fragmented":       s.Fragmented.Load(),
-		"fragments_sent":   s.FragmentsSent.Load(),
-		"reassembled":      s.Reassembled.Load(),
-		"icmp_too_big":     s.ICMPTooBig.Load(),
-		"ip_fragmented":    s.IPFragmented.Load(),
-		"probes_sent":      s.ProbesSent.Load(),
-		"probe_replies":    s.ProbeReplies.Load(),
-		"streams_accepted": s.StreamsAccepted.Load(),
-		"streams_dialed":   s.StreamsDialed.Load(),
-		"stream_junk":      s.StreamJunk.Load(),
-		"stream_dropped":   s.StreamDropped.Load(),
-	}
+	in.Counters = d.stats.Map()
 	return in
+}
+
+// Map returns every counter by its name in status and metrics: the field's
+// name in snake case (BadMAC: bad_mac, GSOSends: gso_sends).
+func (s *Stats) Map() map[string]uint64 {
+	v := reflect.ValueOf(s).Elem()
+	m := make(map[string]uint64, v.NumField())
+	for i := range v.NumField() {
+		if c, ok := v.Field(i).Addr().Interface().(*atomic.Uint64); ok {
+			m[snake(v.Type().Field(i).Name)] = c.Load()
+		}
+	}
+	return m
+}
+
+// snake turns a Go name into snake case, an acronym being one word.
+func snake(name string) string {
+	var b strings.Builder
+	r := []rune(name)
+	for i, c := range r {
+		if unicode.IsUpper(c) && i > 0 &&
+			(unicode.IsLower(r[i-1]) || i+1 < len(r) && unicode.IsLower(r[i+1]) && unicode.IsUpper(r[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -690,5 +691,29 @@ func TestMemKeepalivesAloneRekey(t *testing.T) {
 	}
 	if got := time.Duration(a.peer(b).lastHS.Load() - first); got < protocol.RekeyAfterTime {
 		t.Errorf("rekeyed %v after the first handshake, before RekeyAfterTime", got)
+	}
+}
+
+// Every counter of Stats is in Info's counters, under the names status
+// and scripts have always read.
+func TestStatsMap(t *testing.T) {
+	t.Parallel()
+	var s Stats
+	s.GSOSends.Add(3)
+	m := s.Map()
+	for _, name := range []string{"malformed", "bad_mac", "cookies_sent", "rate_limited", "unknown_peer", "bad_handshake",
+		"unknown_index", "bad_packet", "replayed", "source_mismatch", "no_route", "no_endpoint", "mode_mismatch", "too_big",
+		"mss_clamped", "gso_sends", "gro_receives", "frag_malformed", "frag_duplicate", "frag_overlap", "frag_mismatch",
+		"frag_timed_out", "fragmented", "fragments_sent", "reassembled", "icmp_too_big", "ip_fragmented", "probes_sent",
+		"probe_replies", "streams_accepted", "streams_dialed", "stream_junk", "stream_dropped"} {
+		if _, ok := m[name]; !ok {
+			t.Errorf("no counter %q in %v", name, m)
+		}
+	}
+	if n := reflect.TypeFor[Stats]().NumField(); len(m) != n {
+		t.Errorf("%d counters for %d fields of Stats", len(m), n)
+	}
+	if m["gso_sends"] != 3 {
+		t.Errorf("gso_sends = %d, want 3", m["gso_sends"])
 	}
 }
