@@ -94,7 +94,7 @@ type Handshake struct {
 	psk             Key
 	hash            sum
 	chainKey        sum
-	localEphemeral  *ecdh.PrivateKey
+	localEphemeral  Key // the initiator's ephemeral private key, wiped once used
 	remoteEphemeral Key
 	localIndex      uint32
 	remoteIndex     uint32
@@ -151,7 +151,7 @@ func (h *Handshake) clearLocked() {
 	clear(h.hash[:])
 	clear(h.chainKey[:])
 	clear(h.remoteEphemeral[:])
-	h.localEphemeral = nil
+	clear(h.localEphemeral[:])
 	h.localIndex, h.remoteIndex = 0, 0
 	h.state = stateZeroed
 }
@@ -175,6 +175,7 @@ func (h *Handshake) CreateInitiation(now time.Time, senderIndex uint32, out []by
 	if err != nil {
 		return 0, fmt.Errorf("create initiation: %w", err)
 	}
+	defer clear(ephemeral[:]) // h keeps its own copy until the response
 
 	msg := out[:InitiationSize]
 	clear(msg)
@@ -188,7 +189,7 @@ func (h *Handshake) CreateInitiation(now time.Time, senderIndex uint32, out []by
 	mixHash(&hash, ephemeralPublic[:])
 
 	// static: AEAD(k, 0, S_i^pub, h) with (C, k) = KDF2(C, DH(E_i, S_r))
-	ss, err := dh(ephemeral, &h.remote)
+	ss, err := dhEphemeral(&ephemeral, &h.remote)
 	if err != nil {
 		return 0, fmt.Errorf("create initiation: %w", err)
 	}
@@ -343,12 +344,13 @@ func (h *Handshake) CreateResponse(senderIndex uint32, out []byte) (int, error) 
 	hash, chainKey := h.hash, h.chainKey
 	mixHash(&hash, ephemeralPublic[:])
 	kdf1(&chainKey, chainKey[:], ephemeralPublic[:])
-	ss, err := dh(ephemeral, &h.remoteEphemeral)
+	defer clear(ephemeral[:])
+	ss, err := dhEphemeral(&ephemeral, &h.remoteEphemeral)
 	if err != nil {
 		return 0, fmt.Errorf("create response: remote ephemeral: %w", err)
 	}
 	kdf1(&chainKey, chainKey[:], ss[:])
-	ss, err = dh(ephemeral, &h.remote)
+	ss, err = dhEphemeral(&ephemeral, &h.remote)
 	if err != nil {
 		return 0, fmt.Errorf("create response: remote static: %w", err)
 	}
@@ -374,7 +376,7 @@ func (h *Handshake) CreateResponse(senderIndex uint32, out []byte) (int, error) 
 	mixHash(&hash, msg[44:60])
 
 	h.hash, h.chainKey = hash, chainKey
-	h.localEphemeral = ephemeral
+	clear(ephemeral[:]) // the responder's ephemeral is done with
 	h.localIndex = senderIndex
 	h.state = stateResponseCreated
 	return ResponseSize, nil
@@ -425,7 +427,7 @@ func (h *Handshake) ConsumeResponse(msg []byte) error {
 	hash, chainKey := h.hash, h.chainKey
 	mixHash(&hash, remoteEphemeral[:])
 	kdf1(&chainKey, chainKey[:], remoteEphemeral[:])
-	ss, err := dh(h.localEphemeral, &remoteEphemeral)
+	ss, err := dhEphemeral(&h.localEphemeral, &remoteEphemeral)
 	if err != nil {
 		return fmt.Errorf("consume response: ephemeral: %w", err)
 	}
@@ -451,6 +453,7 @@ func (h *Handshake) ConsumeResponse(msg []byte) error {
 	h.hash, h.chainKey = hash, chainKey
 	h.remoteEphemeral = remoteEphemeral
 	h.remoteIndex = sender
+	clear(h.localEphemeral[:]) // used up: the keys come from chainKey now
 	h.state = stateResponseConsumed
 	return nil
 }
@@ -501,4 +504,32 @@ func timestampAfter(a, b [TimestampSize]byte) bool {
 		}
 	}
 	return false
+}
+
+// ReplayState is what a responder remembers of a peer's initiations to
+// refuse replays and floods: the latest timestamp and when the last was
+// accepted. It outlives a Handshake when the local key changes.
+type ReplayState struct {
+	timestamp [TimestampSize]byte
+	accepted  time.Time
+}
+
+// ReplayState returns h's replay protection.
+func (h *Handshake) ReplayState() ReplayState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return ReplayState{timestamp: h.lastTimestamp, accepted: h.lastInitiation}
+}
+
+// SetReplayState makes h refuse what s refused (initiations with a
+// timestamp not after s's), keeping whichever protection is further along.
+func (h *Handshake) SetReplayState(s ReplayState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if timestampAfter(s.timestamp, h.lastTimestamp) {
+		h.lastTimestamp = s.timestamp
+	}
+	if s.accepted.After(h.lastInitiation) {
+		h.lastInitiation = s.accepted
+	}
 }

@@ -340,7 +340,7 @@ func TestHandshakeAccessors(t *testing.T) {
 		t.Error("LocalIndex in flight")
 	}
 	a.hs.Clear()
-	if a.hs.LocalIndex() != 0 || a.hs.localEphemeral != nil || a.hs.state != stateZeroed {
+	if a.hs.LocalIndex() != 0 || a.hs.localEphemeral != (Key{}) || a.hs.state != stateZeroed {
 		t.Error("Clear")
 	}
 	for s := stateZeroed; s <= stateResponseConsumed+1; s++ {
@@ -350,5 +350,43 @@ func TestHandshakeAccessors(t *testing.T) {
 	}
 	if NewLocal(testKey("alice")).PublicKey() != testKey("alice").PublicKey() {
 		t.Error("Local.PublicKey differs from Key.PublicKey")
+	}
+}
+
+// Ephemeral private keys are wiped as soon as they are used up: the
+// responder's once its response is made, the initiator's once the response
+// is consumed.
+func TestEphemeralWiped(t *testing.T) {
+	ka, _ := GeneratePrivateKey()
+	kb, _ := GeneratePrivateKey()
+	la, lb := NewLocal(ka), NewLocal(kb)
+	a := NewHandshake(la, lb.PublicKey(), Key{})
+	b := NewHandshake(lb, la.PublicKey(), Key{})
+	init := make([]byte, InitiationSize)
+	if _, err := a.CreateInitiation(time.Now(), 1, init); err != nil {
+		t.Fatal(err)
+	}
+	if a.localEphemeral == (Key{}) {
+		t.Fatal("the initiator kept no ephemeral key for the response")
+	}
+	in, err := lb.ConsumeInitiation(init)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AcceptInitiation(in, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp := make([]byte, ResponseSize)
+	if _, err := b.CreateResponse(2, resp); err != nil {
+		t.Fatal(err)
+	}
+	if b.localEphemeral != (Key{}) {
+		t.Error("the responder's ephemeral key is still there after its response")
+	}
+	if err := a.ConsumeResponse(resp); err != nil {
+		t.Fatal(err)
+	}
+	if a.localEphemeral != (Key{}) {
+		t.Error("the initiator's ephemeral key is still there after the response")
 	}
 }

@@ -1,6 +1,8 @@
 package protocol
 
 import (
+	"golang.org/x/crypto/curve25519"
+
 	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/rand"
@@ -161,20 +163,34 @@ func newPrivate(k Key) (*ecdh.PrivateKey, error) {
 }
 
 // newEphemeral returns a fresh Curve25519 key pair read from r (crypto/rand
-// when nil).
-func newEphemeral(r io.Reader) (*ecdh.PrivateKey, Key, error) {
+// when nil). The private key stays in the caller's memory, as bytes, so
+// that it can be wiped (crypto/ecdh keeps a copy of its own nobody can
+// wipe): the caller clears it when done.
+func newEphemeral(r io.Reader) (priv, pub Key, err error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	var k Key
-	if _, err := io.ReadFull(r, k[:]); err != nil {
-		return nil, Key{}, fmt.Errorf("ephemeral key: %w", err)
+	if _, err := io.ReadFull(r, priv[:]); err != nil {
+		return Key{}, Key{}, fmt.Errorf("ephemeral key: %w", err)
 	}
-	priv, err := newPrivate(k)
+	priv.clamp()
+	p, err := curve25519.X25519(priv[:], curve25519.Basepoint)
 	if err != nil {
-		return nil, Key{}, fmt.Errorf("ephemeral key: %w", err)
+		clear(priv[:])
+		return Key{}, Key{}, fmt.Errorf("ephemeral key: %w", err)
 	}
-	return priv, Key(priv.PublicKey().Bytes()), nil
+	return priv, Key(p), nil
+}
+
+// dhEphemeral is dh with a private key held as bytes (an ephemeral one).
+func dhEphemeral(private, public *Key) (Key, error) {
+	out, err := curve25519.X25519(private[:], public[:])
+	if err != nil { // a low-order public key: the all-zero result
+		return Key{}, ErrInvalidKey
+	}
+	k := Key(out)
+	clear(out)
+	return k, nil
 }
 
 // aeadSeal appends ChaCha20-Poly1305(key, nonce 0, plaintext, ad) to dst.
