@@ -43,25 +43,53 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 			return devconf.Errorf(unix.EINVAL, "tunnel: peer %s: unknown %v", pc.PublicKey, *pc.Transport)
 		}
 	}
-	if c.PrivateKey != nil {
-		d.setPrivateKey(*c.PrivateKey)
+	// What can fail comes first, and changes nothing it cannot take back:
+	// a new socket is installed only once everything else succeeded.
+	var newConn PacketConn
+	fail := func(err error) error {
+		if newConn != nil {
+			newConn.Close()
+		}
+		return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports them
 	}
 	if c.ListenPort != nil && *c.ListenPort != d.listenPort {
-		if err := d.bind(*c.ListenPort); err != nil {
-			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err}
+		var err error
+		if newConn, err = d.openConn(*c.ListenPort); err != nil {
+			return fail(err)
 		}
+	}
+	mark := d.fwmark
+	if c.FwMark != nil {
+		mark = *c.FwMark
+	}
+	markSet := false
+	switch {
+	case newConn != nil && mark != 0:
+		if err := newConn.SetMark(mark); err != nil {
+			return fail(fmt.Errorf("tunnel: set fwmark %#x: %w", mark, err))
+		}
+	case newConn == nil && mark != d.fwmark:
+		if err := d.conn.SetMark(mark); err != nil {
+			return fail(fmt.Errorf("tunnel: set fwmark %#x: %w", mark, err))
+		}
+		markSet = true
 	}
 	if c.ListenTCP != nil && *c.ListenTCP != d.listenTCP {
 		if err := d.listenStream(*c.ListenTCP); err != nil {
-			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err}
+			if markSet {
+				d.conn.SetMark(d.fwmark)
+			}
+			return fail(err)
 		}
 	}
-	if c.FwMark != nil && *c.FwMark != d.fwmark {
-		if err := d.conn.SetMark(*c.FwMark); err != nil {
-			return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports it
-		}
-		d.fwmark = *c.FwMark
-		d.mark.Store(d.fwmark)
+	// From here on nothing fails.
+	d.fwmark = mark
+	d.mark.Store(mark)
+	if newConn != nil {
+		d.installConn(newConn)
+	}
+	if c.PrivateKey != nil {
+		d.setPrivateKey(*c.PrivateKey)
 	}
 	if c.ReplacePeers {
 		for k := range d.peers {
@@ -153,10 +181,16 @@ func (d *Device) setPrivateKey(k protocol.Key) {
 		p.dropKeypairs()
 		d.indices.del(p.hsIndex)
 		p.hsIndex = 0
+		// The initiations already accepted stay refused: a replay must
+		// not pass because the key changed and changed back.
+		if p.hsr != nil {
+			p.replay = p.hsr.ReplayState()
+		}
 		p.hs, p.hsr = nil, nil
 		if d.local != nil {
 			p.hs = protocol.NewHandshake(d.local, key, p.psk)
 			p.hsr = protocol.NewHandshake(d.local, key, p.psk)
+			p.hsr.SetReplayState(p.replay)
 		}
 		p.mu.Unlock()
 	}
@@ -169,11 +203,11 @@ func (d *Device) removePeer(k protocol.Key) {
 		return
 	}
 	delete(d.peers, k)
+	p.zeroKeys() // first: a frame on its way learns nothing once the port is gone
 	d.routes.RemoveValue(p)
 	if d.sw != nil {
 		d.sw.RemovePort(p)
 	}
-	p.zeroKeys()
 	if st := p.stream.Swap(nil); st != nil {
 		st.close()
 	}

@@ -91,6 +91,11 @@ type Device struct {
 	routes  route.Table[*Peer]
 	indices indexTable
 	limiter *rateLimiter
+	// Handshakes (see handshake.go): the queue to the worker, the cookie
+	// replies each source gets, and the Curve25519 work per second.
+	hsq           *hsQueue
+	cookieLimiter *rateLimiter
+	budget        tokenBucket
 
 	// handshakes counts handshake messages received in the current second,
 	// to tell when the device is under load and must ask for cookies.
@@ -100,7 +105,8 @@ type Device struct {
 
 	stats  Stats
 	closed chan struct{}
-	once   sync.Once
+	stop   sync.Once // closes closed: on Close, or when the device disappears
+	free   sync.Once // lets go of the device, the socket and the keys: on Close
 	wg     sync.WaitGroup
 }
 
@@ -119,12 +125,15 @@ type Stats struct {
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
 	ModeMismatch   atomic.Uint64 // authentic data of the other mode: IP packets on a TAP interface, frames on a TUN one
-	TooBig         atomic.Uint64 // frames over the MTU plus MaxFrameOverhead (from the tap or a peer); TUN packets over a peer's path that are not split (each answered with ICMP when it may be)
-	FragMalformed  atomic.Uint64 // fragments whose header is malformed or out of range
-	FragDuplicate  atomic.Uint64 // fragments whose data had arrived already
-	FragOverlap    atomic.Uint64 // fragments overlapping data that had arrived
-	FragMismatch   atomic.Uint64 // fragments that disagree with their frame, or whose frame is too big
-	FragTimedOut   atomic.Uint64 // incomplete frames dropped: timed out, or evicted by newer ones
+	// HandshakesDropped counts handshake messages dropped unverified:
+	// the worker's queue was full, or the second's Curve25519 budget spent.
+	HandshakesDropped atomic.Uint64
+	TooBig            atomic.Uint64 // frames over the MTU plus MaxFrameOverhead (from the tap or a peer); TUN packets over a peer's path that are not split (each answered with ICMP when it may be)
+	FragMalformed     atomic.Uint64 // fragments whose header is malformed or out of range
+	FragDuplicate     atomic.Uint64 // fragments whose data had arrived already
+	FragOverlap       atomic.Uint64 // fragments overlapping data that had arrived
+	FragMismatch      atomic.Uint64 // fragments that disagree with their frame, or whose frame is too big
+	FragTimedOut      atomic.Uint64 // incomplete frames dropped: timed out, or evicted by newer ones
 
 	// Not drops: how often the socket offloads carried several datagrams.
 	GSOSends    atomic.Uint64 // sends of several datagrams in one UDP GSO message
@@ -163,22 +172,25 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	d := &Device{
-		log:         opts.Log,
-		tm:          opts.Timers.withDefaults(),
-		tun:         dev,
-		mtu:         mtu,
-		netNS:       opts.NetNS,
-		mode:        dev.Mode(),
-		msgType:     protocol.TypeTransport,
-		padMTU:      mtu,
-		peers:       make(map[protocol.Key]*Peer),
-		allowedMACs: make(map[protocol.Key][]l2switch.MAC),
-		limiter:     newRateLimiter(20, 10),
-		net:         opts.Network,
-		clock:       opts.Clock,
-		transport:   tcpTransport{},
-		streams:     make(map[*stream]struct{}),
-		closed:      make(chan struct{}),
+		log:           opts.Log,
+		tm:            opts.Timers.withDefaults(),
+		tun:           dev,
+		mtu:           mtu,
+		netNS:         opts.NetNS,
+		mode:          dev.Mode(),
+		msgType:       protocol.TypeTransport,
+		padMTU:        mtu,
+		peers:         make(map[protocol.Key]*Peer),
+		allowedMACs:   make(map[protocol.Key][]l2switch.MAC),
+		limiter:       newRateLimiter(20, 10),
+		hsq:           newHSQueue(),
+		cookieLimiter: newRateLimiter(cookieRate, cookieBurst),
+		budget:        tokenBucket{rate: handshakeBudget, burst: handshakeBudget / 10},
+		net:           opts.Network,
+		clock:         opts.Clock,
+		transport:     tcpTransport{},
+		streams:       make(map[*stream]struct{}),
+		closed:        make(chan struct{}),
 	}
 	if d.mode == tun.ModeTAP {
 		d.msgType = protocol.TypeFrame
@@ -213,6 +225,8 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 	} else {
 		go d.readTUN()
 	}
+	d.wg.Add(1)
+	go d.handshakeWorker()
 	stopTimers := d.clock.Every(d.tm.Tick, d.timerTick)
 	go func() {
 		defer d.wg.Done()
@@ -234,8 +248,8 @@ func (d *Device) Stats() *Stats { return &d.stats }
 // Close stops the device, closes its socket and its TUN device. It waits
 // for its goroutines to end.
 func (d *Device) Close() error {
-	d.once.Do(func() {
-		close(d.closed)
+	d.stop.Do(func() { close(d.closed) })
+	d.free.Do(func() {
 		d.tun.Close()
 		d.mu.Lock()
 		if d.conn != nil {
@@ -268,9 +282,9 @@ func (d *Device) Done() <-chan struct{} { return d.closed }
 // bind opens the UDP socket on port (0: any) and starts its reader. The
 // caller holds d.mu, or the device is not yet shared.
 func (d *Device) bind(port uint16) error {
-	conn, err := d.net.ListenPacket(port)
+	conn, err := d.openConn(port)
 	if err != nil {
-		return fmt.Errorf("tunnel: %w", err)
+		return err
 	}
 	if d.fwmark != 0 {
 		if err := conn.SetMark(d.fwmark); err != nil {
@@ -278,6 +292,23 @@ func (d *Device) bind(port uint16) error {
 			return fmt.Errorf("tunnel: set fwmark %#x: %w", d.fwmark, err)
 		}
 	}
+	d.installConn(conn)
+	return nil
+}
+
+// openConn opens a socket on port (0: any).
+func (d *Device) openConn(port uint16) (PacketConn, error) {
+	conn, err := d.net.ListenPacket(port)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	return conn, nil
+}
+
+// installConn makes conn the device's socket, closing the old one, and
+// starts its reader. The caller holds d.mu, or the device is not yet
+// shared.
+func (d *Device) installConn(conn PacketConn) {
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -285,7 +316,6 @@ func (d *Device) bind(port uint16) error {
 	d.listenPort = conn.LocalPort()
 	d.wg.Add(1)
 	go d.readUDP(conn)
-	return nil
 }
 
 // writeTo sends one datagram on conn (nil: none, an error).
@@ -343,7 +373,12 @@ func (d *Device) send(p *Peer, msg []byte) error {
 // closed or removed (which stops the Device).
 func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn PacketConn)) {
 	defer d.wg.Done()
-	defer d.once.Do(func() { close(d.closed); d.closeConn() })
+	defer func() {
+		// Stopped, not freed: Close, which the owner still calls, lets go
+		// of the device, the socket and the keys.
+		d.stop.Do(func() { close(d.closed) })
+		d.closeConn()
+	}()
 	bufs := make([][]byte, d.tun.BatchSize())
 	for i := range bufs {
 		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
@@ -422,6 +457,7 @@ func (d *Device) readUDP(conn PacketConn) {
 		out = d.newL2Out(conn, batchSize)
 	}
 	rx := make([]byte, d.maxReassembled()) // what fragments put together
+	fails := 0                             // receive errors in a row
 	for {
 		n, err := b.recv()
 		if err != nil {
@@ -429,10 +465,20 @@ func (d *Device) readUDP(conn PacketConn) {
 				return
 			}
 			// An error an ICMP report left on the socket: its details
-			// are in the error queue.
+			// are in the error queue. Anything else that keeps failing
+			// (ENOMEM, say) is retried after a pause that grows to 100 ms,
+			// not in a tight loop.
 			d.drainPathErrors(conn)
+			if fails++; fails > 8 {
+				select {
+				case <-d.closed:
+					return
+				case <-time.After(min(time.Duration(fails-8)*time.Millisecond, 100*time.Millisecond)):
+				}
+			}
 			continue
 		}
+		fails = 0
 		now := d.now()
 		for i := range n {
 			data := b.rx[i].Buf[:b.rx[i].N]
@@ -446,7 +492,7 @@ func (d *Device) readUDP(conn PacketConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				pkt, p := d.handleMessage(msg, b.rx[i].Addr, rx, nil)
+				pkt, p := d.receive(msg, b.rx[i].Addr, rx, nil)
 				switch {
 				case len(pkt) == 0:
 				case out != nil:
@@ -495,22 +541,6 @@ func (w *tunWriter) flush() {
 	}
 }
 
-// underLoad reports whether handshake messages arrive faster than the device
-// wants to spend Curve25519 operations on without a cookie round trip.
-func (d *Device) underLoad(now time.Time) bool {
-	sec := now.Unix()
-	if d.hsSecond.Swap(sec) != sec {
-		d.hsCount.Store(0)
-	}
-	if d.hsCount.Add(1) > 200 {
-		// Stay under load a while (protocol.UnderLoadAfterTime), as
-		// wireguard-go does, so an attacker cannot time its bursts.
-		d.loadUntil.Store(now.Add(protocol.UnderLoadAfterTime).UnixNano())
-		return true
-	}
-	return now.UnixNano() < d.loadUntil.Load()
-}
-
 // handleMessage dispatches one message by type, and returns the packet (or
 // frame) a data message carried, decrypted in place, or put together from
 // fragments in rx, and the peer it came from. The message came over UDP
@@ -525,41 +555,28 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte, via *s
 	switch typ {
 	case protocol.TypeTransport, protocol.TypeFrame, protocol.TypeFragment, protocol.TypeProbe:
 		return d.handleTransport(msg, typ, src, rx, via)
-	case protocol.TypeInitiation:
-		d.handleInitiation(msg, src, via)
-	case protocol.TypeResponse:
-		d.handleResponse(msg, src, via)
-	case protocol.TypeCookieReply:
-		d.handleCookieReply(msg)
+	case protocol.TypeInitiation, protocol.TypeResponse, protocol.TypeCookieReply:
+		d.handleHandshake(msg, src, via, nil)
 	default:
 		d.stats.Malformed.Add(1)
 	}
 	return nil, nil
 }
 
-// checkHandshakeMACs verifies mac1, and under load mac2, answering with a
-// cookie reply when mac2 is missing. It reports whether to go on.
-func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex uint32, via *stream) bool {
-	d.mu.RLock()
-	checker := d.checker
-	d.mu.RUnlock()
+// checkHandshakeMACs verifies mac1 with checker, and under load mac2,
+// answering with a cookie reply (in sb, or at once) when mac2 is missing;
+// then it takes a share of the handshake budget. It reports whether to go
+// on to the Curve25519 work.
+func (d *Device) checkHandshakeMACs(checker *protocol.CookieChecker, msg []byte, src netip.AddrPort, senderIndex uint32, via *stream, sb *udpBatch) bool {
 	if checker == nil || !checker.CheckMAC1(msg) {
 		d.stats.BadMAC.Add(1)
 		return false
 	}
 	now := d.now()
 	if d.underLoad(now) {
-		sb := protocol.SourceBytes(src)
-		if !checker.CheckMAC2(msg, sb) {
-			var reply [protocol.CookieReplySize]byte
-			if n, err := checker.CreateReply(msg, senderIndex, sb, reply[:]); err == nil {
-				if via != nil {
-					via.enqueue(reply[:n])
-				} else {
-					writeTo(d.udpConn(), reply[:n], src)
-				}
-				d.stats.CookiesSent.Add(1)
-			}
+		srcBytes := protocol.SourceBytes(src)
+		if !checker.CheckMAC2(msg, srcBytes) {
+			d.sendCookieReply(checker, msg, senderIndex, src, srcBytes, via, sb, now)
 			return false
 		}
 		if !d.limiter.allow(src.Addr(), now) {
@@ -567,21 +584,30 @@ func (d *Device) checkHandshakeMACs(msg []byte, src netip.AddrPort, senderIndex 
 			return false
 		}
 	}
+	if !d.budget.take(now) {
+		d.stats.HandshakesDropped.Add(1)
+		return false
+	}
 	return true
 }
 
-func (d *Device) handleInitiation(msg []byte, src netip.AddrPort, via *stream) {
+func (d *Device) handleInitiation(msg []byte, src netip.AddrPort, via *stream, sb *udpBatch) {
 	if len(msg) != protocol.InitiationSize {
 		d.stats.Malformed.Add(1)
 		return
 	}
 	sender := binary.LittleEndian.Uint32(msg[4:8])
-	if !d.checkHandshakeMACs(msg, src, sender, via) {
+	// The key and its checker are read together: Apply may remove the
+	// private key meanwhile (both nil then).
+	d.mu.RLock()
+	local, checker := d.local, d.checker
+	d.mu.RUnlock()
+	if local == nil || !d.checkHandshakeMACs(checker, msg, src, sender, via, sb) {
+		if local == nil {
+			d.stats.BadMAC.Add(1)
+		}
 		return
 	}
-	d.mu.RLock()
-	local := d.local
-	d.mu.RUnlock()
 	in, err := local.ConsumeInitiation(msg)
 	if err != nil {
 		d.stats.BadHandshake.Add(1)
@@ -597,7 +623,7 @@ func (d *Device) handleInitiation(msg []byte, src netip.AddrPort, via *stream) {
 	p.handleInitiation(in, src, via)
 }
 
-func (d *Device) handleResponse(msg []byte, src netip.AddrPort, via *stream) {
+func (d *Device) handleResponse(msg []byte, src netip.AddrPort, via *stream, sb *udpBatch) {
 	if len(msg) != protocol.ResponseSize {
 		d.stats.Malformed.Add(1)
 		return
@@ -607,7 +633,10 @@ func (d *Device) handleResponse(msg []byte, src netip.AddrPort, via *stream) {
 		d.stats.Malformed.Add(1)
 		return
 	}
-	if !d.checkHandshakeMACs(msg, src, sender, via) {
+	d.mu.RLock()
+	checker := d.checker
+	d.mu.RUnlock()
+	if !d.checkHandshakeMACs(checker, msg, src, sender, via, sb) {
 		return
 	}
 	e, ok := d.indices.get(receiver)

@@ -181,7 +181,14 @@ func (d *Device) acceptFrame(frame []byte, p *Peer) []byte {
 // switchFrame delivers a frame received from peer in: to the tap (through
 // w), to another peer, or to all of them but in.
 func (d *Device) switchFrame(frame []byte, in *Peer, now time.Time, w *tunWriter, out *l2out) {
-	switch v, p := d.sw.Decide(frame, in, now); v {
+	v, p := d.sw.Decide(frame, in, now)
+	if in != nil && in.gone.Load() {
+		// Removed while its frame was on the way: what Decide learned
+		// goes with the port, and the frame goes nowhere.
+		d.sw.RemovePort(in)
+		return
+	}
+	switch v {
 	case l2switch.Unicast:
 		if p == nil {
 			w.add(frame)

@@ -62,9 +62,10 @@ type Peer struct {
 	toTCP, toUDP atomic.Uint64
 	tr           transportState
 
-	mu           sync.Mutex          // guards everything below
-	hs           *protocol.Handshake // our initiations
-	hsr          *protocol.Handshake // the peer's initiations (and their replay and flood protection)
+	mu           sync.Mutex           // guards everything below
+	hs           *protocol.Handshake  // our initiations
+	hsr          *protocol.Handshake  // the peer's initiations (and their replay and flood protection)
+	replay       protocol.ReplayState // hsr's replay protection, kept while the device has no key
 	psk          protocol.Key
 	current      *protocol.Keypair
 	previous     *protocol.Keypair
@@ -74,10 +75,11 @@ type Peer struct {
 	hsSent       time.Time         // last initiation sent
 	hsJitter     time.Duration
 	staged       [][]byte
-	needKA       time.Time // data received and not answered since (zero: no)
-	sentNoReply  time.Time // data sent and nothing received since (zero: no)
-	rekeyPending bool      // a rekey was asked for on receive
-	removed      bool      // the peer was removed: start nothing new
+	needKA       time.Time   // data received and not answered since (zero: no)
+	sentNoReply  time.Time   // data sent and nothing received since (zero: no)
+	rekeyPending bool        // a rekey was asked for on receive
+	removed      bool        // the peer was removed: start nothing new
+	gone         atomic.Bool // removed, for the data path (which takes no lock): deliver nothing
 }
 
 func newPeer(d *Device, pub protocol.Key) *Peer {
@@ -246,6 +248,10 @@ func (p *Peer) initiateOn(now time.Time, retry bool, on *stream) {
 	if !retry || p.hsIndex == 0 {
 		p.hsStarted = now
 	}
+	// The attempt counts whether or not it succeeds (as in wireguard-go):
+	// a peer whose key can make no handshake (a low-order point) is tried,
+	// and warned about, once per RekeyTimeout, not for every packet.
+	p.hsSent = now
 	d.indices.del(p.hsIndex)
 	idx := d.indices.add(indexEntry{peer: p})
 	var msg [protocol.InitiationSize]byte
@@ -257,7 +263,7 @@ func (p *Peer) initiateOn(now time.Time, retry bool, on *stream) {
 		d.log.Warn("create handshake initiation", "peer", p.public.String(), "err", err)
 		return
 	}
-	p.hsIndex, p.hsSent = idx, now
+	p.hsIndex = idx
 	p.hsJitter = jitter(d.tm.RekeyTimeout)
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
@@ -407,6 +413,11 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 // and what it completes is returned like the packet or frame of a whole
 // message; a probe is answered. Both count as keepalives for the timers.
 func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) []byte {
+	if p.gone.Load() {
+		// Removed meanwhile: nothing it sent is delivered, and the switch
+		// learns none of its addresses (its port is gone with its AllowedMACs).
+		return nil
+	}
 	d := p.dev
 	now := p.dev.now()
 	if now.Sub(kp.Created) >= d.tm.RejectAfterTime {
@@ -557,6 +568,13 @@ func (p *Peer) tick(now time.Time) {
 	if p.current != nil && p.current.Initiator && now.Sub(p.current.Created) < tm.RekeyTimeout {
 		p.rekeyPending = false
 	}
+	// A responder's keypair the initiator never confirmed is useless once
+	// RejectAfterTime old: gone then, whether or not any handshake ever
+	// completed.
+	if p.next != nil && now.Sub(p.next.Created) >= tm.RejectAfterTime {
+		d.indices.del(p.next.LocalIndex)
+		p.next = nil
+	}
 	// Forget keys nobody renewed for three times the reject time.
 	if last := p.lastHS.Load(); last != 0 && now.Sub(time.Unix(0, last)) >= 3*tm.RejectAfterTime &&
 		(p.current != nil || p.previous != nil || p.next != nil) {
@@ -603,6 +621,7 @@ func (p *Peer) zeroKeys() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removed = true
+	p.gone.Store(true)
 	if p.hs != nil {
 		p.hs.Clear()
 		p.hsr.Clear()

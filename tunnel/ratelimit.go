@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// rateLimiter is a token bucket per source address for handshake messages:
-// each address may send burst messages at once and then rate per second.
-// Entries idle for a second are forgotten, so the table stays small.
+// rateLimiter is a token bucket per source for handshake messages: each
+// source may send burst messages at once and then rate per second. A
+// source is an IPv4 address or an IPv6 /64 (one host's share of addresses,
+// as the kernel's WireGuard groups them). Entries idle for a second are
+// forgotten, so the table stays small.
 type rateLimiter struct {
 	mu      sync.Mutex
 	rate    float64 // tokens per second
@@ -28,6 +30,7 @@ func newRateLimiter(rate, burst float64) *rateLimiter {
 
 // allow takes a token for addr, reporting whether one was there.
 func (r *rateLimiter) allow(addr netip.Addr, now time.Time) bool {
+	addr = sourceKey(addr)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now.Sub(r.swept) > time.Second {
@@ -45,6 +48,44 @@ func (r *rateLimiter) allow(addr netip.Addr, now time.Time) bool {
 	}
 	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
 	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// sourceKey is what a rate limit counts by: an IPv4 address, or the /64 of
+// an IPv6 one.
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
+// tokenBucket allows rate events per second, burst at once.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+// take takes a token, reporting whether one was there.
+func (b *tokenBucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens, b.last = b.burst, now
+	}
+	if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(b.burst, b.tokens+dt.Seconds()*b.rate)
+		b.last = now
+	}
 	if b.tokens < 1 {
 		return false
 	}

@@ -319,7 +319,7 @@ func (s *stream) readLoop() {
 		if _, err := io.ReadFull(br, buf[:n]); err != nil {
 			return
 		}
-		pkt, p := d.handleMessage(buf[:n], s.remote, rx, s)
+		pkt, p := d.receive(buf[:n], s.remote, rx, s)
 		if s.peer.Load() == nil {
 			if unauthMsgs++; unauthMsgs >= maxUnauthMessages {
 				return

@@ -97,22 +97,27 @@ func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) 
 }
 
 // WaitIdle waits until the engine has handled every packet the host sent
-// (it asks for more), or the device is closed, or 10 s went by.
-func (d *Device) WaitIdle() {
-	waitZero(&d.pending, d.closed)
+// (it asks for more), or the device is closed, or 10 s went by; it reports
+// whether it had to wait.
+func (d *Device) WaitIdle() bool {
+	return WaitZero(&d.pending, d.closed)
 }
 
-// waitZero waits until n is 0, closed is closed or 10 s went by.
-func waitZero(n *atomic.Int64, closed <-chan struct{}) {
+// WaitZero waits until n is 0, closed (if not nil) is closed or 10 s went
+// by, and reports whether it had to wait.
+func WaitZero(n *atomic.Int64, closed <-chan struct{}) bool {
+	waited := false
 	for deadline := time.Now().Add(10 * time.Second); n.Load() > 0 && time.Now().Before(deadline); {
 		select {
 		case <-closed:
-			return
+			return waited
 		default:
 		}
+		waited = true
 		runtime.Gosched()
 		time.Sleep(20 * time.Microsecond)
 	}
+	return waited
 }
 
 // WriteBatch hands each bufs[i][offset:] to the host.
@@ -239,8 +244,9 @@ func (n *Network) deliver(p Packet) {
 }
 
 // WaitIdle waits until every datagram sent was handled by its receiver
-// (the receiver asked for more, or closed), or 10 s went by.
-func (n *Network) WaitIdle() { waitZero(&n.pending, nil) }
+// (the receiver asked for more, or closed), or 10 s went by; it reports
+// whether it had to wait.
+func (n *Network) WaitIdle() bool { return WaitZero(&n.pending, nil) }
 
 // Host is one address on a Network.
 type Host struct {
@@ -415,7 +421,7 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers map[*timer]struct{}
-	settle []func()
+	settle []func() bool
 }
 
 type timer struct {
@@ -456,8 +462,10 @@ func (c *Clock) Every(d time.Duration, fn func(time.Time)) func() {
 }
 
 // Settle adds a function Advance calls before and after each step, to let
-// what the step set off finish (Network.WaitIdle, Device.WaitIdle).
-func (c *Clock) Settle(f func()) {
+// what the step set off finish (Network.WaitIdle, Device.WaitIdle): it
+// waits until its part is idle and reports whether it had to wait. Advance
+// calls them all until none had to.
+func (c *Clock) Settle(f func() bool) {
 	c.mu.Lock()
 	c.settle = append(c.settle, f)
 	c.mu.Unlock()
@@ -467,8 +475,16 @@ func (c *Clock) settleAll() {
 	c.mu.Lock()
 	fs := slices.Clone(c.settle)
 	c.mu.Unlock()
-	for _, f := range fs {
-		f()
+	for range 1000 { // bounded: each call is bounded too
+		busy := false
+		for _, f := range fs {
+			if f() {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
 	}
 }
 
