@@ -38,6 +38,8 @@ go vet ./...
 # clock (internal/memnet), so load does not decide a test's outcome; the
 # namespace tests that remain wait on events, not on time.
 go test -count=1 -timeout 20m ./...
+# The engine under the race detector (its allocation counts only logged).
+go test -race -count=1 -timeout 20m ./tunnel
 # Byte-level interop of the protocol package with wireguard-go's (its own
 # module, so that tapwire itself does not depend on wireguard-go).
 (cd protocol/interop && go test -count=1 ./...)

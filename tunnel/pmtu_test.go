@@ -215,7 +215,7 @@ func TestTapFullSizeFrames(t *testing.T) {
 				}
 				// Splitting and joining frames allocates nothing per frame
 				// (a few allocations for the test's own work and timers).
-				if allocs > uint64(n)/4 {
+				if allocs > uint64(n)/4 && !raceEnabled {
 					t.Errorf("%d allocations while %d frames crossed in fragments", allocs, n)
 				}
 			}

@@ -354,7 +354,7 @@ func TestTapNoAllocPerFrame(t *testing.T) {
 	extra := int64(m2.Mallocs-m1.Mallocs) - int64(m1.Mallocs-m0.Mallocs)
 	frames := rx / 1450 // at least this many frames crossed
 	t.Logf("%d allocations beyond a 16 KiB run while about %d frames (%d MiB) crossed", extra, frames, rx>>20)
-	if extra > 2000 || extra > 0 && uint64(extra) > frames/100 {
+	if (extra > 2000 || extra > 0 && uint64(extra) > frames/100) && !raceEnabled {
 		t.Errorf("%d allocations for about %d frames: the data path allocates", extra, frames)
 	}
 	// The taps' offloads carried the stream: super-frames split when read
@@ -605,7 +605,7 @@ func hubNoAlloc(t *testing.T, s1, s2 *host) {
 	runtime.ReadMemStats(&m2)
 	extra := int64(m2.Mallocs-m1.Mallocs) - int64(m1.Mallocs-m0.Mallocs)
 	t.Logf("128 MiB spoke to spoke through the hub in %v (%.0f Mbit/s); %d allocations beyond a 16 KiB run", el.Round(time.Millisecond), 128*8*1.048576/el.Seconds(), extra)
-	if extra > 2000 {
+	if extra > 2000 && !raceEnabled {
 		t.Errorf("%d allocations while about 90,000 frames crossed the hub: the switching path allocates", extra)
 	}
 }
