@@ -245,3 +245,29 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// An IPv6 target is flooded over IPv6 sockets.
+func TestFloodIPv6(t *testing.T) {
+	t.Parallel()
+	ln, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:0")))
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	ln.SetReadBuffer(1 << 20)
+	res, err := flood(context.Background(), plan{to: ln.LocalAddr().(*net.UDPAddr).AddrPort(), rate: 20000, count: 50,
+		duration: time.Minute, sources: 2, batch: 8, msgs: [][]byte{[]byte("six")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	got := 0
+	for ln.SetReadDeadline(time.Now().Add(time.Second)); got < 50; got++ {
+		if _, err := ln.Read(buf); err != nil {
+			break
+		}
+	}
+	if res.Sent != 50 || got != 50 {
+		t.Errorf("sent %d, received %d over IPv6; want 50", res.Sent, got)
+	}
+}
