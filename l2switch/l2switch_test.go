@@ -519,53 +519,84 @@ func TestAgainstModel(t *testing.T) {
 	}
 }
 
+// maxFuzzInput bounds the bytes of an input FuzzDecide reads (a dozen
+// frames or more; the rest is ignored). Go's minimizer runs an input that
+// found new coverage once per candidate, of which there are O(n²) for n
+// bytes, and counts none of those runs in the fuzzer's execs/s until it is
+// done: inputs of a few KiB stalled FuzzDecide at 0 execs/s for many
+// seconds. Bytes it ignores, the minimizer cuts first.
+const maxFuzzInput = 256
+
 // FuzzDecide feeds a sequence of frames: each record is
 // [port, clock step (100 ms units), length, frame bytes...].
 func FuzzDecide(f *testing.F) {
 	f.Add([]byte{0, 1, 14, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 8, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		const max = 3
-		tb := New[uint8](Options{MaxPerPort: max, Ageing: 5 * time.Second})
-		now := t0
-		for len(data) >= 3 {
-			in, dt, n := data[0]%4, data[1], int(data[2])
-			data = data[3:]
-			n = min(n, len(data))
-			fr := data[:n]
-			data = data[n:]
-			now = now.Add(time.Duration(dt) * 100 * time.Millisecond)
-			if dt == 255 {
-				tb.Expire(now)
+	f.Fuzz(func(t *testing.T, data []byte) { decideFrames(t, data) })
+}
+
+// decideFrames runs FuzzDecide's records in data (its first maxFuzzInput
+// bytes) through a table, checking each verdict, and returns how many
+// bytes it read.
+func decideFrames(t *testing.T, data []byte) int {
+	const max = 3
+	data = data[:min(len(data), maxFuzzInput)]
+	read := len(data)
+	tb := New[uint8](Options{MaxPerPort: max, Ageing: 5 * time.Second})
+	now := t0
+	for len(data) >= 3 {
+		in, dt, n := data[0]%4, data[1], int(data[2])
+		data = data[3:]
+		n = min(n, len(data))
+		fr := data[:n]
+		data = data[n:]
+		now = now.Add(time.Duration(dt) * 100 * time.Millisecond)
+		if dt == 255 {
+			tb.Expire(now)
+		}
+		v, to := tb.Decide(fr, in, now)
+		switch v {
+		case Unicast:
+			if to == in {
+				t.Fatalf("unicast to in port %d", in)
 			}
-			v, to := tb.Decide(fr, in, now)
-			switch v {
-			case Unicast:
-				if to == in {
-					t.Fatalf("unicast to in port %d", in)
+			found := false
+			for _, e := range tb.Entries(now) {
+				if e.MAC == MAC(fr[0:6]) && e.Port == to {
+					found = true
 				}
-				found := false
-				for _, e := range tb.Entries(now) {
-					if e.MAC == MAC(fr[0:6]) && e.Port == to {
-						found = true
-					}
-				}
-				if !found {
-					t.Fatalf("unicast to %d but %x not learned there", to, fr[0:6])
-				}
-			case Flood, Drop:
-				if to != 0 {
-					t.Fatalf("%v with port %d", v, to)
-				}
-			default:
-				t.Fatalf("verdict %v", v)
 			}
-			for p := range uint8(4) {
-				if c := tb.portLen(p); c > max {
-					t.Fatalf("port %d holds %d > %d", p, c, max)
-				}
+			if !found {
+				t.Fatalf("unicast to %d but %x not learned there", to, fr[0:6])
+			}
+		case Flood, Drop:
+			if to != 0 {
+				t.Fatalf("%v with port %d", v, to)
+			}
+		default:
+			t.Fatalf("verdict %v", v)
+		}
+		for p := range uint8(4) {
+			if c := tb.portLen(p); c > max {
+				t.Fatalf("port %d holds %d > %d", p, c, max)
 			}
 		}
-	})
+	}
+	return read
+}
+
+// FuzzDecide's work per input is bounded: a 64 KiB input is read no
+// further than a 1 KiB one.
+func TestFuzzInputBounded(t *testing.T) {
+	records := func(n int) []byte {
+		var b []byte
+		for i := 0; len(b) < n; i++ {
+			b = append(b, byte(i), 1, 14, 2, 0, 0, 0, 0, byte(i+1), 2, 0, 0, 0, 0, byte(i), 8, 0)
+		}
+		return b
+	}
+	if short, long := decideFrames(t, records(1<<10)), decideFrames(t, records(64<<10)); long != short || long > maxFuzzInput {
+		t.Errorf("decideFrames read %d bytes of a 1 KiB input and %d of a 64 KiB one, want both %d", short, long, maxFuzzInput)
+	}
 }
 
 func BenchmarkDecide(b *testing.B) {

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -288,17 +289,23 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-// ref is the reference: a map of prefixes scanned linearly.
+// ref is the reference: a map of (masked) prefixes, looked up at every
+// prefix length from the longest, so a lookup costs the same whatever the
+// map holds (a linear scan made the fuzz target's work grow with the square
+// of its input).
 type ref map[netip.Prefix]int
 
 func (r ref) lookup(a netip.Addr) (int, bool) {
-	best, v := -1, 0
-	for p, pv := range r {
-		if p.Bits() > best && p.Contains(a) {
-			best, v = p.Bits(), pv
+	for bits := a.BitLen(); bits >= 0; bits-- {
+		p, err := a.Prefix(bits)
+		if err != nil {
+			break
+		}
+		if v, ok := r[p]; ok {
+			return v, true
 		}
 	}
-	return v, best >= 0
+	return 0, false
 }
 
 func (r ref) prefixes(v int) []netip.Prefix {
@@ -566,13 +573,24 @@ func (f *fuzzReader) prefix() netip.Prefix {
 	return netip.PrefixFrom(a, int(f.byte())%(a.BitLen()+1)).Masked()
 }
 
-// runOps applies the operations in data to a table and the reference,
-// comparing as it goes and at the end.
-func runOps(t *testing.T, data []byte) {
+// maxFuzzInput bounds the bytes of an input runOps reads (about a hundred
+// operations; the rest is ignored). An operation's cost grows with the
+// table (RemoveValue walks it, check probes every prefix's edges), and Go's
+// minimizer runs an input that found new coverage once per candidate, of
+// which there are O(n²) for n bytes, counting none of those runs in the
+// fuzzer's execs/s until it is done: a long input stalled FuzzLookup at
+// 0 execs/s for many seconds. Bytes it ignores, the minimizer cuts first.
+const maxFuzzInput = 256
+
+// runOps applies the operations in data (its first maxFuzzInput bytes) to
+// a table and the reference, comparing as it goes and at the end. It
+// returns how many bytes it read.
+func runOps(t *testing.T, data []byte) int {
 	const nvals = 4
 	var tab Table[int]
 	rf := ref{}
 	var probes []netip.Addr
+	data = data[:min(len(data), maxFuzzInput)]
 	f := &fuzzReader{data}
 	for len(f.b) > 0 {
 		switch op := f.byte() % 5; op {
@@ -608,12 +626,13 @@ func runOps(t *testing.T, data []byte) {
 		}
 	}
 	check(t, &tab, rf, probes, nvals, len(rf))
+	return len(data)
 }
 
 func FuzzLookup(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 8, 10, 8, 1, 3, 8, 10, 1, 2, 3})
-	f.Fuzz(runOps)
+	f.Fuzz(func(t *testing.T, data []byte) { runOps(t, data) })
 }
 
 // TestFuzzOpsRandom feeds runOps random operation streams, so the fuzz
@@ -626,5 +645,36 @@ func TestFuzzOpsRandom(t *testing.T) {
 			b[i] = byte(r.Uint32())
 		}
 		runOps(t, b)
+	}
+}
+
+// fuzzInserts returns about n bytes of runOps operations inserting
+// distinct host prefixes (IPv4 /32 or IPv6 /128), the input whose checks
+// cost the most per byte.
+func fuzzInserts(n int, v6 bool) []byte {
+	var b []byte
+	for i := uint64(0); len(b) < n; i++ {
+		if v6 {
+			b = append(b, 0, 1|16<<1)
+			b = binary.BigEndian.AppendUint64(b, i*0xbf58476d1ce4e5b9)
+			b = binary.BigEndian.AppendUint64(b, i*0x9e3779b97f4a7c15)
+			b = append(b, 128, byte(i))
+		} else {
+			b = append(b, 0, 4<<1)
+			b = binary.BigEndian.AppendUint32(b, uint32(i*2654435761))
+			b = append(b, 32, byte(i))
+		}
+	}
+	return b
+}
+
+// FuzzLookup's work per input is bounded: a 64 KiB input is read no
+// further than a 1 KiB one.
+func TestFuzzInputBounded(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		short, long := runOps(t, fuzzInserts(1<<10, v6)), runOps(t, fuzzInserts(64<<10, v6))
+		if long != short || long > maxFuzzInput {
+			t.Errorf("IPv6 %v: runOps read %d bytes of a 1 KiB input and %d of a 64 KiB one, want both %d", v6, short, long, maxFuzzInput)
+		}
 	}
 }
