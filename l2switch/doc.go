@@ -41,6 +41,10 @@
 // is dropped and counted (CapHit); ports below their limit are unaffected.
 // [Table.SetAllowed] restricts a port to a list of source addresses (a
 // peer's configured MACs); frames from other sources are dropped.
+// [Table.Pin] binds an address to a port as a static entry: it never ages
+// or moves, and a frame from another port with it as the source is dropped
+// (counted Pinned). The hub pins its own tap's address, so that no peer can
+// take it over, whatever its allowed list.
 //
 // # Concurrency
 //

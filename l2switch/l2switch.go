@@ -94,19 +94,22 @@ type Stats struct {
 	BadSource  uint64 // frames dropped: multicast/broadcast or zero source
 	Hairpin    uint64 // frames dropped: destination is on the arrival port
 	Malformed  uint64 // frames dropped: shorter than an Ethernet header
+	Pinned     uint64 // frames dropped: source pinned to another port (Pin)
 }
 
-// Entry is one learned address, for status output.
+// Entry is one learned or pinned address, for status output.
 type Entry[P comparable] struct {
-	MAC  MAC
-	Port P
-	Age  time.Duration // time since the MAC was last seen as a source
+	MAC    MAC
+	Port   P
+	Age    time.Duration // time since the MAC was last seen as a source (pinned: since Pin, if never)
+	Pinned bool          // bound to Port by Pin: never ages, never moves
 }
 
 type entry[P comparable] struct {
-	mac  MAC
-	port P            // written under the write lock only
-	seen atomic.Int64 // unix ns; refreshed under the read lock
+	mac    MAC
+	port   P            // written under the write lock only
+	pinned bool         // set when made (by Pin), never changed
+	seen   atomic.Int64 // unix ns; refreshed under the read lock
 }
 
 type portState[P comparable] struct {
@@ -124,7 +127,7 @@ type Table[P comparable] struct {
 	macs  map[MAC]*entry[P]
 	ports map[P]*portState[P]
 
-	learned, moved, aged, capHit, notAllowed, badSource, hairpin, malformed atomic.Uint64
+	learned, moved, aged, capHit, notAllowed, badSource, hairpin, malformed, pinned atomic.Uint64
 }
 
 // New returns an empty table.
@@ -145,6 +148,11 @@ func New[P comparable](o Options) *Table[P] {
 
 func (t *Table[P]) expired(seen, now int64) bool { return now-seen >= t.ageing }
 
+// live reports whether e holds at now: pinned, or seen within Ageing.
+func (t *Table[P]) live(e *entry[P], now int64) bool {
+	return e.pinned || !t.expired(e.seen.Load(), now)
+}
+
 // Decide learns the source MAC of frame, which arrived on port in, and says
 // where the frame goes. For Unicast the returned port is the destination;
 // otherwise it is the zero P. now is the arrival time (time.Now() in the
@@ -163,9 +171,9 @@ func (t *Table[P]) Decide(frame []byte, in P, now time.Time) (Verdict, P) {
 	}
 	ns := now.UnixNano()
 
-	// Fast path: source already live on this port.
+	// Fast path: source already live (or pinned) on this port.
 	t.mu.RLock()
-	if e := t.macs[src]; e != nil && e.port == in && !t.expired(e.seen.Load(), ns) {
+	if e := t.macs[src]; e != nil && e.port == in && t.live(e, ns) {
 		e.seen.Store(ns)
 		v, p := t.forward(dst, in, ns)
 		t.mu.RUnlock()
@@ -176,7 +184,11 @@ func (t *Table[P]) Decide(frame []byte, in P, now time.Time) (Verdict, P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.macs[src]
-	if e != nil && t.expired(e.seen.Load(), ns) {
+	if e != nil && e.pinned && e.port != in {
+		t.pinned.Add(1)
+		return Drop, zero
+	}
+	if e != nil && !t.live(e, ns) {
 		t.remove(e)
 		t.aged.Add(1)
 		e = nil
@@ -233,7 +245,7 @@ func (t *Table[P]) forward(dst MAC, in P, ns int64) (Verdict, P) {
 		return Flood, zero
 	}
 	d := t.macs[dst]
-	if d == nil || t.expired(d.seen.Load(), ns) {
+	if d == nil || !t.live(d, ns) {
 		return Flood, zero
 	}
 	if d.port == in {
@@ -243,7 +255,8 @@ func (t *Table[P]) forward(dst MAC, in P, ns int64) (Verdict, P) {
 	return Unicast, d.port
 }
 
-// remove unlinks e from the table; called with t.mu write-locked.
+// remove unlinks the learned entry e from the table; called with t.mu
+// write-locked.
 func (t *Table[P]) remove(e *entry[P]) {
 	delete(t.macs, e.mac)
 	if ps := t.ports[e.port]; ps != nil {
@@ -304,8 +317,45 @@ func (t *Table[P]) SetAllowed(port P, macs []MAC) {
 	}
 }
 
+// Pin binds mac to port for good, as a switch's static entry: it never
+// ages and never moves, frames to it go to port, and a frame from any
+// other port with mac as its source is dropped (counted Pinned), so no
+// port learns it. A hub pins its own interface's address, which a peer
+// must not take over. An entry learned for mac elsewhere goes at once.
+// Pinned addresses count towards no port's MaxPerPort and stay through
+// SetAllowed, RemovePort and Expire, until Unpin. A group or zero mac is
+// ignored.
+func (t *Table[P]) Pin(mac MAC, port P, now time.Time) {
+	if mac.IsGroup() || mac.IsZero() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.macs[mac]; e != nil {
+		if e.pinned && e.port == port {
+			return
+		}
+		if !e.pinned {
+			t.remove(e)
+		}
+	}
+	e := &entry[P]{mac: mac, port: port, pinned: true}
+	e.seen.Store(now.UnixNano())
+	t.macs[mac] = e
+}
+
+// Unpin releases an address bound by Pin: it is unknown until learned
+// again. An address not pinned is left alone.
+func (t *Table[P]) Unpin(mac MAC) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.macs[mac]; e != nil && e.pinned {
+		delete(t.macs, mac)
+	}
+}
+
 // RemovePort forgets every MAC learned on port and its allowed list (a
-// peer was removed).
+// peer was removed); what is pinned to it stays.
 func (t *Table[P]) RemovePort(port P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -326,22 +376,22 @@ func (t *Table[P]) Expire(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, e := range t.macs {
-		if t.expired(e.seen.Load(), ns) {
+		if !t.live(e, ns) {
 			t.remove(e)
 			t.aged.Add(1)
 		}
 	}
 }
 
-// Entries returns the live entries sorted by MAC, for status output.
+// Entries returns the live and pinned entries sorted by MAC, for status
+// output.
 func (t *Table[P]) Entries(now time.Time) []Entry[P] {
 	ns := now.UnixNano()
 	t.mu.RLock()
 	out := make([]Entry[P], 0, len(t.macs))
 	for _, e := range t.macs {
-		s := e.seen.Load()
-		if !t.expired(s, ns) {
-			out = append(out, Entry[P]{MAC: e.mac, Port: e.port, Age: time.Duration(ns - s)})
+		if t.live(e, ns) {
+			out = append(out, Entry[P]{MAC: e.mac, Port: e.port, Age: time.Duration(ns - e.seen.Load()), Pinned: e.pinned})
 		}
 	}
 	t.mu.RUnlock()
@@ -363,6 +413,7 @@ func (t *Table[P]) Stats() Stats {
 		BadSource:  t.badSource.Load(),
 		Hairpin:    t.hairpin.Load(),
 		Malformed:  t.malformed.Load(),
+		Pinned:     t.pinned.Load(),
 	}
 }
 

@@ -181,6 +181,42 @@ func TestDecideTable(t *testing.T) {
 	}
 }
 
+// A pinned address stays on its port: a frame from another port with it as
+// source is dropped and counted, frames to it go to its port even before
+// it was seen, and it outlives ageing, Expire and RemovePort until Unpin.
+func TestPin(t *testing.T) {
+	tb := New[string](Options{Ageing: 10 * time.Second})
+	own := mac(9)
+	tb.Decide(frame(bcast, own), "spoke", t0) // learned on a spoke first
+	tb.Pin(own, "tap", t0)
+	if v, _ := tb.Decide(frame(bcast, own), "spoke", t0); v != Drop || tb.Stats().Pinned != 1 {
+		t.Fatalf("a spoke sending from the pinned address: %v, stats %+v", v, tb.Stats())
+	}
+	if v, p := tb.Decide(frame(own, mac(1)), "other", t0); v != Unicast || p != "tap" {
+		t.Fatalf("to the pinned address: %v %q, want unicast to tap", v, p)
+	}
+	if v, _ := tb.Decide(frame(bcast, own), "tap", t0); v != Flood {
+		t.Fatalf("from the pinned address on its port: %v", v)
+	}
+	late := t0.Add(time.Hour)
+	tb.Expire(late)
+	tb.RemovePort("tap")
+	if v, p := tb.Decide(frame(own, mac(1)), "other", late); v != Unicast || p != "tap" {
+		t.Fatalf("after an hour, Expire and RemovePort: %v %q", v, p)
+	}
+	if e := tb.Entries(late); len(e) != 2 || e[1].MAC != own || !e[1].Pinned || e[0].Pinned {
+		t.Fatalf("entries %v", e)
+	}
+	tb.Unpin(own)
+	if v, _ := tb.Decide(frame(bcast, own), "spoke", late); v != Flood {
+		t.Fatalf("after Unpin, a spoke learns it again: %v", v)
+	}
+	tb.Pin(bcast, "tap", late) // ignored
+	if v, _ := tb.Decide(frame(bcast, mac(1)), "other", late); v != Flood {
+		t.Fatalf("after pinning broadcast: %v", v)
+	}
+}
+
 func TestExpireAndEntries(t *testing.T) {
 	tb := New[string](Options{Ageing: 10 * time.Second})
 	tb.Decide(frame(bcast, mac(3)), "b", t0)
@@ -188,9 +224,9 @@ func TestExpireAndEntries(t *testing.T) {
 	tb.Decide(frame(bcast, mac(2)), "a", t0.Add(6*time.Second))
 	got := tb.Entries(t0.Add(8 * time.Second))
 	want := []Entry[string]{
-		{mac(1), "a", 3 * time.Second},
-		{mac(2), "a", 2 * time.Second},
-		{mac(3), "b", 8 * time.Second},
+		{mac(1), "a", 3 * time.Second, false},
+		{mac(2), "a", 2 * time.Second, false},
+		{mac(3), "b", 8 * time.Second, false},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("entries %v, want %v", got, want)
@@ -339,8 +375,9 @@ func TestDecideAllocs(t *testing.T) {
 // ---- reference model ----
 
 type mEntry struct {
-	port int
-	seen time.Time
+	port   int
+	seen   time.Time
+	pinned bool
 }
 
 type model struct {
@@ -351,7 +388,7 @@ type model struct {
 	st      Stats // Aged is not modelled (it depends on when entries are swept)
 }
 
-func (m *model) live(x mEntry, now time.Time) bool { return now.Sub(x.seen) < m.ageing }
+func (m *model) live(x mEntry, now time.Time) bool { return x.pinned || now.Sub(x.seen) < m.ageing }
 
 func (m *model) decide(f []byte, in int, now time.Time) (Verdict, int) {
 	if len(f) < 14 {
@@ -364,6 +401,10 @@ func (m *model) decide(f []byte, in int, now time.Time) (Verdict, int) {
 		return Drop, 0
 	}
 	x, ok := m.e[src]
+	if ok && x.pinned && x.port != in {
+		m.st.Pinned++
+		return Drop, 0
+	}
 	if ok && !m.live(x, now) {
 		delete(m.e, src)
 		ok = false
@@ -375,7 +416,7 @@ func (m *model) decide(f []byte, in int, now time.Time) (Verdict, int) {
 		}
 		n := 0
 		for _, y := range m.e {
-			if y.port == in && m.live(y, now) {
+			if y.port == in && m.live(y, now) && !y.pinned {
 				n++
 			}
 		}
@@ -389,7 +430,7 @@ func (m *model) decide(f []byte, in int, now time.Time) (Verdict, int) {
 			m.st.Learned++
 		}
 	}
-	m.e[src] = mEntry{in, now}
+	m.e[src] = mEntry{in, now, x.pinned && ok}
 	if dst[0]&1 != 0 {
 		return Flood, 0
 	}
@@ -408,7 +449,7 @@ func (m *model) entries(now time.Time) []Entry[int] {
 	var out []Entry[int]
 	for k, x := range m.e {
 		if m.live(x, now) {
-			out = append(out, Entry[int]{k, x.port, now.Sub(x.seen)})
+			out = append(out, Entry[int]{MAC: k, Port: x.port, Age: now.Sub(x.seen), Pinned: x.pinned})
 		}
 	}
 	sortEntries(out)
@@ -446,7 +487,7 @@ func TestAgainstModel(t *testing.T) {
 			case op < 5:
 				tb.RemovePort(in)
 				for k, x := range m.e {
-					if x.port == in {
+					if x.port == in && !x.pinned {
 						delete(m.e, k)
 					}
 				}
@@ -465,10 +506,22 @@ func TestAgainstModel(t *testing.T) {
 				} else {
 					m.allowed[in] = al
 					for k, x := range m.e {
-						if x.port == in && !al[k] {
+						if x.port == in && !al[k] && !x.pinned {
 							delete(m.e, k)
 						}
 					}
+				}
+			case op < 8:
+				x := macs[r.IntN(len(macs))]
+				tb.Pin(x, in, now)
+				if y, ok := m.e[x]; !x.IsGroup() && !x.IsZero() && !(ok && y.pinned && y.port == in) {
+					m.e[x] = mEntry{in, now, true}
+				}
+			case op < 9:
+				x := macs[r.IntN(len(macs))]
+				tb.Unpin(x)
+				if m.e[x].pinned {
+					delete(m.e, x)
 				}
 			default:
 				var f []byte
@@ -511,10 +564,11 @@ func TestAgainstModel(t *testing.T) {
 		total.BadSource += s.BadSource
 		total.Hairpin += s.Hairpin
 		total.Malformed += s.Malformed
+		total.Pinned += s.Pinned
 	}
 	t.Logf("totals %+v", total)
 	if total.Learned == 0 || total.Moved == 0 || total.Aged == 0 || total.CapHit == 0 ||
-		total.NotAllowed == 0 || total.BadSource == 0 || total.Hairpin == 0 || total.Malformed == 0 {
+		total.NotAllowed == 0 || total.BadSource == 0 || total.Hairpin == 0 || total.Malformed == 0 || total.Pinned == 0 {
 		t.Fatalf("model test does not exercise every rule: %+v", total)
 	}
 }
