@@ -44,6 +44,7 @@ type Device struct {
 	once    sync.Once
 	pending atomic.Int64 // packets sent by the host and not yet handled by the engine
 	lastN   atomic.Int64 // packets of the last ReadBatch (handled when the next begins)
+	mac     atomic.Pointer[net.HardwareAddr]
 
 	// Dropped counts packets the engine wrote while the host's queue was
 	// full.
@@ -65,6 +66,30 @@ func (d *Device) Mode() tun.Mode { return d.mode }
 
 // MTU returns the device's MTU.
 func (d *Device) MTU() (int, error) { return d.mtu, nil }
+
+// HardwareAddr returns the MAC address of a TAP device, as
+// *tun.Device.HardwareAddr does: the one SetHardwareAddr set, nil before.
+// A TUN device has none: an error.
+func (d *Device) HardwareAddr() (net.HardwareAddr, error) {
+	if d.mode != tun.ModeTAP {
+		return nil, fmt.Errorf("memnet: %s: a TUN device has no MAC address", d.name)
+	}
+	if m := d.mac.Load(); m != nil {
+		return slices.Clone(*m), nil
+	}
+	return nil, nil
+}
+
+// SetHardwareAddr sets the MAC address of a TAP device, as `ip link set
+// address` would.
+func (d *Device) SetHardwareAddr(mac net.HardwareAddr) error {
+	if d.mode != tun.ModeTAP || len(mac) != 6 {
+		return fmt.Errorf("memnet: %s: cannot set MAC address %v", d.name, mac)
+	}
+	m := slices.Clone(mac)
+	d.mac.Store(&m)
+	return nil
+}
 
 // BatchSize returns tun.DefaultBatchSize.
 func (d *Device) BatchSize() int { return tun.DefaultBatchSize }
