@@ -16,7 +16,12 @@ type DeviceConfig struct {
 	FwMark     *uint32       // nil: unchanged; 0: no mark
 	// ListenTCP is tapwire's extension (UAPI key tapwire_listen_tcp): the
 	// TCP port that accepts tunnel streams; nil: unchanged; 0: none.
-	ListenTCP    *uint16
+	ListenTCP *uint16
+	// FloodLimit is tapwire's extension (UAPI key tapwire_flood_limit),
+	// for a TAP hub: the frames each peer may have flooded (broadcast,
+	// multicast, unknown unicast) per second, one second's worth at once;
+	// nil: unchanged; 0: no limit.
+	FloodLimit   *uint32
 	ReplacePeers bool         // remove all peers before applying Peers
 	Peers        []PeerConfig // in the order sent; apply in this order
 }

@@ -27,6 +27,8 @@
 //     EADDRINUSE, and also a failure to set fwmark).
 //   - FwMark: nil leaves it; 0 clears the mark.
 //   - ListenTCP (tapwire): nil leaves it; 0 closes the TCP listener.
+//   - FloodLimit (tapwire): nil leaves it; 0 lifts the limit. A TUN
+//     device, which floods nothing, keeps it and ignores it.
 //   - ReplacePeers: remove every peer (with its sessions and counters)
 //     before handling Peers. wg setconf sends it; wg syncconf does not, it
 //     removes the peers the file lacks one by one and keeps the others'

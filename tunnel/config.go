@@ -25,8 +25,10 @@ func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
 }
 
 // Apply changes the configuration as one `wg set` transaction does (see
-// package devconf): private key, listen port, fwmark, TCP listener, peers
-// and their keys, endpoints, keepalives, transports and allowed IPs. A
+// package devconf): private key, listen port, fwmark, TCP listener, flood
+// limit, peers and their keys, endpoints, keepalives, transports and
+// allowed IPs. In TAP mode it warns, once per peer, about peers without
+// AllowedMACs when there are two peers or more (see SetAllowedMACs). A
 // failure's *devconf.Error carries the errno the UAPI reports: ENODEV when
 // the device is closed, EADDRINUSE when a port cannot be bound or the
 // fwmark set, EINVAL for an unknown Transport.
@@ -85,6 +87,9 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 	// From here on nothing fails.
 	d.fwmark = mark
 	d.mark.Store(mark)
+	if c.FloodLimit != nil {
+		d.hub.floodLimit.Store(*c.FloodLimit)
+	}
 	if newConn != nil {
 		d.installConn(newConn)
 	}
@@ -151,6 +156,7 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 		}
 	}
 	d.updatePeerList()
+	d.warnAnyMAC()
 	// As wireguard-go: turning on a persistent keepalive sends one at once,
 	// which also makes the first handshake without waiting for traffic.
 	for _, p := range keepaliveNow {

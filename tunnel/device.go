@@ -63,6 +63,7 @@ type Device struct {
 	sw         *l2switch.Table[*Peer]  // TAP: where MACs are; the nil port is the tap device
 	mss4, mss6 uint16                  // MSS clamp (0: off)
 	peerList   atomic.Pointer[[]*Peer] // the peers, for flooding without a lock
+	hub        hubState                // TAP: the tap's address pinned, the flood limit (see l2.go)
 
 	mu          sync.RWMutex // guards the configuration below
 	privateKey  protocol.Key
@@ -125,6 +126,7 @@ type Stats struct {
 	NoRoute        atomic.Uint64 // packets from the TUN device to no peer's allowed IPs
 	NoEndpoint     atomic.Uint64 // packets for a peer whose endpoint is unknown
 	ModeMismatch   atomic.Uint64 // authentic data of the other mode: IP packets on a TAP interface, frames on a TUN one
+	FloodLimited   atomic.Uint64 // TAP: frames from a peer to flood (broadcast, multicast, unknown unicast) over DeviceConfig.FloodLimit
 	// HandshakesDropped counts handshake messages dropped unverified:
 	// the worker's queue was full, or the second's Curve25519 budget spent.
 	HandshakesDropped atomic.Uint64
@@ -213,6 +215,7 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 		d.net = newKernelNetwork(d.netNS, d.log)
 	}
 	d.rtmtu, _ = d.net.(routeMTUer)
+	d.pinTapMAC(d.now())
 	d.onPathError = d.pathTooBig
 	d.indices.m = make(map[uint32]indexEntry)
 	if err := d.bind(0); err != nil {
@@ -736,6 +739,7 @@ func (d *Device) timerTick(now time.Time) {
 	}
 	if d.sw != nil && now.Sub(d.expired) >= time.Second {
 		d.sw.Expire(now)
+		d.pinTapMAC(now) // the tap's address may have changed
 		d.expired = now
 	}
 	d.drainPathErrors(d.udpConn())

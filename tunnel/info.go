@@ -26,6 +26,8 @@ type Info struct {
 	MSS4       uint16            `json:"clamp_mss4,omitempty"` // MSS clamp, 0: off
 	MSS6       uint16            `json:"clamp_mss6,omitempty"`
 	AgeingSec  float64           `json:"mac_ageing_seconds,omitempty"`
+	TapMAC     string            `json:"tap_mac,omitempty"`     // TAP: the tap's own address, pinned to it in the switch
+	FloodLimit uint32            `json:"flood_limit,omitempty"` // TAP: frames each peer may have flooded per second, 0: no limit
 	Peers      []PeerInfo        `json:"peers"`
 	MACs       []MACInfo         `json:"macs,omitempty"`
 	Counters   map[string]uint64 `json:"counters"`
@@ -68,6 +70,12 @@ type PeerInfo struct {
 	ToUDP       uint64   `json:"moves_to_udp,omitempty"`
 	MACs        int      `json:"macs,omitempty"` // TAP: addresses learned behind the peer
 	AllowedMACs []string `json:"allowed_macs,omitempty"`
+	// AnyMAC (TAP hub): the peer has no AllowedMACs, so it may send from
+	// any address but the tap's and take over the other peers' hosts.
+	AnyMAC bool `json:"any_mac,omitempty"`
+	// FloodLimited counts the peer's frames to flood dropped over the
+	// device's FloodLimit.
+	FloodLimited uint64 `json:"flood_limited,omitempty"`
 }
 
 // MACInfo is one learned address of a TAP device's switch.
@@ -75,6 +83,7 @@ type MACInfo struct {
 	MAC    string  `json:"mac"`
 	Peer   string  `json:"peer,omitempty"` // public key; empty: the local tap device
 	AgeSec float64 `json:"age_seconds"`
+	Pinned bool    `json:"pinned,omitempty"` // the tap's own address: no peer may take it over
 }
 
 // Info reports the device's mode, peers, MAC table and counters.
@@ -87,11 +96,15 @@ func (d *Device) Info() any {
 	d.mu.RUnlock()
 	if d.mode == tun.ModeTAP {
 		in.Mode, in.MaxFrame, in.AgeingSec = "tap", d.maxFrame, d.sw.Ageing().Seconds()
+		in.FloodLimit = d.hub.floodLimit.Load()
+		if mac, ok := d.tapMAC(); ok {
+			in.TapMAC = mac.String()
+		}
 	}
 	perPeer := map[string]int{}
 	if d.sw != nil {
 		for _, e := range d.sw.Entries(now) {
-			mi := MACInfo{MAC: e.MAC.String(), AgeSec: e.Age.Round(time.Millisecond).Seconds()}
+			mi := MACInfo{MAC: e.MAC.String(), AgeSec: e.Age.Round(time.Millisecond).Seconds(), Pinned: e.Pinned}
 			if e.Port != nil {
 				mi.Peer = e.Port.public.String()
 				perPeer[mi.Peer]++
@@ -113,6 +126,8 @@ func (d *Device) Info() any {
 		}
 		if p := d.peers[ps.PublicKey]; p != nil {
 			pi.ModeMismatch = p.mismatch.Load()
+			pi.FloodLimited = p.flood.dropped.Load()
+			pi.AnyMAC = d.anyMAC(ps.PublicKey)
 			pi.Tapwire = p.canSplit()
 			pi.Transport = devconf.Transport(p.transport.Load()).String()
 			if st := p.stream.Load(); st != nil {

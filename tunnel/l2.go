@@ -2,6 +2,8 @@ package tunnel
 
 import (
 	"encoding/binary"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
@@ -20,6 +22,22 @@ import (
 // is a port of a MAC learning switch (package l2switch): a frame goes to the
 // port its destination was learned on, or is flooded to every port but the
 // one it came from.
+//
+// A hub trusts its peers no more than their configuration says (issue 12,
+// finding 14):
+//
+//   - the tap's own MAC address is pinned to the tap in the switch: a peer
+//     sending from it is dropped (counted in the switch's Pinned), so no
+//     peer can take over the hub's own host. The address is read at New and
+//     again every second, so a change (ip link set address) is followed.
+//   - a peer without AllowedMACs may send from any other address, and so
+//     take over the other peers' hosts: when the device has two peers or
+//     more, Apply (and SetAllowedMACs) logs a warning once per such peer,
+//     and Info marks it (PeerInfo.AnyMAC).
+//   - DeviceConfig.FloodLimit bounds the frames each peer may have
+//     flooded (broadcast, multicast and unknown unicast: what a switch's
+//     storm control bounds) per second, one second's worth at once; frames
+//     over it are dropped and counted (Stats.FloodLimited, and per peer).
 
 // frameLenSize is the size of the length before a frame in the plaintext.
 const frameLenSize = 2
@@ -196,6 +214,10 @@ func (d *Device) switchFrame(frame []byte, in *Peer, now time.Time, w *tunWriter
 			out.sendCopy(p, frame)
 		}
 	case l2switch.Flood:
+		if in != nil && !in.flood.allow(now, d.hub.floodLimit.Load()) {
+			d.stats.FloodLimited.Add(1)
+			return
+		}
 		w.add(frame)
 		out.flood(in, frame, nil)
 	}
@@ -203,7 +225,10 @@ func (d *Device) switchFrame(frame []byte, in *Peer, now time.Time, w *tunWriter
 
 // SetAllowedMACs restricts the source MAC addresses a peer may send frames
 // from (TAP mode); nil or empty lifts the restriction. It holds for the
-// peer's public key, so it survives the peer's removal and re-creation.
+// peer's public key, so it survives the peer's removal and re-creation,
+// and may be set before Apply adds the peer (then Apply does not warn
+// about the peer having none). Lifting it on a hub of two peers or more
+// warns as Apply does.
 func (d *Device) SetAllowedMACs(peer protocol.Key, macs []l2switch.MAC) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -211,9 +236,130 @@ func (d *Device) SetAllowedMACs(peer protocol.Key, macs []l2switch.MAC) {
 		delete(d.allowedMACs, peer)
 	} else {
 		d.allowedMACs[peer] = append([]l2switch.MAC(nil), macs...)
+		delete(d.hub.warned, peer) // losing them again warns again
 	}
 	if p := d.peers[peer]; p != nil && d.sw != nil {
 		d.sw.SetAllowed(p, macs)
+	}
+	d.warnAnyMAC()
+}
+
+// hubState is what a TAP hub keeps to protect itself from its peers (see
+// the top of this file).
+type hubState struct {
+	// tapMAC is the tap's address pinned in the switch, as 1<<48 | the
+	// address (0: none); written by New and the timers only.
+	tapMAC atomic.Uint64
+	// floodLimit is how many frames a second each peer may have flooded
+	// (0: no limit).
+	floodLimit atomic.Uint32
+	// warned holds the peers warned about for having no AllowedMACs
+	// (guarded by Device.mu).
+	warned map[protocol.Key]bool
+}
+
+// hardwareAddresser is a PacketDevice with a MAC address: a TAP
+// *tun.Device, or an in-memory one.
+type hardwareAddresser interface {
+	HardwareAddr() (net.HardwareAddr, error)
+}
+
+func packMAC(m l2switch.MAC) uint64 {
+	var b [8]byte
+	copy(b[2:], m[:])
+	return 1<<48 | binary.BigEndian.Uint64(b[:])
+}
+
+func unpackMAC(v uint64) l2switch.MAC {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return l2switch.MAC(b[2:])
+}
+
+// pinTapMAC pins the tap's MAC address to the tap in the switch, and
+// unpins the one pinned before if it changed. New and the timers call it.
+func (d *Device) pinTapMAC(now time.Time) {
+	hd, ok := d.tun.(hardwareAddresser)
+	if !ok || d.sw == nil {
+		return
+	}
+	hw, err := hd.HardwareAddr()
+	if err != nil || len(hw) != 6 {
+		return // a device going away, or one without an address yet
+	}
+	mac := l2switch.MAC(hw)
+	if mac.IsGroup() || mac.IsZero() {
+		return
+	}
+	v, old := packMAC(mac), d.hub.tapMAC.Load()
+	if v == old {
+		return
+	}
+	d.sw.Pin(mac, nil, now)
+	d.hub.tapMAC.Store(v)
+	if old != 0 {
+		d.sw.Unpin(unpackMAC(old))
+		d.log.Info("the tap's MAC address changed: the new one is pinned to it", "mac", mac.String(), "old", unpackMAC(old).String())
+	}
+}
+
+// tapMAC returns the tap's address pinned in the switch, if any.
+func (d *Device) tapMAC() (l2switch.MAC, bool) {
+	v := d.hub.tapMAC.Load()
+	return unpackMAC(v), v != 0
+}
+
+// anyMAC reports whether the peer with key may send from any address and
+// take over the other peers' hosts: a TAP device with two peers or more,
+// and no AllowedMACs for it. The caller holds d.mu.
+func (d *Device) anyMAC(key protocol.Key) bool {
+	return d.sw != nil && len(d.peers) >= 2 && len(d.allowedMACs[key]) == 0
+}
+
+// warnAnyMAC logs a warning, once per peer, for each peer that anyMAC
+// reports. The caller holds d.mu.
+func (d *Device) warnAnyMAC() {
+	for key := range d.peers {
+		if !d.anyMAC(key) || d.hub.warned[key] {
+			continue
+		}
+		if d.hub.warned == nil {
+			d.hub.warned = make(map[protocol.Key]bool)
+		}
+		d.hub.warned[key] = true
+		d.log.Warn("TAP hub peer without AllowedMACs: it may send from any MAC address but the tap's, and take over the other peers' hosts",
+			"peer", key.String(), "fix", "list the addresses behind it in AllowedMACs in its [Peer] section")
+	}
+}
+
+// floodBucket bounds the frames a peer has flooded per second: a token
+// bucket of one second's worth, kept lock-free as the time its tokens run
+// out until (the generic cell rate algorithm), so that the readers share
+// it without a lock or an allocation.
+type floodBucket struct {
+	tat     atomic.Int64  // unix ns: the next frame fits if tat-now is at most the burst
+	dropped atomic.Uint64 // frames over the limit
+}
+
+// allow takes a token for a frame at now under limit frames a second (0:
+// no limit), reporting whether there was one; a refusal is counted.
+func (b *floodBucket) allow(now time.Time, limit uint32) bool {
+	if limit == 0 {
+		return true
+	}
+	t := now.UnixNano()
+	interval := max(int64(time.Second)/int64(limit), 1)
+	burst := int64(time.Second) - interval // limit frames at once
+	for {
+		old := b.tat.Load()
+		tat := max(old, t)
+		if tat-t > burst {
+			b.dropped.Add(1)
+			return false
+		}
+		if b.tat.CompareAndSwap(old, tat+interval) {
+			return true
+		}
 	}
 }
 

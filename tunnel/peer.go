@@ -33,6 +33,7 @@ type Peer struct {
 	// Device.Mode); mismatchLogged is when that was last logged.
 	mismatch       atomic.Uint64
 	mismatchLogged atomic.Int64
+	flood          floodBucket // TAP: the frames it had flooded (see l2.go)
 
 	// The path (see pmtu.go): its MTU (the largest IP packet, outer
 	// headers included; 0 unknown), the MSS clamp it allows (mss4<<16 |

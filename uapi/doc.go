@@ -41,10 +41,12 @@
 //
 // wg never sends them; tapwire up does, and a user may with socat. In a
 // set=1 transaction, tapwire_listen_tcp=PORT (a device key) is the TCP
-// port that accepts tunnel streams (0: none), and tapwire_transport=udp,
-// tcp or auto (a peer key) says how the peer is reached. "get=tapwire"
-// answers with the device's Info as JSON (see InfoBackend). A get=1 answer
-// holds nothing wg would not understand.
+// port that accepts tunnel streams (0: none), tapwire_flood_limit=N (a
+// device key) the frames a second each peer of a TAP hub may have flooded
+// (0: no limit; see devconf.DeviceConfig.FloodLimit), and
+// tapwire_transport=udp, tcp or auto (a peer key) says how the peer is
+// reached. "get=tapwire" answers with the device's Info as JSON (see
+// InfoBackend). A get=1 answer holds nothing wg would not understand.
 //
 // Error numbers (a [*devconf.Error] carries one): EINVAL for bad input
 // (unknown key, bad value, key in the wrong section), EPROTO for a line

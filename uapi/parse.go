@@ -126,7 +126,7 @@ func (p *setParser) endPeer() {
 // isDeviceKey and isPeerKey tell the keys of each section apart, for messages.
 func isDeviceKey(k string) bool {
 	switch k {
-	case "private_key", "listen_port", "fwmark", "replace_peers", "tapwire_listen_tcp":
+	case "private_key", "listen_port", "fwmark", "replace_peers", "tapwire_listen_tcp", "tapwire_flood_limit":
 		return true
 	}
 	return false
@@ -202,6 +202,13 @@ func (p *setParser) device(key, value string) error {
 		}
 		v := uint16(port)
 		p.cfg.ListenTCP = &v
+	case "tapwire_flood_limit":
+		n, err := strconv.ParseUint(value, 10, 32)
+		if err != nil {
+			return p.errf(key, "bad flood limit %s: want frames a second, 0 (none) to 4294967295", quote(value))
+		}
+		v := uint32(n)
+		p.cfg.FloodLimit = &v
 	default:
 		if isPeerKey(key) {
 			return p.errf(key, "peer key before any public_key")

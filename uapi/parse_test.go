@@ -183,9 +183,12 @@ func TestParseSetValues(t *testing.T) {
 				t.Errorf("%+v", c)
 			}
 		}},
-		{"tapwire keys", "tapwire_listen_tcp=443\n" + pub + "tapwire_transport=auto\n" + "public_key=" + hexPub2 + "\ntapwire_transport=tcp\n\n", func(t *testing.T, c devconf.DeviceConfig) {
+		{"tapwire keys", "tapwire_listen_tcp=443\ntapwire_flood_limit=1000\n" + pub + "tapwire_transport=auto\n" + "public_key=" + hexPub2 + "\ntapwire_transport=tcp\n\n", func(t *testing.T, c devconf.DeviceConfig) {
 			if c.ListenTCP == nil || *c.ListenTCP != 443 {
 				t.Errorf("ListenTCP = %v", c.ListenTCP)
+			}
+			if c.FloodLimit == nil || *c.FloodLimit != 1000 {
+				t.Errorf("FloodLimit = %v", c.FloodLimit)
 			}
 			if p := c.Peers[0].Transport; p == nil || *p != devconf.TransportAuto {
 				t.Errorf("peer 0 Transport = %v, want auto", p)
@@ -250,6 +253,9 @@ func TestParseSetErrors(t *testing.T) {
 		{"listen_port negative", "listen_port=-1\n\n", syscall.EINVAL, "bad port"},
 		{"listen_port not a number", "listen_port=abc\n\n", syscall.EINVAL, "bad port"},
 		{"listen_port empty", "listen_port=\n\n", syscall.EINVAL, "bad port"},
+		{"flood limit too big", "tapwire_flood_limit=4294967296\n\n", syscall.EINVAL, `bad flood limit "4294967296"`},
+		{"flood limit negative", "tapwire_flood_limit=-1\n\n", syscall.EINVAL, "bad flood limit"},
+		{"flood limit after a peer", pub + "tapwire_flood_limit=10\n\n", syscall.EINVAL, "device key after a public_key"},
 		{"fwmark too big", "fwmark=4294967296\n\n", syscall.EINVAL, "bad fwmark"},
 		{"fwmark hex", "fwmark=0x10\n\n", syscall.EINVAL, "bad fwmark"},
 		{"replace_peers false", "replace_peers=false\n\n", syscall.EINVAL, `only "true"`},
