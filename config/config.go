@@ -2,8 +2,9 @@
 // format of wg-quick(8): the [Interface] and [Peer] sections that wg(8)
 // setconf takes, plus wg-quick's Address, DNS, MTU, Table, PreUp, PostUp,
 // PreDown, PostDown and SaveConfig, plus tapwire's own keys: Mode, Bridge,
-// ClampMSS, MACAgeing and MaxMACsPerPeer in [Interface], AllowedMACs in
-// [Peer]. The MAC keys need Mode = tap. WGConf leaves tapwire's keys out.
+// ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit and ListenTCP in
+// [Interface], AllowedMACs and Transport in [Peer]. The MAC keys and
+// FloodLimit need Mode = tap. WGConf leaves tapwire's keys out.
 //
 // Parsing follows wg and wg-quick (wireguard-tools) rather than a generic INI
 // reader:
@@ -27,7 +28,8 @@
 //     is a tapwire extension (wg and wg-quick reject the file).
 //
 // Values are parsed once, into types: Mode, Switch (ClampMSS), bool
-// (SaveConfig), time.Duration (MACAgeing, PersistentKeepalive) and Table.
+// (SaveConfig), time.Duration (MACAgeing, PersistentKeepalive), uint32
+// (FloodLimit) and Table.
 // Table reads off and auto as wg-quick does, in lower case only, and any
 // other value as ip(8) reads a routing table: a number, or a name that
 // Options.TableNames resolves (by default from iproute2's rt_tables files),
@@ -95,6 +97,11 @@ type Interface struct {
 	// 1024).
 	MACAgeing      time.Duration
 	MaxMACsPerPeer int
+	// FloodLimit (TAP mode): the frames each peer may send a second that
+	// the hub floods (broadcast, multicast, unknown unicast: what a
+	// switch's storm control bounds), one second's worth at once; frames
+	// over it are dropped. 0: no limit.
+	FloodLimit uint32
 	// ListenTCP is the TCP port that accepts tunnel streams from peers
 	// whose Transport is tcp or auto (0: none).
 	ListenTCP int

@@ -117,9 +117,9 @@ func TestTestdata(t *testing.T) {
 		},
 		"tap.conf": {
 			Interface: Interface{PrivateKey: key(priv2), ListenPort: 51820, Mode: ModeTAP, Bridge: "br0",
-				ClampMSS: SwitchOn, MACAgeing: 120 * time.Second, MaxMACsPerPeer: 64},
+				ClampMSS: SwitchOn, MACAgeing: 120 * time.Second, MaxMACsPerPeer: 64, FloodLimit: 1000},
 			Peers: []Peer{{
-				PublicKey: key(pub5), AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "peer.example.net:51820", Line: 11,
+				PublicKey: key(pub5), AllowedIPs: pfxs("0.0.0.0/0", "::/0"), Endpoint: "peer.example.net:51820", Line: 12,
 				AllowedMACs: []l2switch.MAC{{0x02, 0, 0x5e, 0, 0x53, 1}, {0x02, 0, 0x5e, 0, 0x53, 2}},
 			}},
 		},
@@ -393,6 +393,7 @@ func TestParseBad(t *testing.T) {
 		{"ageing without tap", base + "MACAgeing = 60\n", 3, "MACAgeing", "add Mode = tap"},
 		{"ageing zero", base + "Mode = tap\nMACAgeing = 0\n", 4, "MACAgeing", "want seconds"},
 		{"max macs", base + "Mode = tap\nMaxMACsPerPeer = lots\n", 4, "MaxMACsPerPeer", "want a number"},
+		{"flood limit without tap", base + "FloodLimit = 1000\n", 3, "FloodLimit", "add Mode = tap"},
 		{"allowed macs without tap", base + "[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01\n", 5, "AllowedMACs", "add Mode = tap"},
 		{"allowed macs bad", base + "Mode = tap\n[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01, ff:ff:ff:ff:ff:ff\n", 6, "AllowedMACs", "want unicast MAC"},
 		{"allowed macs in interface", base + "AllowedMACs = 02:00:5e:00:53:01\n", 3, "AllowedMACs", "belongs in a [Peer]"},

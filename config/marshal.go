@@ -56,6 +56,9 @@ func (c *Config) Marshal() []byte {
 	if in.MaxMACsPerPeer != 0 {
 		kv(&b, "MaxMACsPerPeer", strconv.Itoa(in.MaxMACsPerPeer))
 	}
+	if in.FloodLimit != 0 {
+		kv(&b, "FloodLimit", strconv.FormatUint(uint64(in.FloodLimit), 10))
+	}
 	if in.ListenTCP != 0 {
 		kv(&b, "ListenTCP", strconv.Itoa(in.ListenTCP))
 	}

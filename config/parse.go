@@ -155,7 +155,7 @@ var (
 		"preup": "PreUp", "postup": "PostUp", "predown": "PreDown", "postdown": "PostDown",
 		"saveconfig": "SaveConfig", "mode": "Mode", "bridge": "Bridge",
 		"clampmss": "ClampMSS", "macageing": "MACAgeing", "macaging": "MACAgeing", "maxmacsperpeer": "MaxMACsPerPeer",
-		"listentcp": "ListenTCP",
+		"listentcp": "ListenTCP", "floodlimit": "FloodLimit",
 	}
 	tapwirePeerKeys = map[string]string{"allowedmacs": "AllowedMACs", "transport": "Transport"}
 	wgInterfaceKeys = map[string]string{"privatekey": "PrivateKey", "listenport": "ListenPort", "fwmark": "FwMark"}
@@ -202,7 +202,7 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := tapwirePeerKeys[lk]; ok {
 			return p.errorf(n, key, "%s belongs in a [Peer] section, not in [Interface]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing, MaxMACsPerPeer or ListenTCP")
+		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit or ListenTCP")
 	case peerSection:
 		if canon, ok := wgPeerKeys[wk]; ok {
 			return p.peerWG(n, key, canon, removeSpace(value))
@@ -328,6 +328,13 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 			return p.errorf(n, key, "%q: want a TCP port from 1 to 65535", clip(value))
 		}
 		in.ListenTCP = int(v)
+	case "FloodLimit":
+		v, ok := parseDecimal(value, 1<<32-1)
+		if !ok {
+			return p.errorf(n, key, "%q: want frames a second each peer may have flooded, 0 (no limit) to 4294967295", clip(value))
+		}
+		in.FloodLimit = uint32(v)
+		p.tapOnly = append(p.tapOnly, p.errorf(n, key, "a flood limit needs a tap device: add Mode = tap to [Interface], or remove %s", canon))
 	case "MaxMACsPerPeer":
 		v, ok := parseDecimal(value, 1<<20)
 		if !ok || v == 0 {

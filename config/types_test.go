@@ -54,6 +54,9 @@ func TestTypedValues(t *testing.T) {
 		{"saveconfig false", "SaveConfig = true\nSaveConfig = false", false, func(in Interface) bool { return !in.SaveConfig }, ""},
 		{"mac ageing", "MACAgeing = 60", true, func(in Interface) bool { return in.MACAgeing == time.Minute }, "MACAgeing = 60"},
 		{"mac ageing max", "MACAgeing = 2147483647", true, func(in Interface) bool { return in.MACAgeing == (1<<31-1)*time.Second }, "MACAgeing = 2147483647"},
+		{"flood limit", "FloodLimit = 1000", true, func(in Interface) bool { return in.FloodLimit == 1000 }, "FloodLimit = 1000"},
+		{"flood limit max", "FloodLimit = 4294967295", true, func(in Interface) bool { return in.FloodLimit == 1<<32-1 }, "FloodLimit = 4294967295"},
+		{"flood limit off", "FloodLimit = 0", true, func(in Interface) bool { return in.FloodLimit == 0 }, ""},
 		{"table left out", "", false, func(in Interface) bool { return in.Table == Table{} && in.Table.Auto() && !in.Table.Off() }, ""},
 		{"table empty", "Table =", false, func(in Interface) bool { return in.Table == Table{} }, ""},
 		{"table auto", "Table = auto", false, func(in Interface) bool { _, ok := in.Table.ID(); return in.Table.Auto() && !ok }, "Table = auto"},
@@ -138,6 +141,10 @@ func TestTypedValueErrors(t *testing.T) {
 		{"mac ageing unit", "MACAgeing = 5m", "MACAgeing", "want seconds"},
 		{"mac ageing negative", "MACAgeing = -1", "MACAgeing", "want seconds"},
 		{"mac ageing too long", "MACAgeing = 2147483648", "MACAgeing", "want seconds"},
+		{"flood limit unit", "FloodLimit = 1000/s", "FloodLimit", "want frames a second"},
+		{"flood limit negative", "FloodLimit = -1", "FloodLimit", "want frames a second"},
+		{"flood limit too big", "FloodLimit = 4294967296", "FloodLimit", "0 (no limit) to 4294967295"},
+		{"flood limit empty", "FloodLimit =", "FloodLimit", "want frames a second"},
 		{"table Auto", "Table = Auto", "Table", `"Auto": want off, auto, a routing table number, or a table name of /etc/iproute2/rt_tables (wg-quick reads off and auto in lower case only)`},
 		{"table OFF", "Table = OFF", "Table", "in lower case only"},
 		{"table unknown name", "Table = nosuch", "Table", `"nosuch": want off, auto, a routing table number, or a table name`},
@@ -154,7 +161,7 @@ func TestTypedValueErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			text := base + c.line + "\n"
-			if strings.HasPrefix(c.key, "MAC") {
+			if strings.HasPrefix(c.key, "MAC") || c.key == "FloodLimit" {
 				text += "Mode = tap\n"
 			}
 			cfg, err := Options{TableNames: fakeTables}.Parse("typed.conf", strings.NewReader(text))

@@ -24,7 +24,8 @@ anything is created. wg show/set work on the interface as on wireguard-go.
 With Mode = tap in [Interface] the interface is a TAP device carrying
 Ethernet frames: no routes from AllowedIPs; Bridge = br0 attaches it to a
 Linux bridge (created if missing; Address then goes on the bridge);
-ClampMSS, MACAgeing, MaxMACsPerPeer and, per peer, AllowedMACs tune it.
+ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit and, per peer, AllowedMACs
+tune it.
 
 Examples:
   sudo tapwire up /etc/wireguard/wg0.conf

@@ -141,6 +141,12 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 	}
 	if in.Mode == "tap" {
 		fmt.Fprintf(w, "  mac ageing: %.0f s\n", in.AgeingSec)
+		if in.TapMAC != "" {
+			fmt.Fprintf(w, "  tap mac: %s (pinned: no peer may send from it)\n", in.TapMAC)
+		}
+		if in.FloodLimit != 0 {
+			fmt.Fprintf(w, "  flood limit: %d frames/s per peer (broadcast, multicast, unknown unicast)\n", in.FloodLimit)
+		}
 	}
 	other := map[string]string{"tap": "tun (IP packets)", "tun": "tap (Ethernet frames)"}[in.Mode]
 	for _, p := range in.Peers {
@@ -172,6 +178,13 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 		if len(p.AllowedMACs) > 0 {
 			fmt.Fprintf(w, "  allowed macs: %s\n", strings.Join(p.AllowedMACs, ", "))
 		}
+		if p.AnyMAC {
+			fmt.Fprintf(w, "  allowed macs: any. WARNING: this peer may send from any address but the tap's,\n"+
+				"    and so take over the other peers' hosts. Set AllowedMACs in its [Peer] section.\n")
+		}
+		if p.FloodLimited > 0 {
+			fmt.Fprintf(w, "  flood limited: %d frames dropped over the flood limit\n", p.FloodLimited)
+		}
 		if p.ModeMismatch > 0 {
 			fmt.Fprintf(w, "  MODE MISMATCH: the peer runs %s; %d of its messages dropped, nothing delivered either way.\n"+
 				"    Set the same Mode in [Interface] on both ends.\n", other, p.ModeMismatch)
@@ -186,6 +199,9 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 			port := "local (" + in.Name + ")"
 			if m.Peer != "" {
 				port = "peer " + m.Peer
+			}
+			if m.Pinned {
+				port += ", pinned"
 			}
 			fmt.Fprintf(w, "  %-17s  %-8s  %s\n", m.MAC, time.Duration(m.AgeSec*float64(time.Second)).Round(100*time.Millisecond), port)
 		}
@@ -202,8 +218,8 @@ func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
 		}
 	}
 	if s := in.Switch; s != nil {
-		fmt.Fprintf(w, "\nswitch: %d learned, %d moved, %d aged; dropped: %d over the per-peer cap, %d not allowed, %d bad source, %d hairpin\n",
-			s.Learned, s.Moved, s.Aged, s.CapHit, s.NotAllowed, s.BadSource, s.Hairpin)
+		fmt.Fprintf(w, "\nswitch: %d learned, %d moved, %d aged; dropped: %d over the per-peer cap, %d not allowed, %d bad source, %d hairpin, %d from a pinned address\n",
+			s.Learned, s.Moved, s.Aged, s.CapHit, s.NotAllowed, s.BadSource, s.Hairpin, s.Pinned)
 	}
 	if len(drops) > 0 {
 		fmt.Fprintf(w, "counters: %s\n", strings.Join(drops, ", "))

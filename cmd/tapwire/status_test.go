@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapwire/tapwire/devconf"
+	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/tunnel"
 	"github.com/tapwire/tapwire/uapi"
 )
@@ -146,5 +148,32 @@ func TestStatusUnprivileged(t *testing.T) {
 		wantAll(t, "stderr", errOut,
 			"tapwire status: cannot open /var/run/wireguard/twst0.sock (owner root, mode 0600): permission denied; "+
 				"this needs root (or CAP_DAC_OVERRIDE): run it with sudo")
+	}
+}
+
+// printInfo shows a TAP hub's protections: the tap's pinned address, the
+// flood limit and what it dropped, and the peers that may send from any
+// address.
+func TestPrintInfoHub(t *testing.T) {
+	in := tunnel.Info{Name: "hub0", Mode: "tap", MTU: 1500, MaxFrame: 1518, AgeingSec: 300,
+		TapMAC: "02:00:00:00:00:aa", FloodLimit: 1000,
+		Peers: []tunnel.PeerInfo{
+			{PublicKey: "open=", AnyMAC: true, FloodLimited: 42},
+			{PublicKey: "closed=", AllowedMACs: []string{"02:00:00:00:00:01"}},
+		},
+		MACs:     []tunnel.MACInfo{{MAC: "02:00:00:00:00:aa", Pinned: true}},
+		Switch:   &l2switch.Stats{Pinned: 7},
+		Counters: map[string]uint64{"flood_limited": 42},
+	}
+	var b strings.Builder
+	printInfo(&b, in, time.Now())
+	out := b.String()
+	wantAll(t, "status", out, "tap mac: 02:00:00:00:00:aa (pinned: no peer may send from it)",
+		"flood limit: 1000 frames/s per peer (broadcast, multicast, unknown unicast)",
+		"peer: open=\n", "allowed macs: any. WARNING: this peer may send from any address but the tap's",
+		"flood limited: 42 frames dropped over the flood limit", "allowed macs: 02:00:00:00:00:01",
+		"local (hub0), pinned", "7 from a pinned address", "flood limited 42")
+	if strings.Count(out, "WARNING") != 1 {
+		t.Errorf("the peer with AllowedMACs is warned about too:\n%s", out)
 	}
 }

@@ -184,13 +184,17 @@ func startDevice(cfg *config.Config, sd wgquick.StartDevice, log *slog.Logger) (
 
 // configureDevice gives a started device the file's keys, port and peers.
 func configureDevice(s *service.Service, cfg *config.Config, log *slog.Logger) error {
-	if err := s.Device.Apply(deviceConfig(cfg, log)); err != nil {
-		return err
-	}
+	// AllowedMACs first: Apply then makes each peer with its own, and warns
+	// only about a hub's peers that have none.
 	for _, p := range cfg.Peers {
 		if len(p.AllowedMACs) > 0 {
 			s.Device.SetAllowedMACs(p.PublicKey, p.AllowedMACs)
 		}
+	}
+	if err := s.Device.Apply(deviceConfig(cfg, log)); err != nil {
+		return err
+	}
+	for _, p := range cfg.Peers {
 		// A name is kept and followed: resolved again when the peer
 		// stops answering.
 		if endpointIsName(p.Endpoint) {
@@ -228,6 +232,10 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 	if cfg.Interface.ListenTCP != 0 {
 		tcp := uint16(cfg.Interface.ListenTCP)
 		dc.ListenTCP = &tcp
+	}
+	if cfg.Interface.FloodLimit != 0 {
+		limit := cfg.Interface.FloodLimit
+		dc.FloodLimit = &limit
 	}
 	for _, p := range cfg.Peers {
 		pc := devconf.PeerConfig{PublicKey: p.PublicKey, ReplaceAllowedIPs: true, AllowedIPs: p.AllowedIPs}

@@ -385,7 +385,7 @@ func TestUpTap(t *testing.T) {
 	dir := t.TempDir()
 	a := wgEnd{key: key(t), addr: []string{"198.51.100.1/24"}, under: "192.0.2.1", port: 51011}
 	b := wgEnd{key: key(t), addr: []string{"198.51.100.2/24"}, under: "192.0.2.2", port: 51012}
-	confA := writeConf(t, dir, "twupa", a, "Mode = tap\nBridge = twbr0\nMACAgeing = 60", b)
+	confA := writeConf(t, dir, "twupa", a, "Mode = tap\nBridge = twbr0\nMACAgeing = 60\nFloodLimit = 500", b)
 	confB := writeConf(t, dir, "twupb", b, "Mode = tap", a)
 	up(t, na, confA)
 	up(t, nb, confB)
@@ -424,17 +424,31 @@ func TestUpTap(t *testing.T) {
 		t.Fatalf("tapwire status --json: %v\n%s", err, out)
 	}
 	var infos []struct {
-		Mode      string  `json:"mode"`
-		AgeingSec float64 `json:"mac_ageing_seconds"`
-		MACs      []struct {
+		Mode       string  `json:"mode"`
+		AgeingSec  float64 `json:"mac_ageing_seconds"`
+		FloodLimit uint32  `json:"flood_limit"`
+		TapMAC     string  `json:"tap_mac"`
+		MACs       []struct {
 			MAC, Peer string
+			Pinned    bool
 		} `json:"macs"`
 	}
 	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 1 {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if in := infos[0]; in.Mode != "tap" || in.AgeingSec != 60 || len(in.MACs) < 2 {
-		t.Errorf("status --json: %+v, want tap, ageing 60 and the client's and the LAN host's MACs", in)
+	if in := infos[0]; in.Mode != "tap" || in.AgeingSec != 60 || len(in.MACs) < 2 || in.FloodLimit != 500 {
+		t.Errorf("status --json: %+v, want tap, ageing 60, flood limit 500 and the client's and the LAN host's MACs", in)
+	}
+	// The tap's own address, as the kernel has it, is pinned to it.
+	if mac := strings.Fields(na.Run("cat", "/sys/class/net/twupa/address")); len(mac) != 1 || infos[0].TapMAC != mac[0] {
+		t.Errorf("tap mac %q, the kernel's %v", infos[0].TapMAC, mac)
+	}
+	pinned := false
+	for _, m := range infos[0].MACs {
+		pinned = pinned || m.MAC == infos[0].TapMAC && m.Pinned && m.Peer == ""
+	}
+	if !pinned {
+		t.Errorf("the tap's address is not pinned to it: %+v", infos[0].MACs)
 	}
 	// wg still sees a WireGuard interface.
 	if dump := na.Run("wg", "show", "twupa", "dump"); !strings.Contains(dump, b.key.PublicKey().String()) {
