@@ -57,15 +57,21 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(1)
 	}
-	if !foreground && !daemon.IsChild() {
-		if err := daemon.Background("", 30*time.Second); err != nil {
+	child := daemon.TakeChild()
+	if !foreground && child == nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("not ready after %v", readyTimeout))
+		err := daemon.Background(ctx, "", stopTimeout)
+		cancel()
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(name); err != nil {
-		daemon.Ready(err)
+	if err := run(name, child); err != nil {
+		child.Ready(err)
 		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		os.Exit(1)
 	}
@@ -84,7 +90,14 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-func run(name string) error {
+// readyTimeout bounds the wait for the background process to be ready;
+// stopTimeout how long it then has to stop when asked, before it is killed.
+const (
+	readyTimeout = 30 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+func run(name string, child *daemon.Child) error {
 	log := logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,7 +107,7 @@ func run(name string) error {
 	}
 	defer s.Close()
 	log.Info("interface up", "name", name, "uapi", "/var/run/wireguard/"+name+".sock")
-	daemon.Ready(nil)
+	child.Ready(nil)
 	s.Wait(ctx)
 	return nil
 }

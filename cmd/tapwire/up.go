@@ -29,8 +29,28 @@ import (
 	"github.com/tapwire/tapwire/wgquick"
 )
 
+// readyTimeout bounds how long tapwire up waits for its background
+// process to bring the interface up; stopTimeout how long that process then
+// has to take back what it did when asked to stop, before it is killed.
+const (
+	readyTimeout = 60 * time.Second
+	stopTimeout  = 15 * time.Second
+)
+
 // runUp is tapwire up FILE (pos holds the FILE).
 func runUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []string) error {
+	// The background child's, once: the programs it starts (hooks) are
+	// not the child, whatever they run.
+	child := daemon.TakeChild()
+	err := bringUp(ctx, stdout, stderr, f, pos, child)
+	if err != nil {
+		child.Ready(err)
+	}
+	return err
+}
+
+// bringUp is runUp with the background child, if this process is it.
+func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []string, child *daemon.Child) error {
 	if len(pos) != 1 {
 		return usageError{"give one wg-quick configuration file, e.g. /etc/wireguard/wg0.conf"}
 	}
@@ -47,26 +67,25 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []strin
 	if err := wgquick.CheckDNS(cfg); err != nil {
 		return err
 	}
-	if !daemon.IsChild() { // said once, to the user, not again in the log
+	if child == nil { // said once, to the user, not again in the log
 		if fi, err := os.Stat(path); err == nil {
 			if w := keyFileWarning(path, fi.Mode(), cfg); w != "" {
 				fmt.Fprintf(stderr, "tapwire up: %s\n", w)
 			}
 		}
 	}
-	if !f.foreground && !daemon.IsChild() {
+	if !f.foreground && child == nil {
 		os.MkdirAll(runDir(), 0o755)
-		if err := daemon.Background(filepath.Join(runDir(), name+".log"), 60*time.Second); err != nil {
-			return err
+		log := filepath.Join(runDir(), name+".log")
+		ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("%s not up after %v", name, readyTimeout))
+		defer cancel()
+		if err := daemon.Background(ctx, log, stopTimeout); err != nil {
+			return fmt.Errorf("%w (log: %s)", err, log)
 		}
-		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, filepath.Join(runDir(), name+".log"))
+		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, log)
 		return nil
 	}
-	err = upForeground(ctx, cfg, path, name, stderr)
-	if err != nil {
-		daemon.Ready(err)
-	}
-	return err
+	return upForeground(ctx, cfg, path, name, stderr, child)
 }
 
 // keyFileWarning returns the warning for a configuration file of the given
@@ -106,7 +125,7 @@ func shellQuote(s string) string {
 // to path (SaveConfig = true) and runs PreDown and PostDown. What wg-quick
 // does around the device (hooks, addresses, bridge, routes, rules, DNS) is
 // the plan package wgquick computes and carries out.
-func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer) error {
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	nc, err := netconf.Open("")
 	if err != nil {
@@ -135,7 +154,7 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	defer os.Remove(pidFile)
 
 	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
-	daemon.Ready(nil)
+	child.Ready(nil)
 	s.Wait(ctx)
 	up.Down(func() {
 		// As wg-quick does, before anything is taken down: the addresses
