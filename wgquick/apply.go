@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/netconf"
@@ -66,13 +67,19 @@ type Runner struct {
 	Log *slog.Logger
 	// Output takes the hooks' standard output and error; nil: discarded.
 	Output io.Writer
-	// Command makes the command for a hook (sh -c CMD) or a DNS tool; nil:
-	// exec.Command. Tests run them in a namespace.
+	// Command makes the command for a hook (bash -e -o pipefail -c CMD)
+	// or a DNS tool; nil: exec.Command. Tests run them in a namespace.
 	Command func(name string, args ...string) *exec.Cmd
 	// Sysctl sets a kernel parameter (Sysctl steps); nil: written to
 	// /proc/sys in this thread's network namespace. Failing to set one is
 	// logged, not fatal.
 	Sysctl func(key, value string) error
+
+	// lookPath finds a program in $PATH; nil: exec.LookPath. Tests hide
+	// bash with it.
+	lookPath  func(file string) (string, error)
+	shellOnce sync.Once
+	shell     []string // the hooks' shell and its options, before -c
 }
 
 // Applied is a plan that is up.
@@ -227,10 +234,12 @@ func (a *Applied) undo(s Step) {
 	}
 }
 
-// hook runs a hook with sh -c, its output to r.Output.
+// hook runs a hook as wg-quick does, with bash, errexit and pipefail (a
+// command that fails fails the hook), its output to r.Output.
 func (r *Runner) hook(h RunHook) error {
 	r.log().Info("running hook", "stage", h.Stage, "cmd", h.Cmd)
-	cmd := r.command("sh", "-c", h.Cmd)
+	sh := r.hookShell()
+	cmd := r.command(sh[0], append(sh[1:], "-c", h.Cmd)...)
 	if r.Output != nil {
 		cmd.Stdout, cmd.Stderr = r.Output, r.Output
 	}
@@ -238,6 +247,26 @@ func (r *Runner) hook(h RunHook) error {
 		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
 	}
 	return nil
+}
+
+// hookShell returns the shell hooks run with and its options: bash where
+// it is installed, as wg-quick (a bash script) runs them, so that bash's
+// syntax, such as wg-quick(8)'s own example with <(...), works; sh where
+// it is not, which the log says once.
+func (r *Runner) hookShell() []string {
+	r.shellOnce.Do(func() {
+		look := r.lookPath
+		if look == nil {
+			look = exec.LookPath
+		}
+		if _, err := look("bash"); err == nil {
+			r.shell = []string{"bash", "-e", "-o", "pipefail"}
+			return
+		}
+		r.shell = []string{"sh", "-e"}
+		r.log().Warn("bash is not installed: hooks run with sh, where bash's syntax, such as <(...), fails")
+	})
+	return r.shell
 }
 
 // run runs a DNS tool's command; the error has its output.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -210,5 +211,69 @@ func TestRunnerRejectsForeignSteps(t *testing.T) {
 	_, err = (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SetFwMark{"wg0", 1}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "wg set wg0 fwmark 1 before the device started") {
 		t.Errorf("Up with SetFwMark first: %v", err)
+	}
+}
+
+// TestHooksRunWithBash: hooks run as wg-quick runs them, with bash, so
+// that wg-quick(8)'s own example with a process substitution works, and
+// with errexit and pipefail, so a failing command fails the hook.
+func TestHooksRunWithBash(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is not installed")
+	}
+	hookCmd, hooksRan := hookRecorder(t)
+	rec := strings.TrimPrefix(hookCmd(""), "echo  >> ")
+	for _, c := range []struct {
+		hook string
+		err  string   // "": Up succeeds
+		ran  []string // what the hooks recorded
+	}{
+		// As wg-quick(8)'s example: PostUp = wg set %i private-key <(some command).
+		{"cat <(echo substituted) >> " + rec, "", []string{"substituted"}},
+		{"echo $0 >> " + rec, "", []string{"bash"}},
+		{"false; echo errexit-ignored >> " + rec, "exit status 1", nil},
+		{"false | true; echo pipefail-ignored >> " + rec, "exit status 1", nil},
+	} {
+		os.Remove(rec)
+		plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{RunHook{"PostUp", c.hook}}}
+		_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(plan, nil)
+		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("hook %q: %v, want error %q", c.hook, err, c.err)
+		}
+		if got := hooksRan(); !slices.Equal(got, c.ran) {
+			t.Errorf("hook %q recorded %q, want %q", c.hook, got, c.ran)
+		}
+	}
+}
+
+// TestHooksWithoutBash: where bash is not installed, hooks run with sh,
+// which the log says once.
+func TestHooksWithoutBash(t *testing.T) {
+	t.Parallel()
+	hookCmd, hooksRan := hookRecorder(t)
+	rec := strings.TrimPrefix(hookCmd(""), "echo  >> ")
+	var logs bytes.Buffer
+	var lmu sync.Mutex
+	r := &Runner{
+		Log:      slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil)),
+		lookPath: func(string) (string, error) { return "", exec.ErrNotFound },
+	}
+	plan := &Plan{Name: "wg0", AddrLink: "wg0",
+		Up:   []Step{RunHook{"PreUp", "echo $0 >> " + rec}, RunHook{"PostUp", "echo post >> " + rec}},
+		Down: []Step{RunHook{"PostDown", "false; echo errexit-ignored >> " + rec}}}
+	a, err := r.Up(plan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Down(func() {})
+	if got, want := hooksRan(), []string{"sh", "post"}; !slices.Equal(got, want) {
+		t.Errorf("hooks recorded %q, want %q", got, want)
+	}
+	lmu.Lock()
+	out := logs.String()
+	lmu.Unlock()
+	if n := strings.Count(out, "bash is not installed: hooks run with sh"); n != 1 {
+		t.Errorf("the log says %d times that bash is missing, want once:\n%s", n, out)
 	}
 }

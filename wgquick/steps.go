@@ -17,8 +17,9 @@ type Step interface {
 	step()
 }
 
-// RunHook runs a PreUp, PostUp, PreDown or PostDown command with sh -c; %i
-// is already replaced by the interface's name.
+// RunHook runs a PreUp, PostUp, PreDown or PostDown command as wg-quick
+// does: with bash (sh where bash is not installed), errexit and pipefail
+// on; %i is already replaced by the interface's name.
 type RunHook struct {
 	Stage string // PreUp, PostUp, PreDown or PostDown
 	Cmd   string
