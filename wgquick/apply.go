@@ -2,6 +2,7 @@ package wgquick
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/netconf"
@@ -74,6 +76,13 @@ type Runner struct {
 	// /proc/sys in this thread's network namespace. Failing to set one is
 	// logged, not fatal.
 	Sysctl func(key, value string) error
+	// Journal, if not nil, is told what Up has left on the host that would
+	// outlive the process (see Leftovers): before each step that adds to
+	// it, with that step's share already in (so that a process killed in
+	// the middle of the step leaves nothing unrecorded), and with the empty
+	// Leftovers once a failed Up or Down has taken them back. It gets a
+	// copy of its own.
+	Journal func(Leftovers)
 
 	// lookPath finds a program in $PATH; nil: exec.LookPath. Tests hide
 	// bash with it.
@@ -95,15 +104,43 @@ type Applied struct {
 // DNS settings, the policy rules, the addresses on a bridge, the device;
 // a bridge it created stays, as it may have other ports by then), and
 // returns the step's error: a hook's is "STAGE hook "CMD": ...".
-func (r *Runner) Up(p *Plan, start func(StartDevice) (Device, error)) (*Applied, error) {
+//
+// When ctx ends, a hook that is running is killed (its process group),
+// no further step starts, and Up undoes what it did and returns an error
+// that wraps ctx's cause.
+func (r *Runner) Up(ctx context.Context, p *Plan, start func(StartDevice) (Device, error)) (*Applied, error) {
 	a := &Applied{r: r, plan: p}
 	var undo []Step
+	var left Leftovers
+	rollback := func(err error) (*Applied, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			a.undo(undo[i])
+		}
+		if !left.Empty() {
+			r.journal(Leftovers{})
+		}
+		return nil, err
+	}
 	for _, s := range p.Up {
-		if err := a.do(s, start); err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				a.undo(undo[i])
+		if ctx.Err() != nil {
+			return rollback(fmt.Errorf("interrupted before %s: %w", s, context.Cause(ctx)))
+		}
+		// What outlives the process is recorded before it is made.
+		switch s := s.(type) {
+		case AddAddr:
+			if s.Link != p.Name {
+				left.Addrs = append(left.Addrs, DelAddr(s))
+				r.journal(left)
 			}
-			return nil, err
+		case AddRule:
+			left.Rules = append(left.Rules, s.Rule)
+			r.journal(left)
+		case SetDNS:
+			left.DNS = &s.Unset
+			r.journal(left)
+		}
+		if err := a.do(ctx, s, start); err != nil {
+			return rollback(err)
 		}
 		switch s := s.(type) {
 		case StartDevice:
@@ -132,7 +169,7 @@ func (a *Applied) Down(save func()) {
 			if s.Stage == failed {
 				continue
 			}
-			if err := a.r.hook(s); err != nil {
+			if err := a.r.hook(context.Background(), s); err != nil {
 				a.r.log().Warn(s.Stage, "err", err)
 				failed = s.Stage
 			}
@@ -141,6 +178,13 @@ func (a *Applied) Down(save func()) {
 		default:
 			a.undo(s)
 		}
+	}
+	a.r.journal(Leftovers{})
+}
+
+func (r *Runner) journal(l Leftovers) {
+	if r.Journal != nil {
+		r.Journal(l.clone())
 	}
 }
 
@@ -159,11 +203,11 @@ func (r *Runner) command(name string, args ...string) *exec.Cmd {
 }
 
 // do carries out one step of Up.
-func (a *Applied) do(s Step, start func(StartDevice) (Device, error)) error {
+func (a *Applied) do(ctx context.Context, s Step, start func(StartDevice) (Device, error)) error {
 	r, nc := a.r, a.r.Net
 	switch s := s.(type) {
 	case RunHook:
-		return r.hook(s)
+		return r.hook(ctx, s)
 	case StartDevice:
 		dev, err := start(s)
 		if err != nil {
@@ -235,15 +279,29 @@ func (a *Applied) undo(s Step) {
 }
 
 // hook runs a hook as wg-quick does, with bash, errexit and pipefail (a
-// command that fails fails the hook), its output to r.Output.
-func (r *Runner) hook(h RunHook) error {
+// command that fails fails the hook), its output to r.Output. The hook is
+// the leader of a process group of its own, which is killed when ctx ends.
+func (r *Runner) hook(ctx context.Context, h RunHook) error {
 	r.log().Info("running hook", "stage", h.Stage, "cmd", h.Cmd)
 	sh := r.hookShell()
 	cmd := r.command(sh[0], append(sh[1:], "-c", h.Cmd)...)
 	if r.Output != nil {
 		cmd.Stdout, cmd.Stderr = r.Output, r.Output
 	}
-	if err := cmd.Run(); err != nil {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
+	}
+	pid := cmd.Process.Pid
+	stop := context.AfterFunc(ctx, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	err := cmd.Wait()
+	if !stop() {
+		return fmt.Errorf("%s hook %q: stopped: %w", h.Stage, h.Cmd, context.Cause(ctx))
+	}
+	if err != nil {
 		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
 	}
 	return nil

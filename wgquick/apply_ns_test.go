@@ -1,6 +1,9 @@
 package wgquick
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +95,7 @@ func TestApplyDefaultRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := &events{}
-	a, err := r.Up(plan, tunStart(t, ns, r, ev))
+	a, err := r.Up(t.Context(), plan, tunStart(t, ns, r, ev))
 	if err != nil {
 		t.Fatalf("Up: %v\n%s", err, plan)
 	}
@@ -133,7 +136,7 @@ func TestApplyTableAndRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := &events{}
-	a, err := r.Up(plan, tunStart(t, ns, r, ev))
+	a, err := r.Up(t.Context(), plan, tunStart(t, ns, r, ev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +151,7 @@ func TestApplyTableAndRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.Up(plan, tunStart(t, ns, r, ev))
+	_, err = r.Up(t.Context(), plan, tunStart(t, ns, r, ev))
 	if err == nil || err.Error() != `PostUp hook "exit 7": exit status 7` {
 		t.Fatalf("Up with a failing PostUp: %v", err)
 	}
@@ -172,7 +175,7 @@ func TestApplyBridge(t *testing.T) {
 		if existed := postUp == "false"; slices.Contains(host.Links, "twbr0") != existed {
 			t.Errorf("ReadHost: links %v (the bridge exists the second time only)", host.Links)
 		}
-		a, err := r.Up(plan, tunStart(t, ns, r, &events{}))
+		a, err := r.Up(t.Context(), plan, tunStart(t, ns, r, &events{}))
 		if postUp == "false" {
 			if err == nil {
 				t.Fatal("Up with PostUp = false succeeded")
@@ -217,7 +220,7 @@ func TestApplyDNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := r.Up(plan, tunStart(t, ns, r, &events{}))
+	a, err := r.Up(t.Context(), plan, tunStart(t, ns, r, &events{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,4 +229,86 @@ func TestApplyDNS(t *testing.T) {
 	a.Down(func() {})
 	b, _ = os.ReadFile(resolv)
 	mustLack(t, "resolv.conf after down", string(b), "192.0.2.53")
+}
+
+// TestApplyBridgeAddressFails: when one of the addresses cannot go on the
+// bridge, the ones before it come off again, and an address the bridge had
+// before stays.
+func TestApplyBridgeAddressFails(t *testing.T) {
+	t.Parallel()
+	ns, r := nsRunner(t)
+	ns.Run("ip", "link", "add", "twbr1", "type", "bridge")
+	ns.Run("ip", "addr", "add", "2001:db8::1/48", "dev", "twbr1", "nodad") // the same address, another length: EEXIST
+	cfg := parse(t, "Mode = tap\nBridge = twbr1\nAddress = 198.51.100.1/24, 2001:db8::1/64")
+	plan, err := NewPlan(cfg, "twq4", ReadHost(r.Net, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last Leftovers
+	r.Journal = func(l Leftovers) { last = l }
+	if _, err := r.Up(t.Context(), plan, tunStart(t, ns, r, &events{})); err == nil || !strings.Contains(err.Error(), "2001:db8::1/64") {
+		t.Fatalf("Up: %v, want the second address refused\n%s", err, plan)
+	}
+	out := ns.Run("ip", "addr", "show", "twbr1")
+	mustLack(t, "the bridge after the failure", out, "198.51.100.1", "2001:db8::1/64")
+	mustContain(t, "the bridge after the failure", out, "2001:db8::1/48")
+	mustLack(t, "links after the failure", ns.Run("ip", "-o", "link"), "twq4")
+	if !last.Empty() {
+		t.Errorf("journal after the rollback: %+v, want empty", last)
+	}
+}
+
+// TestApplyLeftoversCleaned: what an Up whose process was killed leaves
+// (policy rules, the bridge's addresses) is in its journal, and Clean
+// takes it back; a second Clean finds nothing to fail on.
+func TestApplyLeftoversCleaned(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, iface, peer string
+		gone              func(ns *nstest.NS)
+	}{
+		{"default route", "Address = 198.51.100.1/24, 2001:db8::1/64", "AllowedIPs = 0.0.0.0/0, ::/0", func(ns *nstest.NS) {
+			mustLack(t, "ip rule", ns.Run("ip", "rule", "show"), "51820", "suppress_prefixlength")
+			mustLack(t, "ip -6 rule", ns.Run("ip", "-6", "rule", "show"), "51820", "suppress_prefixlength")
+		}},
+		{"bridge", "Mode = tap\nBridge = twbr2\nAddress = 198.51.100.1/24, 2001:db8::1/64", "", func(ns *nstest.NS) {
+			mustLack(t, "the bridge", ns.Run("ip", "addr", "show", "twbr2"), "198.51.100.1", "2001:db8::1")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ns, r := nsRunner(t)
+			var peers []string
+			if c.peer != "" {
+				peers = append(peers, c.peer)
+			}
+			cfg := parse(t, c.iface, peers...)
+			plan, err := NewPlan(cfg, "twq5", ReadHost(r.Net, cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last Leftovers
+			r.Journal = func(l Leftovers) { last = l }
+			if _, err := r.Up(t.Context(), plan, tunStart(t, ns, r, &events{})); err != nil {
+				t.Fatal(err)
+			}
+			if last.Empty() {
+				t.Fatal("nothing in the journal")
+			}
+			// The process is killed: its device goes, nothing else.
+			ns.Run("ip", "link", "del", "twq5")
+			b, _ := json.Marshal(last)
+			var back Leftovers
+			json.Unmarshal(b, &back)
+			fresh := &Runner{Net: r.Net, Command: r.Command}
+			fresh.Clean(back)
+			c.gone(ns)
+			var logs bytes.Buffer
+			again := &Runner{Net: r.Net, Command: r.Command, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			again.Clean(back)
+			if strings.Contains(logs.String(), "WARN") {
+				t.Errorf("a second Clean warns:\n%s", logs.String())
+			}
+		})
+	}
 }

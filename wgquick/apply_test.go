@@ -2,16 +2,24 @@ package wgquick
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tapwire/tapwire/netconf"
 )
 
 // events records what a runner test sees happen, in order.
@@ -98,7 +106,7 @@ func TestRunnerOrderAndRollback(t *testing.T) {
 	var logs bytes.Buffer
 	var lmu sync.Mutex
 	r := &Runner{Log: slog.New(slog.NewTextHandler(lockedWriter{&lmu, &logs}, nil))}
-	a, err := r.Up(plan, func(sd StartDevice) (Device, error) {
+	a, err := r.Up(t.Context(), plan, func(sd StartDevice) (Device, error) {
 		ev.add("start %s", sd)
 		return &fakeDevice{ev: ev}, nil
 	})
@@ -179,7 +187,7 @@ func TestRunnerRollback(t *testing.T) {
 			}
 			ev := &events{}
 			plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{pre, StartDevice{Name: "wg0"}, set, post}}
-			a, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(plan, func(StartDevice) (Device, error) {
+			a, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(t.Context(), plan, func(StartDevice) (Device, error) {
 				if c.fail == 1 {
 					return nil, errors.New("no device")
 				}
@@ -204,11 +212,11 @@ func TestRunnerRollback(t *testing.T) {
 // device before it started, is an error, not a silent no-op or a panic.
 func TestRunnerRejectsForeignSteps(t *testing.T) {
 	t.Parallel()
-	_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SaveConfig{}}}, nil)
+	_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(t.Context(), &Plan{Up: []Step{SaveConfig{}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "SaveConfig is not a step of bringing an interface up") {
 		t.Errorf("Up with SaveConfig: %v", err)
 	}
-	_, err = (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(&Plan{Up: []Step{SetFwMark{"wg0", 1}}}, nil)
+	_, err = (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(t.Context(), &Plan{Up: []Step{SetFwMark{"wg0", 1}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "wg set wg0 fwmark 1 before the device started") {
 		t.Errorf("Up with SetFwMark first: %v", err)
 	}
@@ -237,7 +245,7 @@ func TestHooksRunWithBash(t *testing.T) {
 	} {
 		os.Remove(rec)
 		plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{RunHook{"PostUp", c.hook}}}
-		_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(plan, nil)
+		_, err := (&Runner{Log: slog.New(slog.DiscardHandler)}).Up(t.Context(), plan, nil)
 		if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
 			t.Errorf("hook %q: %v, want error %q", c.hook, err, c.err)
 		}
@@ -262,7 +270,7 @@ func TestHooksWithoutBash(t *testing.T) {
 	plan := &Plan{Name: "wg0", AddrLink: "wg0",
 		Up:   []Step{RunHook{"PreUp", "echo $0 >> " + rec}, RunHook{"PostUp", "echo post >> " + rec}},
 		Down: []Step{RunHook{"PostDown", "false; echo errexit-ignored >> " + rec}}}
-	a, err := r.Up(plan, nil)
+	a, err := r.Up(t.Context(), plan, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +283,100 @@ func TestHooksWithoutBash(t *testing.T) {
 	lmu.Unlock()
 	if n := strings.Count(out, "bash is not installed: hooks run with sh"); n != 1 {
 		t.Errorf("the log says %d times that bash is missing, want once:\n%s", n, out)
+	}
+}
+
+// TestRunnerInterrupted: when Up's context ends while a hook runs, the
+// hook is killed, and Up undoes what it did and returns the cause.
+func TestRunnerInterrupted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	ev := &events{}
+	var journals []Leftovers
+	tool, dnsCalls := fakeDNSTool(t)
+	set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false)
+	plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{StartDevice{Name: "wg0"}, set,
+		RunHook{"PostUp", "echo $$ > " + pidFile + ".new; mv " + pidFile + ".new " + pidFile + "; exec sleep 600"},
+		RunHook{"PostUp", "echo never > " + filepath.Join(dir, "second")}}}
+	r := &Runner{Log: slog.New(slog.DiscardHandler), Journal: func(l Leftovers) { journals = append(journals, l) }}
+	type result struct {
+		a   *Applied
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := r.Up(ctx, plan, func(StartDevice) (Device, error) { return &fakeDevice{ev: ev}, nil })
+		done <- result{a, err}
+	}()
+	var pid int
+	for deadline := time.Now().Add(time.Minute); pid == 0; time.Sleep(5 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		} else if time.Now().After(deadline) {
+			t.Fatal("the hook did not start")
+		}
+	}
+	cancel(errors.New("asked to stop"))
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(time.Minute):
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatal("Up still running a minute after its context ended: the hook was not killed")
+	}
+	if res.a != nil || res.err == nil || !strings.Contains(res.err.Error(), `PostUp hook "echo`) || !strings.Contains(res.err.Error(), "stopped: asked to stop") {
+		t.Errorf("Up: %v, %v; want the hook stopped, with the cause", res.a, res.err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the hook's process %d: %v, want it gone", pid, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "second")); err == nil {
+		t.Error("a step after the interruption ran")
+	}
+	if got := ev.get(); !slices.Equal(got, []string{"device closed"}) {
+		t.Errorf("device: %q, want it closed", got)
+	}
+	if calls := dnsCalls(); !slices.Contains(calls, "dns -d wg0 -f []") {
+		t.Errorf("DNS not taken back: %q", calls)
+	}
+	// The journal had the DNS settings before they were made, and nothing
+	// once they were taken back.
+	if len(journals) != 2 || journals[0].DNS == nil || strings.Join(journals[0].DNS.Args, " ") != tool.Path+" -d wg0 -f" || !journals[1].Empty() {
+		t.Errorf("journal: %+v", journals)
+	}
+
+	// A context that ended before Up starts nothing.
+	_, err := r.Up(ctx, plan, func(StartDevice) (Device, error) { t.Error("started a device"); return nil, nil })
+	if err == nil || !strings.Contains(err.Error(), "interrupted before start the tun device wg0") {
+		t.Errorf("Up after the end: %v", err)
+	}
+}
+
+// TestLeftoversJSON: leftovers survive a trip through JSON (the pid file's
+// neighbour, where tapwire up keeps them) and come back as Down's steps.
+func TestLeftoversJSON(t *testing.T) {
+	t.Parallel()
+	l := Leftovers{
+		Rules: []netconf.Rule{{Table: 51820, Mark: 51820, Invert: true, SuppressPrefixlen: -1}, {V6: true, Table: 254, SuppressPrefixlen: 0}},
+		Addrs: []DelAddr{{"br0", netip.MustParsePrefix("198.51.100.1/24")}, {"br0", netip.MustParsePrefix("2001:db8::1/64")}},
+		DNS:   &Command{Args: []string{"/sbin/resolvconf", "-d", "wg0", "-f"}},
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Leftovers
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/sbin/resolvconf -d wg0 -f", "ip rule del not fwmark 0xca6c table 51820", "ip -6 rule del table 254 suppress_prefixlength 0",
+		"ip address del 198.51.100.1/24 dev br0", "ip address del 2001:db8::1/64 dev br0"}
+	if got := strs(back.Steps()); !slices.Equal(got, want) {
+		t.Errorf("steps after JSON %s:\n got %q\nwant %q", b, got, want)
+	}
+	if (Leftovers{}).Empty() != true || back.Empty() {
+		t.Error("Empty")
 	}
 }

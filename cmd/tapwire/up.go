@@ -138,7 +138,7 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	}
 	var s *service.Service
 	r := &wgquick.Runner{Net: nc, Log: log, Output: stderr}
-	up, err := r.Up(plan, func(sd wgquick.StartDevice) (wgquick.Device, error) {
+	up, err := r.Up(ctx, plan, func(sd wgquick.StartDevice) (wgquick.Device, error) {
 		var err error
 		if s, err = startDevice(cfg, sd, log); err != nil {
 			return nil, err
