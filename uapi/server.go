@@ -144,31 +144,50 @@ func ListenPath(path string, opts ...Option) (*Server, error) {
 // it removes), and an error if path is not a socket or a live process
 // accepts connections on it.
 func (s *Server) checkFree(path string) error {
+	removed, err := removeStale(path)
+	if removed {
+		s.log.Info("uapi: removed a stale socket left by a process that is gone", "path", path)
+	}
+	return err
+}
+
+// RemoveStale removes SocketDir/IFACE.sock when it is a socket that no
+// process accepts connections on, as a process that was killed leaves it
+// (wg(8) would list the interface and fail to reach it), and reports
+// whether it removed it. Nothing there is no error; a live socket, or a
+// file that is not a socket, stays, with an error that says so.
+func RemoveStale(iface string) (bool, error) {
+	if err := checkName(iface); err != nil {
+		return false, err
+	}
+	return removeStale(filepath.Join(SocketDir, iface+".sock"))
+}
+
+func removeStale(path string) (bool, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("uapi: %w", err)
+		return false, fmt.Errorf("uapi: %w", err)
 	}
 	if fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("uapi: %s exists and is not a socket (%v): not replacing it", path, fi.Mode().Type())
+		return false, fmt.Errorf("uapi: %s exists and is not a socket (%v): not replacing it", path, fi.Mode().Type())
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("uapi: %s is in use: another process serves this interface", path)
+		return false, fmt.Errorf("uapi: %s is in use: another process serves this interface", path)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("uapi: %s exists and may be in use: %w", path, err)
+		return false, fmt.Errorf("uapi: %s exists and may be in use: %w", path, err)
 	}
 	// Nobody listens: a socket left by a process that died. wg(8) removes
 	// such sockets too.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("uapi: remove stale socket: %w", err)
+		return false, fmt.Errorf("uapi: remove stale socket: %w", err)
 	}
-	s.log.Info("uapi: removed a stale socket left by a process that is gone", "path", path)
-	return nil
+	return true, nil
 }
 
 // Path returns the socket's path.

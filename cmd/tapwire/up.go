@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/wgquick"
+	"golang.org/x/sys/unix"
 )
 
 // readyTimeout bounds how long tapwire up waits for its background
@@ -73,6 +73,16 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 				fmt.Fprintf(stderr, "tapwire up: %s\n", w)
 			}
 		}
+	}
+	if child == nil {
+		// A pid file of a live tapwire up of this interface: up already.
+		// One whose process is gone (killed): its files go, and what its
+		// state says it left on the host is taken back.
+		rf := lookRunFiles(name)
+		if rf.live {
+			return fmt.Errorf("%s is up already (process %d); take it down first: tapwire down %s", name, rf.pid, name)
+		}
+		cleanStale(name, rf, stderr, "tapwire up: "+name+": ")
 	}
 	if !f.foreground && child == nil {
 		os.MkdirAll(runDir(), 0o755)
@@ -136,8 +146,23 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	if err != nil {
 		return err
 	}
+	// The pid file and state go first: if this process is killed from now
+	// on, they say what it left (see runstate.go).
+	st, err := newRunState(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := writeRunFiles(name, st); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer removeRunFiles(name)
 	var s *service.Service
-	r := &wgquick.Runner{Net: nc, Log: log, Output: stderr}
+	r := &wgquick.Runner{Net: nc, Log: log, Output: stderr, Journal: func(l wgquick.Leftovers) {
+		st.Leftovers = l
+		if err := writeState(name, st); err != nil {
+			log.Warn("cannot record what taking the interface down will take back", "err", err)
+		}
+	}}
 	up, err := r.Up(ctx, plan, func(sd wgquick.StartDevice) (wgquick.Device, error) {
 		var err error
 		if s, err = startDevice(cfg, sd, log); err != nil {
@@ -148,10 +173,6 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	if err != nil {
 		return err
 	}
-	pidFile := filepath.Join(runDir(), name+".pid")
-	os.MkdirAll(runDir(), 0o755)
-	os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-	defer os.Remove(pidFile)
 
 	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
 	child.Ready(nil)
@@ -281,6 +302,10 @@ func deviceConfig(cfg *config.Config, log *slog.Logger) devconf.DeviceConfig {
 	return dc
 }
 
+// downTimeout bounds how long tapwire down waits for the process of an
+// interface to take it down and exit.
+const downTimeout = 10 * time.Second
+
 // runDown is tapwire down FILE|INTERFACE (pos holds the argument).
 func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error {
 	var err error
@@ -293,33 +318,73 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error 
 			return err
 		}
 	}
-	pidFile := filepath.Join(runDir(), name+".pid")
-	if b, err := os.ReadFile(pidFile); err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && syscall.Kill(pid, syscall.SIGTERM) == nil {
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				if syscall.Kill(pid, 0) != nil {
-					fmt.Fprintf(stdout, "%s is down\n", name)
-					return nil
-				}
-			}
-			return fmt.Errorf("%s: process %d did not stop within 10 s", name, pid)
+	prefix := "tapwire down: " + name + ": "
+	if rf := lookRunFiles(name); rf.live {
+		// Ours: it runs PreDown and PostDown and takes everything back.
+		if err := signalUp(rf, name, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("%s: stop process %d: %w", name, rf.pid, err)
 		}
+		for deadline := time.Now().Add(downTimeout); ; time.Sleep(50 * time.Millisecond) {
+			if live, _ := isUpOf(rf.pid, name, rf.state); !live {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: process %d did not stop within %v", name, rf.pid, downTimeout)
+			}
+		}
+		// Killed on its way out? What it did not take back is taken now.
+		if rf := lookRunFiles(name); !rf.live {
+			cleanStale(name, rf, stderr, prefix)
+		}
+		fmt.Fprintf(stdout, "%s is down\n", name)
+		return nil
+	} else if cleanStale(name, rf, stderr, prefix) {
+		// A process that was killed: never signalled, whatever has its pid now.
+		if err := delLink(name); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s is down\n", name)
+		return nil
 	}
-	// Not ours (tapwire-go, or a stale pid file): deleting the interface
-	// stops whoever serves it.
+	// Not ours (tapwire-go, wireguard-go): deleting the interface stops
+	// whoever serves it.
 	if _, err := findDevice("", name); err != nil {
 		return fmt.Errorf("%s is not up", name)
 	}
+	if err := delLink(name); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s is down\n", name)
+	return nil
+}
+
+// signalUp sends sig to the tapwire up that rf found live, through a pidfd
+// opened before its identity is checked again, so that a process that got
+// its pid in between is never signalled.
+func signalUp(rf runFiles, name string, sig syscall.Signal) error {
+	fd, err := unix.PidfdOpen(rf.pid, 0)
+	if err != nil {
+		if !errors.Is(err, unix.ENOSYS) {
+			return err
+		}
+		// A kernel before 5.3: the check just made has to do.
+		return syscall.Kill(rf.pid, sig)
+	}
+	defer unix.Close(fd)
+	if live, why := isUpOf(rf.pid, name, rf.state); !live {
+		return errors.New(why)
+	}
+	return unix.PidfdSendSignal(fd, sig, nil, 0)
+}
+
+// delLink deletes the link name in this network namespace, if it is there.
+func delLink(name string) error {
 	nc, err := netconf.Open("")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := nc.DelLink(name); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s is down\n", name)
-	return nil
+	return nc.DelLink(name)
 }
 
 func runGenkey(stdout io.Writer) error {
