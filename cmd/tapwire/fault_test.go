@@ -406,3 +406,45 @@ func TestStateFile(t *testing.T) {
 		t.Error("isUpOf(the test binary, no state): live")
 	}
 }
+
+// TestUpInterruptedTakesBack interrupts tapwire up while a PostUp hook
+// hangs, as the ready timeout does after 60 s: its background process is
+// asked to stop, kills the hook and takes back the policy rules it added,
+// rather than being killed with them left behind.
+func TestUpInterruptedTakesBack(t *testing.T) {
+	nstest.GuardHost(t)
+	ns := nstest.New(t)
+	dir := t.TempDir()
+	name := "twintr0"
+	conf := filepath.Join(dir, name+".conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = 198.51.100.1/24\nPostUp = sleep 600\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 0.0.0.0/0, ::/0\n",
+		key(t), key(t).PublicKey())), 0o600)
+	cmd := ns.Command(filepath.Join(binaries(t), "tapwire"), "up", conf)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		tapwireIn(t, ns, "down", name)
+	})
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(ns.Run("ip", "-6", "rule", "show"), "suppress_prefixlength"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no policy rules after a minute; tapwire up says:\n%s", &out)
+		}
+	}
+	// ip netns exec runs tapwire in its own process: the interrupt is its.
+	cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err == nil || !strings.Contains(out.String(), "stopped it (it said: PostUp hook \"sleep 600\": stopped: ") {
+			t.Errorf("tapwire up interrupted: %v\n%s", err, &out)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("tapwire up still running a minute after the interrupt:\n%s", &out)
+	}
+	requireNothingLeft(t, ns, name, "")
+}
