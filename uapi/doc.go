@@ -19,6 +19,12 @@
 // EINVAL). A connection may carry several requests in sequence. A request
 // that cannot be understood is answered with an errno and the connection is
 // closed; a set=1 whose client goes away before the blank line is discarded.
+// A set=1 is parsed in full before it is applied, so it is bounded (see
+// DefaultMaxSetSize and WithMaxSetSize): a bigger one is read to its blank
+// line and dropped as it comes, answered with EMSGSIZE, and the connection
+// carries on. Each connection has its own goroutine and none holds a lock
+// while it waits for its client: one that sends nothing, or stops in the
+// middle of a request, holds up no one.
 //
 // # What Apply must do
 //
@@ -50,6 +56,7 @@
 //
 // Error numbers (a [*devconf.Error] carries one): EINVAL for bad input
 // (unknown key, bad value, key in the wrong section), EPROTO for a line
-// without '=', EIO for I/O errors, EADDRINUSE when the port cannot be
-// bound, and ENOANO (55) for an error from Apply that carries no errno.
+// without '=', EIO for I/O errors, EMSGSIZE (90) for a set=1 over the bound
+// (wireguard-go has none), EADDRINUSE when the port cannot be bound, and
+// ENOANO (55) for an error from Apply that carries no errno.
 package uapi

@@ -19,6 +19,16 @@ import (
 // wg(8) sends is an IPv6 endpoint with a zone, under 100 bytes.
 const MaxLineLen = 4096
 
+// DefaultMaxSetSize bounds one set=1 transaction: the bytes of its lines
+// after "set=1\n", newlines and the blank line that ends it included. A
+// bigger one is refused with EMSGSIZE and nothing of it is applied (or
+// kept in memory). wg(8) sends far less: `wg setconf` of 10,000 peers, each
+// with a preshared key, an IPv6 endpoint, a keepalive and 2 allowed IPs,
+// is 3,184,515 bytes (70,006 lines); with 10 allowed IPs each, 5,299,523
+// bytes (150,006 lines); one peer with 100,000 allowed IPs, 2,278,889
+// bytes. wireguard-go sets no bound: it applies each line as it reads it.
+const DefaultMaxSetSize = 16 << 20
+
 var errLineTooLong = errors.New("line too long")
 
 // readLine reads one '\n'-terminated line of at most max bytes and returns
@@ -57,8 +67,8 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 // to and including the blank line that ends it, or to the end of r. Nothing
 // is applied: the result is for Backend.Apply. Errors are *devconf.Error:
 // EINVAL for an unknown key, a bad value or a key in the wrong section,
-// EPROTO for a line without '=', EIO for a read error; the message names
-// the line.
+// EPROTO for a line without '=', EIO for a read error, EMSGSIZE for a body
+// of more than DefaultMaxSetSize bytes; the message names the line.
 //
 // If r is a *bufio.Reader, ParseSet reads nothing past the blank line;
 // otherwise it may read ahead.
@@ -67,16 +77,27 @@ func ParseSet(r io.Reader) (devconf.DeviceConfig, error) {
 	if !ok {
 		br = bufio.NewReader(r)
 	}
-	cfg, _, err := parseSet(br)
+	cfg, _, err := parseSet(br, DefaultMaxSetSize)
 	return cfg, err
 }
 
-// parseSet is ParseSet that also reports whether the body ended with its
-// blank line (rather than at the end of the input).
-func parseSet(br *bufio.Reader) (cfg devconf.DeviceConfig, terminated bool, err error) {
+// parseSet is ParseSet with a bound of max bytes on the body, that also
+// reports whether the body ended with its blank line (rather than at the
+// end of the input). A body longer than max is read to its blank line and
+// dropped as it is read: the error is EMSGSIZE, with terminated true when
+// the blank line came, so that the connection can carry the next request.
+func parseSet(br *bufio.Reader, max int) (cfg devconf.DeviceConfig, terminated bool, err error) {
 	var p setParser
+	size := 0
 	for {
 		line, rerr := readLine(br, MaxLineLen)
+		if rerr == nil {
+			if size += len(line) + 1; size > max {
+				err := devconf.Errorf(syscall.EMSGSIZE, "line %d: the transaction is longer than %d bytes", p.n+1, max)
+				p = setParser{} // let go of what was parsed before the rest is read
+				return devconf.DeviceConfig{}, discardSet(br, line == "" || line == "\r"), err
+			}
+		}
 		switch {
 		case rerr == nil:
 		case errors.Is(rerr, io.EOF):
@@ -102,6 +123,28 @@ func parseSet(br *bufio.Reader) (cfg devconf.DeviceConfig, terminated bool, err 
 			return devconf.DeviceConfig{}, false, err
 		}
 	}
+}
+
+// discardSet reads and drops the rest of a set=1 body, up to and
+// including the blank line that ends it (already read if ended), holding
+// no more than the reader's buffer. It reports whether the blank line came
+// (false: the input ended or failed first).
+func discardSet(br *bufio.Reader, ended bool) bool {
+	lineLen := 0 // bytes of the current line so far, its newline not counted
+	for !ended {
+		frag, err := br.ReadSlice('\n')
+		if err == nil { // frag ends the line
+			content := len(frag) - 1
+			ended = lineLen == 0 && (content == 0 || content == 1 && frag[0] == '\r')
+			lineLen = 0
+			continue
+		}
+		lineLen += len(frag)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return false
+		}
+	}
+	return true
 }
 
 type setParser struct {

@@ -334,3 +334,23 @@ func TestErrnoOf(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSetTooLarge: ParseSet refuses a body longer than
+// DefaultMaxSetSize with EMSGSIZE, naming the line where it went over.
+func TestParseSetTooLarge(t *testing.T) {
+	line := "allowed_ip=10.1.2.3/32\n"
+	n := DefaultMaxSetSize/len(line) + 1
+	body := "public_key=" + hexPub1 + "\n" + strings.Repeat(line, n) + "\n"
+	_, err := ParseSet(strings.NewReader(body))
+	var ue *devconf.Error
+	first := len("public_key=" + hexPub1 + "\n")
+	over := (DefaultMaxSetSize-first)/len(line) + 2 // the line that goes over
+	if !errors.As(err, &ue) || ue.Errno != int(syscall.EMSGSIZE) || !strings.Contains(err.Error(), fmt.Sprintf("line %d: the transaction is longer than %d bytes", over, DefaultMaxSetSize)) {
+		t.Errorf("ParseSet of %d bytes: %v, want EMSGSIZE at line %d", len(body), err, over)
+	}
+	// Just under the bound: parsed.
+	body = "public_key=" + hexPub1 + "\n" + strings.Repeat(line, (DefaultMaxSetSize-100)/len(line)) + "\n"
+	if c, err := ParseSet(strings.NewReader(body)); err != nil || len(c.Peers) != 1 {
+		t.Errorf("ParseSet of %d bytes: %v", len(body), err)
+	}
+}

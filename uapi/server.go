@@ -41,13 +41,27 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithMaxSetSize bounds one set=1 transaction to n bytes (see
+// DefaultMaxSetSize, the default): a bigger one is answered with
+// errno=-90 (EMSGSIZE), which wg(8) prints as "Message too long", nothing
+// of it is applied, and the connection carries the next request. n < 1
+// leaves the default.
+func WithMaxSetSize(n int) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxSet = n
+		}
+	}
+}
+
 // Server answers UAPI requests on a unix socket.
 type Server struct {
-	log  *slog.Logger
-	path string
-	ln   *net.UnixListener
-	dev  uint64 // identity of the socket file, so Close removes only ours
-	ino  uint64
+	log    *slog.Logger
+	maxSet int // bytes of one set=1 transaction
+	path   string
+	ln     *net.UnixListener
+	dev    uint64 // identity of the socket file, so Close removes only ours
+	ino    uint64
 
 	mu      sync.Mutex
 	closed  bool
@@ -90,9 +104,10 @@ func checkName(iface string) error {
 // socket, ListenPath fails and changes nothing.
 func ListenPath(path string, opts ...Option) (*Server, error) {
 	s := &Server{
-		log:   slog.New(slog.DiscardHandler),
-		path:  path,
-		conns: make(map[net.Conn]struct{}),
+		log:    slog.New(slog.DiscardHandler),
+		maxSet: DefaultMaxSetSize,
+		path:   path,
+		conns:  make(map[net.Conn]struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -362,10 +377,17 @@ func (s *Server) handle(c net.Conn, b Backend) {
 				return
 			}
 		case "set=1":
-			cfg, terminated, err := parseSet(br)
+			cfg, terminated, err := parseSet(br, s.maxSet)
 			if err != nil {
 				log.Warn("uapi: bad set request", "err", err)
-				s.answer(c, log, err)
+				if !s.answer(c, log, err) {
+					return
+				}
+				// A transaction too big was read to its end and
+				// dropped: the connection carries the next request.
+				if errnoOf(err) == int(syscall.EMSGSIZE) && terminated {
+					continue
+				}
 				return
 			}
 			if !terminated {

@@ -528,3 +528,121 @@ func TestSocketGone(t *testing.T) {
 		t.Fatal("SocketGone false after the socket was replaced by another file")
 	}
 }
+
+// setBody returns a set=1 body of exactly n bytes (n >= 20), the blank line
+// included: fwmark lines, the last one padded with zeros, all fwmark=1.
+func setBody(n int) string {
+	var b strings.Builder
+	for b.Len()+9+10 <= n {
+		b.WriteString("fwmark=1\n")
+	}
+	pad := n - b.Len() - len("fwmark=1\n\n")
+	b.WriteString("fwmark=" + strings.Repeat("0", pad) + "1\n\n")
+	return b.String()
+}
+
+// TestServerSetTooLarge: a set=1 transaction over the server's bound is
+// answered with EMSGSIZE, nothing of it is applied, and the connection
+// carries the next request; one at the bound is applied.
+func TestServerSetTooLarge(t *testing.T) {
+	const max = 1000
+	b := newMemBackend()
+	s, err := ListenPath(filepath.Join(t.TempDir(), "tw0.sock"), WithLogger(testLogger(t)), WithMaxSetSize(max))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, s, b)
+	c, br := dial(t, s.Path())
+	if len(setBody(max)) != max {
+		t.Fatalf("setBody(%d) is %d bytes", max, len(setBody(max)))
+	}
+	io.WriteString(c, "set=1\n"+setBody(max))
+	if got := readAnswer(t, br); lastLine(got) != "errno=0" {
+		t.Fatalf("a transaction of %d bytes: %q", max, got)
+	}
+	applied := len(b.applies())
+	huge := "set=1\npublic_key=" + strings.Repeat("ab", 32) + "\n" + strings.Repeat("allowed_ip=10.1.2.3/32\n", 1<<16) + "\n"
+	for _, req := range []struct{ name, text string }{
+		{"one byte over", "set=1\n" + strings.Replace(setBody(max+1), "fwmark=1", "fwmark=2", 1)},
+		{"a long peer", huge},
+		{"CRLF", "set=1\n" + strings.ReplaceAll(strings.Repeat("fwmark=2\n", 200), "\n", "\r\n") + "\r\n"},
+		{"an endless line in the excess", "set=1\n" + strings.Repeat("fwmark=2\n", 200) + "x=" + strings.Repeat("y", 100000) + "\n\n"},
+		{"junk in the excess", "set=1\n" + strings.Repeat("fwmark=2\n", 200) + "\x00\xff junk\n=\n\n"},
+	} {
+		t.Run(req.name, func(t *testing.T) {
+			go io.WriteString(c, req.text)
+			if got := readAnswer(t, br); lastLine(got) != "errno=-90" {
+				t.Fatalf("answer %q, want errno=-90 (EMSGSIZE)", got)
+			}
+			// The same connection goes on.
+			io.WriteString(c, "get=1\n\n")
+			if got := readAnswer(t, br); strings.Join(got, ",") != "fwmark=1,errno=0" {
+				t.Fatalf("get after the refused set: %q", got)
+			}
+		})
+	}
+	if n := len(b.applies()); n != applied {
+		t.Errorf("%d transactions applied after the one that fit, want none", n-applied)
+	}
+
+	// One that the client cuts short: dropped, and the server serves on.
+	c2, _ := dial(t, s.Path())
+	io.WriteString(c2, "set=1\n"+strings.Repeat("fwmark=3\n", 200))
+	c2.Close()
+	c3, br3 := dial(t, s.Path())
+	io.WriteString(c3, "get=1\n\n")
+	if got := readAnswer(t, br3); strings.Join(got, ",") != "fwmark=1,errno=0" {
+		t.Errorf("get after a cut-short oversized set: %q", got)
+	}
+}
+
+// TestServerSetDefaultBound: without WithMaxSetSize a transaction is
+// bounded by DefaultMaxSetSize (it was not bounded at all).
+func TestServerSetDefaultBound(t *testing.T) {
+	b := newMemBackend()
+	s := startTemp(t, b)
+	c, br := dial(t, s.Path())
+	line := "allowed_ip=10.1.2.3/32\n"
+	req := "set=1\npublic_key=" + strings.Repeat("ab", 32) + "\n" + strings.Repeat(line, DefaultMaxSetSize/len(line)+1) + "\n"
+	go io.WriteString(c, req)
+	if got := readAnswer(t, br); lastLine(got) != "errno=-90" {
+		t.Fatalf("a transaction of %d bytes: %q, want errno=-90", len(req), got)
+	}
+	if n := len(b.applies()); n != 0 {
+		t.Errorf("%d transactions applied", n)
+	}
+}
+
+// TestServerSlowClients: connections that send nothing, or stop in the
+// middle of a request, hold up no one (each has its goroutine, and a set
+// is read in full before it takes the device's lock); a set finished
+// late is applied, on the same connection.
+func TestServerSlowClients(t *testing.T) {
+	b := newMemBackend()
+	s := startTemp(t, b)
+	for range 50 {
+		dial(t, s.Path()) // says nothing
+	}
+	half, hbr := dial(t, s.Path())
+	io.WriteString(half, "set=1\nfwmark=7\n") // no blank line yet
+	partial, _ := dial(t, s.Path())
+	io.WriteString(partial, "set=1\nfwm") // stops in a line
+	get, _ := dial(t, s.Path())
+	io.WriteString(get, "get=1\n") // no blank line
+
+	c, br := dial(t, s.Path())
+	io.WriteString(c, "set=1\nfwmark=3\n\nget=1\n\n")
+	if got := readAnswer(t, br); lastLine(got) != "errno=0" {
+		t.Fatalf("set beside slow clients: %q", got)
+	}
+	if got := readAnswer(t, br); strings.Join(got, ",") != "fwmark=3,errno=0" {
+		t.Fatalf("get beside slow clients: %q", got)
+	}
+	io.WriteString(half, "\nget=1\n\n")
+	if got := readAnswer(t, hbr); lastLine(got) != "errno=0" {
+		t.Fatalf("the late set: %q", got)
+	}
+	if got := readAnswer(t, hbr); strings.Join(got, ",") != "fwmark=7,errno=0" {
+		t.Fatalf("get after the late set: %q", got)
+	}
+}

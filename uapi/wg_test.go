@@ -435,3 +435,35 @@ Endpoint = [2001:db8::5]:51820
 		checkFields(t, "interface", lines[0], []string{"(none)", "(none)", "51777", "off"})
 	})
 }
+
+// TestWgSetconfTooLarge: wg setconf of a file over the server's bound
+// fails with wg's words for EMSGSIZE, changes nothing, and wg show still
+// works.
+func TestWgSetconfTooLarge(t *testing.T) {
+	w := wgRunner{t, wgTool(t)}
+	name := fmt.Sprintf("twbig%d", os.Getpid())
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	b := newMemBackend()
+	s, err := Listen(name, WithLogger(testLogger(t)), WithMaxSetSize(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, s, b)
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "[Interface]\nPrivateKey = %s\nListenPort = 51820\n", genKey(t))
+	for i := range 100 {
+		fmt.Fprintf(&conf, "\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.0.%d.0/24\n", genKey(t).PublicKey(), i)
+	}
+	_, errOut, err := w.try("setconf", name, writeFile(t, "big.conf", conf.String()))
+	if err == nil || !strings.Contains(errOut, "Message too long") {
+		t.Errorf("wg setconf over the bound: %v\n%s", err, errOut)
+	}
+	if n := len(b.applies()); n != 0 {
+		t.Errorf("%d transactions applied", n)
+	}
+	if out := w.run("show", name, "dump"); len(dumpLines(t, out)) != 1 {
+		t.Errorf("wg show after the refused setconf:\n%s", out)
+	}
+}

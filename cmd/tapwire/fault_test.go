@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -447,4 +451,55 @@ func TestUpInterruptedTakesBack(t *testing.T) {
 		t.Fatalf("tapwire up still running a minute after the interrupt:\n%s", &out)
 	}
 	requireNothingLeft(t, ns, name, "")
+}
+
+// TestUpUAPIHostileClients sends a running tapwire up junk, an oversized
+// set and requests it never finishes on its UAPI socket: the daemon keeps
+// serving wg show, and the oversized set changed nothing.
+func TestUpUAPIHostileClients(t *testing.T) {
+	requireWGTool(t)
+	nstest.GuardHost(t)
+	ns := nstest.New(t)
+	dir := t.TempDir()
+	name := "twuapih0"
+	peer := key(t).PublicKey()
+	conf := filepath.Join(dir, name+".conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[Interface]\nPrivateKey = %s\nListenPort = 51061\nAddress = 198.51.100.30/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 198.51.100.31/32\n",
+		key(t), peer)), 0o600)
+	up(t, ns, conf)
+	sock := filepath.Join(uapi.SocketDir, name+".sock")
+	dial := func() net.Conn {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(time.Minute))
+		return c
+	}
+	for range 20 {
+		dial() // idle
+	}
+	io.WriteString(dial(), "set=1\nlisten_port=1\npublic_key=") // stops in a line
+	junk := dial()
+	junk.Write([]byte("\x00\xff\x01 garbage\n"))
+	big := dial()
+	line := "allowed_ip=10.1.2.3/32\n"
+	go io.WriteString(big, "set=1\npublic_key="+hex.EncodeToString(peer[:])+"\n"+strings.Repeat(line, uapi.DefaultMaxSetSize/len(line)+1)+"\n")
+	for _, c := range []struct {
+		conn net.Conn
+		want string
+	}{{junk, "errno=-22"}, {big, "errno=-90"}} {
+		answer, err := bufio.NewReader(c.conn).ReadString('\n')
+		if strings.TrimSpace(answer) != c.want {
+			t.Errorf("answer %q (%v), want %s", answer, err, c.want)
+		}
+	}
+	dump, err := ns.Output("wg", "show", name, "dump")
+	if err != nil {
+		t.Fatalf("wg show beside hostile clients: %v\n%s", err, dump)
+	}
+	if lines := strings.Split(strings.TrimSpace(dump), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "\t198.51.100.31/32\t") || !strings.Contains(lines[0], "\t51061\t") {
+		t.Errorf("wg show dump after the oversized set:\n%s", dump)
+	}
 }
