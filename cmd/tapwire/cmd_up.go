@@ -20,6 +20,9 @@ func upCommand() *command {
 creates the device, its addresses and routes, runs the hooks, and goes into
 the background. A bad file is refused with its file, line and key before
 anything is created. wg show/set work on the interface as on wireguard-go.
+Hooks run with bash, as wg-quick runs them. If the interface is not up
+within 60 s, tapwire up stops the background process, which takes back
+what it did.
 
 With Mode = tap in [Interface] the interface is a TAP device carrying
 Ethernet frames: no routes from AllowedIPs; Bridge = br0 attaches it to a
