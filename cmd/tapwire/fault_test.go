@@ -341,6 +341,8 @@ func TestUpConfigErrorsCreateNothing(t *testing.T) {
 		{"clamp mss", head + "ClampMSS = perhaps\n", 4, "ClampMSS"},
 		{"mac ageing", head + "MACAgeing = 5m\nMode = tap\n", 4, "MACAgeing"},
 		{"max macs", head + "MaxMACsPerPeer = many\nMode = tap\n", 4, "MaxMACsPerPeer"},
+		{"flood limit", head + "FloodLimit = 1000/s\nMode = tap\n", 4, "FloodLimit"},
+		{"flood limit without tap", head + "FloodLimit = 1000\n", 4, "FloodLimit"},
 		{"unknown key", head + "PostUpp = true\n", 4, "PostUpp"},
 		{"no equals", head + "ListenPort 51820\n", 4, "ListenPort 51820"},
 		{"unknown section", head + "[Peers]\n", 4, "[Peers]"},
