@@ -326,6 +326,9 @@ func writeTo(conn PacketConn, msg []byte, to netip.AddrPort) error {
 	if conn == nil {
 		return net.ErrClosed
 	}
+	if w, ok := conn.(oneWriter); ok {
+		return w.writeOne(msg, to)
+	}
 	_, err := conn.WriteBatch([]Datagram{{Buf: msg, Addr: to}})
 	return err
 }

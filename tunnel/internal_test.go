@@ -105,3 +105,28 @@ func testDevice(t *testing.T, ns *nstest.NS, name string, mode tun.Mode, mtu int
 	}
 	return d, k
 }
+
+// A single datagram (a keepalive, a handshake message, a probe) goes out
+// on the kernel's socket without allocating.
+func TestWriteToNoAlloc(t *testing.T) {
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Skipf("no loopback UDP: %v", err)
+	}
+	defer recv.Close()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := newKernelConn(send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	to := recv.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := make([]byte, 32)
+	writeTo(kc, msg, to)
+	if n := testing.AllocsPerRun(100, func() { writeTo(kc, msg, to) }); n != 0 && !raceOn {
+		t.Errorf("%v allocations per datagram sent", n)
+	}
+}

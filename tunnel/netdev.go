@@ -92,6 +92,11 @@ type pathReporter interface {
 	drainPathErrors(fn func(pathError))
 }
 
+// oneWriter is a PacketConn that sends one datagram without allocating.
+type oneWriter interface {
+	writeOne(msg []byte, to netip.AddrPort) error
+}
+
 // routeMTUer is a Network that knows the MTU of the local route to an
 // address, with a mark (0: unknown).
 type routeMTUer interface {

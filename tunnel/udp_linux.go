@@ -100,6 +100,7 @@ type kernelConn struct {
 var (
 	_ PacketConn   = (*kernelConn)(nil)
 	_ pathReporter = (*kernelConn)(nil)
+	_ oneWriter    = (*kernelConn)(nil)
 	_ routeMTUer   = (*kernelNetwork)(nil)
 )
 
@@ -152,6 +153,7 @@ type mmsgState struct {
 	ctrl  [][cmsgSize]byte
 	first []int // send: index in msgs of the first datagram of each mmsghdr
 	msgs  []Datagram
+	one   [1]Datagram // writeOne's
 
 	nh, gsoMsgs int // send: messages (mmsghdrs) built, of which carry several datagrams
 	n, done     int
@@ -256,6 +258,25 @@ func (c *kernelConn) WriteBatch(msgs []Datagram) (int, error) {
 	}
 	s := c.senders.Get().(*mmsgState)
 	defer c.senders.Put(s)
+	return c.writeBatch(s, msgs)
+}
+
+// writeOne sends one datagram, allocating nothing (the keepalives,
+// handshake messages and probes of the timers and the handshake worker).
+func (c *kernelConn) writeOne(msg []byte, to netip.AddrPort) error {
+	if c.v4 && !to.Addr().Unmap().Is4() {
+		return fmt.Errorf("send to %v on an IPv4 socket: %w", to, unix.EAFNOSUPPORT)
+	}
+	s := c.senders.Get().(*mmsgState)
+	defer c.senders.Put(s)
+	s.one[0] = Datagram{Buf: msg, Addr: to}
+	_, err := c.writeBatch(s, s.one[:])
+	s.one[0] = Datagram{}
+	return err
+}
+
+// writeBatch is WriteBatch with the memory s.
+func (c *kernelConn) writeBatch(s *mmsgState, msgs []Datagram) (int, error) {
 	s.grow(len(msgs))
 	s.msgs = msgs
 	defer func() {
@@ -281,7 +302,8 @@ func (c *kernelConn) WriteBatch(msgs []Datagram) (int, error) {
 			err = s.err
 		}
 	}
-	gsoMsgs := s.gsoMsgs
+	gsoMsgs := s.gsoSent()
+	first := err // the first refusal (a GSO send refused as too big is none: its datagrams go again)
 	for range len(msgs) {
 		if !s.gsoBig {
 			break
@@ -294,8 +316,22 @@ func (c *kernelConn) WriteBatch(msgs []Datagram) (int, error) {
 		if err = c.rc.Write(s.fn); err == nil {
 			err = s.err
 		}
+		if first == nil {
+			first = err
+		}
 	}
-	return gsoMsgs, err
+	return gsoMsgs, first
+}
+
+// gsoSent counts the messages of several datagrams among those tried.
+func (s *mmsgState) gsoSent() int {
+	n := 0
+	for i := range min(s.done, s.nh) {
+		if s.hdrs[i].hdr.Controllen != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func parseSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
@@ -388,18 +424,20 @@ func (s *mmsgState) sendmmsg(fd uintptr) bool {
 				continue
 			}
 			s.retried = false
+			gso := s.hdrs[s.done].hdr.Controllen != 0
+			if errno == unix.EINVAL && gso {
+				// A GSO send refused as too big: not a refusal of its
+				// datagrams, which WriteBatch sends again one by one.
+				s.gsoBig = true
+				return true
+			}
 			// This message refused (no route, too big, or no GSO): note
 			// it, go on.
 			if s.err == nil {
 				s.err = errno
 			}
-			gso := s.hdrs[s.done].hdr.Controllen != 0
 			if s.done == 0 && (errno == unix.EIO || errno == unix.ENOPROTOOPT) && gso {
-				return true // let flush fall back to plain sends
-			}
-			if errno == unix.EINVAL && gso {
-				s.gsoBig = true
-				return true // let flush send the rest one by one
+				return true // let WriteBatch fall back to plain sends
 			}
 			s.done++
 		}
