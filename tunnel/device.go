@@ -261,6 +261,10 @@ func (d *Device) Close() error {
 		for _, p := range d.peers {
 			p.zeroKeys()
 		}
+		// The static key goes too (its crypto/ecdh copy with the last
+		// reference to it).
+		clear(d.privateKey[:])
+		d.local, d.checker = nil, nil
 		d.mu.Unlock()
 	})
 	d.closeStreams()
@@ -570,9 +574,9 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte, via *s
 }
 
 // checkHandshakeMACs verifies mac1 with checker, and under load mac2,
-// answering with a cookie reply (in sb, or at once) when mac2 is missing;
-// then it takes a share of the handshake budget. It reports whether to go
-// on to the Curve25519 work.
+// answering with a cookie reply (in sb, or at once) when mac2 is missing,
+// and the source's rate. It reports whether to go on; the caller takes a
+// share of the budget (takeBudget) just before the Curve25519 work.
 func (d *Device) checkHandshakeMACs(checker *protocol.CookieChecker, msg []byte, src netip.AddrPort, senderIndex uint32, via *stream, sb *udpBatch) bool {
 	if checker == nil || !checker.CheckMAC1(msg) {
 		d.stats.BadMAC.Add(1)
@@ -590,7 +594,16 @@ func (d *Device) checkHandshakeMACs(checker *protocol.CookieChecker, msg []byte,
 			return false
 		}
 	}
-	if !d.budget.take(now) {
+	return true
+}
+
+// takeBudget takes a share of the Curve25519 work allowed this second,
+// reporting whether there was one (when not, the message is dropped and
+// counted). Callers take it after every cheaper check passed, so that
+// messages that would be refused anyway (a response to no handshake) spend
+// none of it.
+func (d *Device) takeBudget() bool {
+	if !d.budget.take(d.now()) {
 		d.stats.HandshakesDropped.Add(1)
 		return false
 	}
@@ -612,6 +625,9 @@ func (d *Device) handleInitiation(msg []byte, src netip.AddrPort, via *stream, s
 		if local == nil {
 			d.stats.BadMAC.Add(1)
 		}
+		return
+	}
+	if !d.takeBudget() {
 		return
 	}
 	in, err := local.ConsumeInitiation(msg)
@@ -648,6 +664,9 @@ func (d *Device) handleResponse(msg []byte, src netip.AddrPort, via *stream, sb 
 	e, ok := d.indices.get(receiver)
 	if !ok || e.kp != nil {
 		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	if !d.takeBudget() {
 		return
 	}
 	e.peer.handleResponse(msg, receiver, src, via)

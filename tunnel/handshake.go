@@ -105,6 +105,9 @@ func (d *Device) handshakeWorker() {
 		case w = <-d.hsq.ch:
 		}
 		if c := d.udpConn(); c != conn {
+			if sb != nil {
+				sb.flush() // to the old socket, or lost with it (counted as sent already)
+			}
 			conn, sb = c, nil
 			if c != nil {
 				sb = newUDPBatch(c, batchSize, 0)

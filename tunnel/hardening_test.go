@@ -49,14 +49,19 @@ func TestHandshakeQueueBounded(t *testing.T) {
 	for range handshakeQueueLen + 100 {
 		a.d.receive(msg, src, nil, nil)
 	}
+	if n := len(a.d.hsq.ch); n < underLoadDepth {
+		t.Errorf("%d messages queued, want at least %d", n, underLoadDepth)
+	}
+	// Seconds later (no rate over underLoadRate then, and the load of the
+	// burst over), the depth alone puts the device under load.
+	if !a.d.underLoad(w.clock.Now().Add(3 * protocol.UnderLoadAfterTime)) {
+		t.Error("a deep queue did not put the device under load")
+	}
 	a.d.mu.Unlock()
 	if got := a.d.Stats().HandshakesDropped.Load(); got < 99 || got > 100 {
 		t.Errorf("%d handshake messages dropped of %d over a queue of %d", got, handshakeQueueLen+100, handshakeQueueLen)
 	}
 	memnet.WaitZero(&a.d.hsq.pending, nil)
-	if !a.d.underLoad(w.clock.Now()) {
-		t.Error("a full queue did not put the device under load")
-	}
 }
 
 // Rate limits count an IPv6 /64 as one source, as the kernel does: a host
@@ -156,7 +161,11 @@ func TestApplyAllOrNothing(t *testing.T) {
 	if !st.PrivateKey.Equal(a.key) || st.ListenPort != a.under.Port() || st.FwMark != 0 {
 		t.Errorf("after a failed Apply: key changed %v, port %d, fwmark %d", !st.PrivateKey.Equal(a.key), st.ListenPort, st.FwMark)
 	}
-	if a.peer(b).current == nil {
+	p := a.peer(b)
+	p.mu.Lock()
+	current := p.current
+	p.mu.Unlock()
+	if current == nil {
 		t.Error("a failed Apply dropped the session")
 	}
 	udpIn(t, a, b, "after")
