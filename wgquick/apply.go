@@ -1,6 +1,8 @@
 package wgquick
 
 import (
+	"golang.org/x/sys/unix"
+
 	"bytes"
 	"context"
 	"errors"
@@ -280,7 +282,11 @@ func (a *Applied) undo(s Step) {
 
 // hook runs a hook as wg-quick does, with bash, errexit and pipefail (a
 // command that fails fails the hook), its output to r.Output. The hook is
-// the leader of a process group of its own, which is killed when ctx ends.
+// the leader of a process group of its own, which is killed when ctx ends;
+// except on a terminal (tapwire up -f typed by a user), where a process
+// group of its own would be a background one, stopped (SIGTTIN, SIGTTOU) if
+// it reads or writes the terminal (a sudo prompt, say): there it stays in
+// tapwire's group, as under wg-quick, and only the hook's shell is killed.
 func (r *Runner) hook(ctx context.Context, h RunHook) error {
 	r.log().Info("running hook", "stage", h.Stage, "cmd", h.Cmd)
 	sh := r.hookShell()
@@ -291,12 +297,16 @@ func (r *Runner) hook(ctx context.Context, h RunHook) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
+	group := !onTerminal()
+	cmd.SysProcAttr.Setpgid = group
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
 	}
 	pid := cmd.Process.Pid
-	stop := context.AfterFunc(ctx, func() { syscall.Kill(-pid, syscall.SIGKILL) })
+	if group {
+		pid = -pid // the group
+	}
+	stop := context.AfterFunc(ctx, func() { syscall.Kill(pid, syscall.SIGKILL) })
 	err := cmd.Wait()
 	if !stop() {
 		return fmt.Errorf("%s hook %q: stopped: %w", h.Stage, h.Cmd, context.Cause(ctx))
@@ -342,4 +352,15 @@ func (r *Runner) sysctl(key, value string) error {
 		return r.Sysctl(key, value)
 	}
 	return os.WriteFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")), []byte(value), 0o644)
+}
+
+// onTerminal reports whether this process runs on a terminal (its standard
+// input, output or error is one).
+func onTerminal() bool {
+	for _, fd := range []int{0, 1, 2} {
+		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			return true
+		}
+	}
+	return false
 }

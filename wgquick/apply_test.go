@@ -312,6 +312,11 @@ func TestRunnerInterrupted(t *testing.T) {
 	}()
 	var pid int
 	for deadline := time.Now().Add(time.Minute); pid == 0; time.Sleep(5 * time.Millisecond) {
+		select {
+		case res := <-done: // Up ended before the hook started: say why
+			t.Fatalf("Up ended before its PostUp hook ran: %v, %v", res.a, res.err)
+		default:
+		}
 		if b, err := os.ReadFile(pidFile); err == nil {
 			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		} else if time.Now().After(deadline) {

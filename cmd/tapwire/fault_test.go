@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -52,7 +54,7 @@ func TestDownStalePidFile(t *testing.T) {
 		state bool     // a state file with another start time
 		why   string
 	}{
-		{"another program", nil, false, "is not tapwire up of twstale0"},
+		{"another program", nil, false, "is not tapwire"},
 		{"same command line, later start", []string{"tapwire", "up", "/etc/wireguard/twstale0.conf"}, true, "another process than the one that wrote it"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -504,4 +506,26 @@ func TestUpUAPIHostileClients(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(dump), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "\t198.51.100.31/32\t") || !strings.Contains(lines[0], "\t51061\t") {
 		t.Errorf("wg show dump after the oversized set:\n%s", dump)
 	}
+}
+
+// Two tapwire ups of one interface started together: the second finds the
+// run lock taken and stops before it writes or runs anything; the lock
+// file goes with the first.
+func TestRunLock(t *testing.T) {
+	unlock, err := lockRun("twlock0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockRun("twlock0"); err == nil || !strings.Contains(err.Error(), "another tapwire up") {
+		t.Errorf("a second lock of twlock0: %v, want refused", err)
+	}
+	unlock()
+	if _, err := os.Stat(filepath.Join(runDir(), "twlock0.lock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the lock file stayed: %v", err)
+	}
+	unlock2, err := lockRun("twlock0")
+	if err != nil {
+		t.Fatalf("the lock after unlock: %v", err)
+	}
+	unlock2()
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"golang.org/x/sys/unix"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,6 +123,31 @@ func writeState(name string, st *runState) error {
 	return writeFileAtomic(statePath(name), append(b, '\n'))
 }
 
+// lockRun takes NAME.lock, an exclusive flock held until unlock (or the
+// process's end): one tapwire up of an interface at a time. unlock removes
+// the file.
+func lockRun(name string) (unlock func(), err error) {
+	if err := os.MkdirAll(runDir(), 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(runDir(), name+".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is being brought up, or is up, by another tapwire up (%s is locked)", name, path)
+		}
+		return nil, fmt.Errorf("%s: lock %s: %w", name, path, err)
+	}
+	return func() {
+		os.Remove(path) // while still holding it
+		f.Close()
+	}, nil
+}
+
 // removeRunFiles removes NAME.pid and NAME.state.
 func removeRunFiles(name string) {
 	os.Remove(pidPath(name))
@@ -182,6 +209,13 @@ func isUpOf(pid int, name string, st *runState) (bool, string) {
 			return false, fmt.Sprintf("process %d is another process than the one that wrote it (it started later)", pid)
 		}
 		return true, ""
+	}
+	// Without a state file (an older tapwire's) the command line alone
+	// could name another program's "up wg0.conf" (wg-quick's): the
+	// executable must be tapwire's too.
+	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
+	if err != nil || !strings.HasPrefix(filepath.Base(strings.TrimSuffix(exe, " (deleted)")), "tapwire") {
+		return false, fmt.Sprintf("process %d is not tapwire (it is %s)", pid, exe)
 	}
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil {

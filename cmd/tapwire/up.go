@@ -148,6 +148,17 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	}
 	// The pid file and state go first: if this process is killed from now
 	// on, they say what it left (see runstate.go).
+	// One tapwire up of an interface at a time: the lock is held for the
+	// process's life, and under it the run files are checked again (two
+	// ups started together both passed the parent's check).
+	unlock, err := lockRun(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if rf := lookRunFiles(name); rf.live && rf.pid != os.Getpid() {
+		return fmt.Errorf("%s is up already (process %d); take it down first: tapwire down %s", name, rf.pid, name)
+	}
 	st, err := newRunState(path)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
