@@ -562,6 +562,11 @@ func (d *Device) handleMessage(msg []byte, src netip.AddrPort, rx []byte, via *s
 		d.stats.Malformed.Add(1)
 		return nil, nil
 	}
+	return d.handleTyped(msg, typ, src, rx, via)
+}
+
+// handleTyped is handleMessage for a message whose type typ was read.
+func (d *Device) handleTyped(msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) ([]byte, *Peer) {
 	switch typ {
 	case protocol.TypeTransport, protocol.TypeFrame, protocol.TypeFragment, protocol.TypeProbe:
 		return d.handleTransport(msg, typ, src, rx, via)

@@ -70,8 +70,12 @@ func isHandshake(typ uint32) bool {
 // the worker, or dropped and counted when the queue is full.
 func (d *Device) receive(msg []byte, src netip.AddrPort, rx []byte, via *stream) ([]byte, *Peer) {
 	typ, ok := protocol.MessageType(msg)
-	if !ok || !isHandshake(typ) {
-		return d.handleMessage(msg, src, rx, via)
+	if !ok {
+		d.stats.Malformed.Add(1)
+		return nil, nil
+	}
+	if !isHandshake(typ) {
+		return d.handleTyped(msg, typ, src, rx, via) // the type is read once a message
 	}
 	if len(msg) > protocol.InitiationSize {
 		d.stats.Malformed.Add(1)

@@ -96,10 +96,7 @@ func TestRateLimitIPv6Prefix(t *testing.T) {
 func TestKeyRemovedUnderFlood(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	msg := validInitiation(t, a)
 	src := netip.MustParseAddrPort("198.51.100.1:1000")
 	var wg sync.WaitGroup
@@ -139,10 +136,7 @@ func TestKeyRemovedUnderFlood(t *testing.T) {
 func TestApplyAllOrNothing(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	udpIn(t, a, b, "before")
 	expectUDP(t, b, "before")
 	busy, err := w.net.Host(a.under.Addr()).Listen(6000)
@@ -255,10 +249,7 @@ func TestReplayProtectionSurvivesKeyChange(t *testing.T) {
 func TestUnconfirmedKeypairExpires(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	// a's responses never reach b: b's handshake never completes, and a
 	// holds an unconfirmed keypair.
 	w.net.SetFilter(func(p *memnet.Packet) bool { return p.Src != a.under })
@@ -289,10 +280,7 @@ func TestUnconfirmedKeypairExpires(t *testing.T) {
 func TestCloseAfterDeviceGone(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	udpIn(t, a, b, "hello")
 	expectUDP(t, b, "hello")
 	a.dev.Close() // ip link del, as the engine sees it

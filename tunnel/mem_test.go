@@ -86,6 +86,17 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 	return e
 }
 
+// tunPair starts two TUN ends, a (192.0.2.1, 10.9.0.1) and b (192.0.2.2,
+// 10.9.0.2), each the other's peer with its endpoint.
+func (w *memWorld) tunPair(t testing.TB) (a, b *memEnd) {
+	t.Helper()
+	a = w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
+	b = w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
+	connect(t, a, b, 0, false)
+	connect(t, b, a, 0, false)
+	return a, b
+}
+
 // connect makes b a peer of a: b's tunnel address (if any) as allowed IP,
 // b's endpoint unless noEndpoint, a persistent keepalive (0: off).
 func connect(t testing.TB, a, b *memEnd, keepalive uint16, noEndpoint bool) {
@@ -175,10 +186,7 @@ func (w *watch) filter(p *memnet.Packet) bool {
 func TestMemTunnelBothWays(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	udpIn(t, a, b, "hello b")
 	expectUDP(t, b, "hello b")
 	udpIn(t, b, a, "hello a")
@@ -210,10 +218,7 @@ func TestMemRekeyAndKeepalive(t *testing.T) {
 	w := newMemWorld()
 	var seen watch
 	w.net.SetFilter(seen.filter)
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	udpIn(t, a, b, "first")
 	expectUDP(t, b, "first")
 	if n := seen.n[protocol.TypeInitiation].Load(); n != 1 {
@@ -403,10 +408,7 @@ func floodInitiations(t testing.TB, c *memnet.Conn, e *memEnd, now time.Time, n 
 func TestMemCookiesUnderLoad(t *testing.T) {
 	t.Parallel()
 	w := newMemWorld()
-	a := w.start(t, "a", tun.ModeTUN, "192.0.2.1:51820", "10.9.0.1")
-	b := w.start(t, "b", tun.ModeTUN, "192.0.2.2:51820", "10.9.0.2")
-	connect(t, a, b, 0, false)
-	connect(t, b, a, 0, false)
+	a, b := w.tunPair(t)
 	attacker, err := w.net.Host(netip.MustParseAddr("198.51.100.66")).Listen(0)
 	if err != nil {
 		t.Fatal(err)

@@ -19,9 +19,25 @@ type rateLimiter struct {
 	swept   time.Time
 }
 
+// bucket is a token bucket's state; its owner holds the rate, the burst
+// and the lock.
 type bucket struct {
 	tokens float64
 	last   time.Time
+}
+
+// take refills b for the time since it last took (at rate a second, up to
+// burst) and takes a token, reporting whether one was there.
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(burst, b.tokens+dt.Seconds()*rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 func newRateLimiter(rate, burst float64) *rateLimiter {
@@ -46,13 +62,7 @@ func (r *rateLimiter) allow(addr netip.Addr, now time.Time) bool {
 		b = &bucket{tokens: r.burst, last: now}
 		r.buckets[addr] = b
 	}
-	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.take(now, r.rate, r.burst)
 }
 
 // sourceKey is what a rate limit counts by: an IPv4 address, or the /64 of
@@ -68,27 +78,18 @@ func sourceKey(a netip.Addr) netip.Addr {
 
 // tokenBucket allows rate events per second, burst at once.
 type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
+	mu    sync.Mutex
+	rate  float64
+	burst float64
+	b     bucket
 }
 
 // take takes a token, reporting whether one was there.
-func (b *tokenBucket) take(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.last.IsZero() {
-		b.tokens, b.last = b.burst, now
+func (t *tokenBucket) take(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.b.last.IsZero() {
+		t.b = bucket{tokens: t.burst, last: now}
 	}
-	if dt := now.Sub(b.last); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+dt.Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return t.b.take(now, t.rate, t.burst)
 }
