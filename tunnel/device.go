@@ -111,7 +111,8 @@ type Device struct {
 	wg     sync.WaitGroup
 }
 
-// Stats counts what a Device dropped, by reason. Nothing it drops is answered.
+// Stats counts what a Device dropped, by reason (nothing it drops is
+// answered), and after the drops what else it did that is worth watching.
 type Stats struct {
 	Malformed      atomic.Uint64 // too short, unknown type, wrong size
 	BadMAC         atomic.Uint64 // handshake messages whose mac1 (or needed mac2) did not verify
@@ -136,6 +137,12 @@ type Stats struct {
 	FragOverlap       atomic.Uint64 // fragments overlapping data that had arrived
 	FragMismatch      atomic.Uint64 // fragments that disagree with their frame, or whose frame is too big
 	FragTimedOut      atomic.Uint64 // incomplete frames dropped: timed out, or evicted by newer ones
+
+	// Not drops: sessions established (a keypair made current), as
+	// initiator (the peer's response consumed) or as responder (the
+	// initiator's first data on the new keypair confirmed it): each moves
+	// the peer's latest handshake.
+	HandshakesCompleted atomic.Uint64
 
 	// Not drops: how often the socket offloads carried several datagrams.
 	GSOSends    atomic.Uint64 // sends of several datagrams in one UDP GSO message

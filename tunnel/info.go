@@ -9,6 +9,7 @@ import (
 
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/l2switch"
+	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 )
 
@@ -30,6 +31,7 @@ type Info struct {
 	FloodLimit uint32            `json:"flood_limit,omitempty"` // TAP: frames each peer may have flooded per second, 0: no limit
 	Peers      []PeerInfo        `json:"peers"`
 	MACs       []MACInfo         `json:"macs,omitempty"`
+	MACCount   int               `json:"mac_count,omitempty"` // TAP: live and pinned addresses in the switch (MACs has them unless from Snapshot)
 	Counters   map[string]uint64 `json:"counters"`
 	Switch     *l2switch.Stats   `json:"switch,omitempty"`
 }
@@ -87,9 +89,22 @@ type MACInfo struct {
 }
 
 // Info reports the device's mode, peers, MAC table and counters.
-func (d *Device) Info() any {
-	now := d.now()
+func (d *Device) Info() any { return d.info(d.Status(), true) }
+
+// Snapshot returns the device's status and its Info, made from the same
+// copy of the status, but without the MAC table's entries: Info.MACs is
+// nil, and Info.MACCount and each PeerInfo.MACs count them. It is what a
+// metrics scrape reads every few seconds: one copy of the peers, no string
+// per address, and the device's lock held only while the peers' paths are
+// read, as for Info.
+func (d *Device) Snapshot() (devconf.DeviceStatus, Info) {
 	st := d.Status()
+	return st, d.info(st, false)
+}
+
+// info builds an Info from st; withMACs lists the MAC table's entries.
+func (d *Device) info(st devconf.DeviceStatus, withMACs bool) Info {
+	now := d.now()
 	in := Info{Name: d.tun.Name(), Mode: "tun", MTU: d.mtu, ListenPort: st.ListenPort, MSS4: d.mss4, MSS6: d.mss6}
 	d.mu.RLock()
 	in.ListenTCP = d.listenTCP
@@ -101,13 +116,20 @@ func (d *Device) Info() any {
 			in.TapMAC = mac.String()
 		}
 	}
-	perPeer := map[string]int{}
+	perPeer := map[protocol.Key]int{}
 	if d.sw != nil {
-		for _, e := range d.sw.Entries(now) {
+		entries := d.sw.Entries(now)
+		in.MACCount = len(entries)
+		for _, e := range entries {
+			if e.Port != nil {
+				perPeer[e.Port.public]++
+			}
+			if !withMACs {
+				continue
+			}
 			mi := MACInfo{MAC: e.MAC.String(), AgeSec: e.Age.Round(time.Millisecond).Seconds(), Pinned: e.Pinned}
 			if e.Port != nil {
 				mi.Peer = e.Port.public.String()
-				perPeer[mi.Peer]++
 			}
 			in.MACs = append(in.MACs, mi)
 		}
@@ -117,7 +139,7 @@ func (d *Device) Info() any {
 	d.mu.RLock()
 	for _, ps := range st.Peers {
 		key := ps.PublicKey.String()
-		pi := PeerInfo{PublicKey: key, RxBytes: ps.RxBytes, TxBytes: ps.TxBytes, MACs: perPeer[key]}
+		pi := PeerInfo{PublicKey: key, RxBytes: ps.RxBytes, TxBytes: ps.TxBytes, MACs: perPeer[ps.PublicKey]}
 		if ps.Endpoint.IsValid() {
 			pi.Endpoint = ps.Endpoint.String()
 		}

@@ -362,6 +362,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort, v
 	p.rotate(kp)
 	p.sentNoReply = time.Time{}
 	p.lastHS.Store(now.UnixNano())
+	d.stats.HandshakesCompleted.Add(1)
 	staged := p.staged
 	p.staged = nil
 	p.mu.Unlock()
@@ -464,6 +465,7 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 		d.indices.del(p.hsIndex)
 		p.hsIndex = 0
 		p.lastHS.Store(now.UnixNano())
+		d.stats.HandshakesCompleted.Add(1)
 		staged, p.staged = p.staged, nil
 	}
 	p.sentNoReply = time.Time{}
