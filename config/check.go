@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -295,4 +296,35 @@ func InterfaceName(path string) (string, error) {
 		return "", &Error{File: path, Msg: "the file name must be an interface name followed by .conf: 1 to 15 of a-z A-Z 0-9 _ = + . - (as wg-quick wants)"}
 	}
 	return name, nil
+}
+
+// parseMetricsAddress parses MetricsAddress: an IP address (IPv6 in
+// brackets, a zone allowed) and a TCP port from 1 to 65535. A host name is
+// refused, as a port without an address: what is listened on must not
+// depend on DNS, and every address is said with 0.0.0.0 or [::].
+func parseMetricsAddress(s string) (netip.AddrPort, error) {
+	const want = "want an IP address and a TCP port, such as 127.0.0.1:9586 or [::1]:9586 (0.0.0.0:9586 or [::]:9586: every address)"
+	if s == "" {
+		return netip.AddrPort{}, fmt.Errorf("empty value: %s", want)
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		i := strings.LastIndexByte(s, ':')
+		switch {
+		case i < 0:
+			return netip.AddrPort{}, fmt.Errorf("no port: %s", want)
+		case i == 0:
+			return netip.AddrPort{}, fmt.Errorf("no address before the port: %s", want)
+		case !strings.HasPrefix(s, "[") && strings.Contains(s[:i], ":"):
+			return netip.AddrPort{}, fmt.Errorf("an IPv6 address must be in brackets: %s", want)
+		}
+		if _, err := netip.ParseAddr(strings.Trim(s[:i], "[]")); err != nil && isHostname(s[:i]) {
+			return netip.AddrPort{}, fmt.Errorf("a host name: %s", want)
+		}
+		return netip.AddrPort{}, errors.New(want)
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("port 0: %s", want)
+	}
+	return ap, nil
 }

@@ -2,8 +2,8 @@
 // format of wg-quick(8): the [Interface] and [Peer] sections that wg(8)
 // setconf takes, plus wg-quick's Address, DNS, MTU, Table, PreUp, PostUp,
 // PreDown, PostDown and SaveConfig, plus tapwire's own keys: Mode, Bridge,
-// ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit and ListenTCP in
-// [Interface], AllowedMACs and Transport in [Peer]. The MAC keys and
+// ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit, ListenTCP and
+// MetricsAddress in [Interface], AllowedMACs and Transport in [Peer]. The MAC keys and
 // FloodLimit need Mode = tap. WGConf leaves tapwire's keys out.
 //
 // Parsing follows wg and wg-quick (wireguard-tools) rather than a generic INI
@@ -29,7 +29,7 @@
 //
 // Values are parsed once, into types: Mode, Switch (ClampMSS), bool
 // (SaveConfig), time.Duration (MACAgeing, PersistentKeepalive), uint32
-// (FloodLimit) and Table.
+// (FloodLimit), netip.AddrPort (MetricsAddress) and Table.
 // Table reads off and auto as wg-quick does, in lower case only, and any
 // other value as ip(8) reads a routing table: a number, or a name that
 // Options.TableNames resolves (by default from iproute2's rt_tables files),
@@ -105,6 +105,11 @@ type Interface struct {
 	// ListenTCP is the TCP port that accepts tunnel streams from peers
 	// whose Transport is tcp or auto (0: none).
 	ListenTCP int
+	// MetricsAddress is where the daemon serves its metrics over HTTP
+	// (/metrics, in the Prometheus text format): an IP address and a TCP
+	// port, such as 127.0.0.1:9586 (0.0.0.0 or [::]: every address). The
+	// zero AddrPort (no MetricsAddress line): no metrics.
+	MetricsAddress netip.AddrPort
 }
 
 // Peer is a [Peer] section.

@@ -259,6 +259,15 @@ func goodCases() []goodCase {
 		{"whitespace inside wg keys and values", base + "[Peer]\nPublic Key = " + pub2[:10] + " " + pub2[10:] + "\nEnd point = exam ple.com : 5 1820\n", func(c *Config) bool {
 			return c.Peers[0].PublicKey == key(pub2) && c.Peers[0].Endpoint == "example.com:51820"
 		}},
+		{"metrics address", base + "MetricsAddress = 127.0.0.1:9586\n", func(c *Config) bool {
+			return c.Interface.MetricsAddress == netip.MustParseAddrPort("127.0.0.1:9586")
+		}},
+		{"metrics address IPv6, last wins", base + "metricsaddress = 0.0.0.0:1\nMetricsAddress = [::1]:09586\n", func(c *Config) bool {
+			return c.Interface.MetricsAddress == netip.MustParseAddrPort("[::1]:9586")
+		}},
+		{"metrics address zone", base + "MetricsAddress = [fe80::1%eth0]:65535\n", func(c *Config) bool {
+			return c.Interface.MetricsAddress.String() == "[fe80::1%eth0]:65535"
+		}},
 		{"comment right after value", "[Interface]#x\nPrivateKey=" + priv1 + "#comment\n", func(c *Config) bool { return c.Interface.PrivateKey == key(priv1) }},
 	}
 }
@@ -397,6 +406,15 @@ func TestParseBad(t *testing.T) {
 		{"allowed macs without tap", base + "[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01\n", 5, "AllowedMACs", "add Mode = tap"},
 		{"allowed macs bad", base + "Mode = tap\n[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01, ff:ff:ff:ff:ff:ff\n", 6, "AllowedMACs", "want unicast MAC"},
 		{"allowed macs in interface", base + "AllowedMACs = 02:00:5e:00:53:01\n", 3, "AllowedMACs", "belongs in a [Peer]"},
+		{"metrics address name", base + "MetricsAddress = localhost:9586\n", 3, "MetricsAddress", "a host name: want an IP address and a TCP port"},
+		{"metrics address no host", base + "MetricsAddress = :9586\n", 3, "MetricsAddress", "no address before the port"},
+		{"metrics address no port", base + "MetricsAddress = 127.0.0.1\n", 3, "MetricsAddress", "no port"},
+		{"metrics address port 0", base + "MetricsAddress = 127.0.0.1:0\n", 3, "MetricsAddress", "port 0"},
+		{"metrics address port range", base + "MetricsAddress = 127.0.0.1:65536\n", 3, "MetricsAddress", "such as 127.0.0.1:9586"},
+		{"metrics address bare v6", base + "MetricsAddress = ::1:9586\n", 3, "MetricsAddress", "must be in brackets"},
+		{"metrics address v4 in brackets", base + "MetricsAddress = [127.0.0.1]:9586\n", 3, "MetricsAddress", "want an IP address"},
+		{"metrics address empty", base + "MetricsAddress =\n", 3, "MetricsAddress", "empty value"},
+		{"metrics address in peer", base + peer + "MetricsAddress = 127.0.0.1:9586\n", 5, "MetricsAddress", "belongs in the [Interface]"},
 		{"unicode case folding", base + "Persistent\u212aeepalive = 1\n", 3, "Persistent\u212aeepalive", "unknown key"},
 		{"unicode fold in value", base + "SaveConfig = fal\u017fe\n", 3, "SaveConfig", "neither true nor false"},
 		{"first error by line", "[Interface]\n" + peer + "[Peer]\n", 1, "PrivateKey", "missing"},
@@ -512,6 +530,15 @@ Endpoint = 198.51.100.4:51820
 	}
 	if got := string(tap.Marshal()); !strings.Contains(got, "Mode = tap\nBridge = br0\n") {
 		t.Errorf("Marshal lost Mode/Bridge:\n%s", got)
+	}
+
+	// MetricsAddress is tapwire's: Marshal keeps it, WGConf leaves it out.
+	m := mustParse(t, "m.conf", "[Interface]\nPrivateKey = "+priv1+"\nMetricsAddress = [::1]:9586\n")
+	if got := string(m.Marshal()); !strings.Contains(got, "\nMetricsAddress = [::1]:9586\n") {
+		t.Errorf("Marshal lost MetricsAddress:\n%s", got)
+	}
+	if got := string(m.WGConf()); strings.Contains(got, "Metrics") {
+		t.Errorf("WGConf keeps MetricsAddress:\n%s", got)
 	}
 }
 

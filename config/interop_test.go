@@ -94,7 +94,7 @@ func TestWGQuickStrip(t *testing.T) {
 			}
 			stripped.Interface.Mode, stripped.Interface.Bridge = ModeDefault, ""
 			stripped.Interface.ClampMSS, stripped.Interface.MACAgeing, stripped.Interface.MaxMACsPerPeer = SwitchDefault, 0, 0
-			stripped.Interface.FloodLimit = 0
+			stripped.Interface.FloodLimit, stripped.Interface.MetricsAddress = 0, netip.AddrPort{}
 			for i := range stripped.Peers {
 				stripped.Peers[i].AllowedMACs = nil
 			}

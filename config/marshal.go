@@ -62,6 +62,9 @@ func (c *Config) Marshal() []byte {
 	if in.ListenTCP != 0 {
 		kv(&b, "ListenTCP", strconv.Itoa(in.ListenTCP))
 	}
+	if in.MetricsAddress.IsValid() {
+		kv(&b, "MetricsAddress", in.MetricsAddress.String())
+	}
 	c.writePeers(&b, true)
 	return b.Bytes()
 }

@@ -155,7 +155,7 @@ var (
 		"preup": "PreUp", "postup": "PostUp", "predown": "PreDown", "postdown": "PostDown",
 		"saveconfig": "SaveConfig", "mode": "Mode", "bridge": "Bridge",
 		"clampmss": "ClampMSS", "macageing": "MACAgeing", "macaging": "MACAgeing", "maxmacsperpeer": "MaxMACsPerPeer",
-		"listentcp": "ListenTCP", "floodlimit": "FloodLimit",
+		"listentcp": "ListenTCP", "floodlimit": "FloodLimit", "metricsaddress": "MetricsAddress",
 	}
 	tapwirePeerKeys = map[string]string{"allowedmacs": "AllowedMACs", "transport": "Transport"}
 	wgInterfaceKeys = map[string]string{"privatekey": "PrivateKey", "listenport": "ListenPort", "fwmark": "FwMark"}
@@ -202,7 +202,7 @@ func (p *parser) line(n int, raw string) *Error {
 		if canon, ok := tapwirePeerKeys[lk]; ok {
 			return p.errorf(n, key, "%s belongs in a [Peer] section, not in [Interface]", canon)
 		}
-		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit or ListenTCP")
+		return p.errorf(n, key, "unknown key in [Interface]: want PrivateKey, ListenPort, FwMark, Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, Mode, Bridge, ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit, ListenTCP or MetricsAddress")
 	case peerSection:
 		if canon, ok := wgPeerKeys[wk]; ok {
 			return p.peerWG(n, key, canon, removeSpace(value))
@@ -328,6 +328,12 @@ func (p *parser) interfaceQuick(n int, key, canon, value, hook string) *Error {
 			return p.errorf(n, key, "%q: want a TCP port from 1 to 65535", clip(value))
 		}
 		in.ListenTCP = int(v)
+	case "MetricsAddress":
+		ap, err := parseMetricsAddress(value)
+		if err != nil {
+			return p.errorf(n, key, "%q: %v", clip(value), err)
+		}
+		in.MetricsAddress = ap
 	case "FloodLimit":
 		v, ok := parseDecimal(value, 1<<32-1)
 		if !ok {
