@@ -5,8 +5,10 @@
 package nstest
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -87,6 +89,25 @@ func (ns *NS) Run(name string, args ...string) string {
 
 // Do runs fn on a thread inside the namespace (see inns.Do).
 func (ns *NS) Do(fn func() error) error { return inns.Do(ns.Name, fn) }
+
+// HTTPClient returns an HTTP client whose connections are dialed inside
+// the namespace (its loopback and links), whatever thread the request
+// runs on; it keeps no idle connections, so nothing outlives a request.
+func (ns *NS) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		Proxy:             nil, // never a proxy from the environment
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := ns.Do(func() error {
+				var err error
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+}
 
 // Link joins ns and other with a veth pair (names a in ns, b in other),
 // gives each end its addresses (IPv6 without duplicate address detection)

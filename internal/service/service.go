@@ -1,14 +1,20 @@
 // Package service runs a tunnel interface the way both tapwire up and
-// tapwire-go do: a TUN (or TAP) device, the engine on it, and the UAPI
-// socket through which wg configures and reads it.
+// tapwire-go do: a TUN (or TAP) device, the engine on it, the UAPI socket
+// through which wg configures and reads it, and, when asked, an HTTP
+// listener serving the engine's metrics (package metrics).
 package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/tapwire/tapwire/metrics"
 	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/tunnel"
 	"github.com/tapwire/tapwire/uapi"
@@ -31,6 +37,10 @@ type Service struct {
 	uapi   *uapi.Server
 	served chan error
 	log    *slog.Logger
+
+	metricsLn  net.Listener // nil: no metrics
+	metricsSrv *http.Server
+	metricsEnd chan error // what the metrics server's Serve returned
 }
 
 // Options configure Start.
@@ -44,10 +54,17 @@ type Options struct {
 	// Engine options for TAP mode and MSS clamping (Log and Timers above
 	// win over Engine's).
 	Engine tunnel.Options
+	// MetricsAddress is where to serve the engine's metrics over HTTP
+	// (/metrics, Prometheus text format; see package metrics), in the
+	// namespace Start is called in; port 0 picks a free port (see
+	// MetricsAddr). The zero AddrPort: no metrics.
+	MetricsAddress netip.AddrPort
 }
 
-// Start opens the TUN device, starts the engine and serves the UAPI socket
-// /var/run/wireguard/NAME.sock. On error nothing is left behind.
+// Start opens the TUN device, starts the engine, serves the UAPI socket
+// /var/run/wireguard/NAME.sock, and the metrics at Options.MetricsAddress
+// if set. The metrics address is bound first, so that an address in use
+// fails Start before any device exists. On error nothing is left behind.
 func Start(o Options) (*Service, error) {
 	if o.MTU == 0 {
 		o.MTU = DefaultMTU
@@ -58,25 +75,66 @@ func Start(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	var ln net.Listener
+	if o.MetricsAddress.IsValid() {
+		var err error
+		if ln, err = net.Listen("tcp", o.MetricsAddress.String()); err != nil {
+			return nil, fmt.Errorf("metrics address of %s: %w", o.Name, err)
+		}
+	}
+	closeLn := func() {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 	dev, err := tun.Open(tun.Config{Name: o.Name, Mode: o.Mode, MTU: o.MTU})
 	if err != nil {
+		closeLn()
 		return nil, err
 	}
 	eo := o.Engine
 	eo.Log, eo.Timers = o.Log, o.Timers
 	eng, err := tunnel.New(dev, eo)
 	if err != nil {
+		closeLn()
 		dev.Close()
 		return nil, err
 	}
 	srv, err := uapi.Listen(dev.Name())
 	if err != nil {
+		closeLn()
 		eng.Close()
 		return nil, fmt.Errorf("UAPI socket for %s: %w", dev.Name(), err)
 	}
 	s := &Service{Device: eng, uapi: srv, served: make(chan error, 1), log: o.Log}
 	go func() { s.served <- srv.Serve(eng) }()
+	if ln != nil {
+		s.serveMetrics(ln)
+	}
 	return s, nil
+}
+
+// serveMetrics serves the engine's metrics on ln until Close.
+func (s *Service) serveMetrics(ln net.Listener) {
+	log := s.log.With("metrics", ln.Addr().String())
+	s.metricsLn, s.metricsEnd = ln, make(chan error, 1)
+	s.metricsSrv = &http.Server{
+		Handler:           metrics.Handler(metrics.NewRegistry(s.Device), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() { s.metricsEnd <- s.metricsSrv.Serve(ln) }()
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+}
+
+// MetricsAddr returns the address the metrics are served at (the port
+// picked when Options.MetricsAddress had port 0), or nil if they are not.
+func (s *Service) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
 }
 
 // Wait blocks until ctx ends, the interface disappears (ip link del), or
@@ -102,8 +160,19 @@ func (s *Service) Wait(ctx context.Context) {
 	}
 }
 
-// Close stops serving the UAPI, then the engine, which deletes the device.
+// Close stops serving the metrics (scrapes under way get a few seconds to
+// finish) and the UAPI, then the engine, which deletes the device.
 func (s *Service) Close() {
+	if s.metricsSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := s.metricsSrv.Shutdown(ctx); err != nil {
+			s.metricsSrv.Close()
+		}
+		cancel()
+		if err := <-s.metricsEnd; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Warn("metrics server", "err", err)
+		}
+	}
 	s.uapi.Close()
 	<-s.served
 	s.Device.Close()
