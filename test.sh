@@ -21,6 +21,20 @@ if ((${#need[@]})); then
 		echo "test.sh: missing ${need[*]}: the tests that need them will skip (run as root to install)" >&2
 	fi
 fi
+# promtool checks the metrics the daemon serves (cmd/tapwire). Debian has it
+# only in the prometheus package, whose installation would start a
+# Prometheus server: promtool alone (one binary) is taken out of the package.
+if ! command -v promtool >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && tmp=$(mktemp -d) && chmod 755 "$tmp" &&
+		(cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 ||
+			{ apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } &&
+			dpkg-deb -x prometheus_*.deb pkg && install -m 755 pkg/usr/bin/promtool /usr/local/bin/promtool); then
+		echo "test.sh: installed promtool from Debian's prometheus package"
+	else
+		echo "test.sh: no promtool: the metrics are not checked with it" >&2
+	fi
+	[ -z "${tmp:-}" ] || rm -rf "$tmp"
+fi
 if ! command -v go >/dev/null 2>&1; then
 	echo "test.sh: Go is missing: install it from go.dev/dl (see go.mod for the version)" >&2
 	exit 1

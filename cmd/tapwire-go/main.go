@@ -3,21 +3,25 @@
 //
 //	WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go wg-quick up ./wg0.conf
 //
-// Usage: tapwire-go [-f|--foreground] INTERFACE
+// Usage: tapwire-go [-f|--foreground] [--metrics-address IP:PORT] INTERFACE
 //
 // It creates the TUN interface, serves the UAPI socket
 // /var/run/wireguard/INTERFACE.sock for wg, and goes into the background
 // once both are ready (unless -f or WG_PROCESS_FOREGROUND=1). It exits when
 // the interface is deleted (as wg-quick down does) or on SIGINT/SIGTERM.
+// --metrics-address (or TAPWIRE_METRICS_ADDRESS, which wg-quick passes on;
+// the flag wins) serves Prometheus metrics at http://IP:PORT/metrics.
 // LOG_LEVEL=verbose (or debug) logs handshakes, error logs errors only,
 // silent logs nothing.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,36 +33,82 @@ import (
 )
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s [-f|--foreground] INTERFACE-NAME\n", os.Args[0])
+	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--metrics-address IP:PORT] INTERFACE-NAME\n", os.Args[0])
+}
+
+// metricsEnv sets the metrics address when --metrics-address does not.
+const metricsEnv = "TAPWIRE_METRICS_ADDRESS"
+
+// options are tapwire-go's command line: wireguard-go's, and the metrics
+// address.
+type options struct {
+	name          string
+	foreground    bool
+	help, version bool
+	metrics       netip.AddrPort // zero: no metrics
+}
+
+// parseArgs reads the command line (without the program's name), and the
+// environment through getenv.
+func parseArgs(args []string, getenv func(string) string) (options, error) {
+	o := options{foreground: getenv("WG_PROCESS_FOREGROUND") == "1"}
+	metrics, from := getenv(metricsEnv), metricsEnv
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-f" || a == "--foreground":
+			o.foreground = true
+		case a == "-h" || a == "--help":
+			o.help = true
+		case a == "--version" || a == "-v":
+			o.version = true
+		case a == "--metrics-address":
+			if i+1 == len(args) {
+				return o, fmt.Errorf("%s needs an address, such as 127.0.0.1:9586", a)
+			}
+			i++
+			metrics, from = args[i], a
+		case strings.HasPrefix(a, "--metrics-address="):
+			metrics, from = strings.TrimPrefix(a, "--metrics-address="), "--metrics-address"
+		case strings.HasPrefix(a, "-"):
+			return o, fmt.Errorf("unknown option %s", a)
+		case o.name != "":
+			return o, fmt.Errorf("one interface name, not %s and %s", o.name, a)
+		default:
+			o.name = a
+		}
+	}
+	if o.help || o.version {
+		return o, nil
+	}
+	if o.name == "" {
+		return o, errors.New("no interface name")
+	}
+	if metrics != "" {
+		ap, err := netip.ParseAddrPort(metrics)
+		if err != nil || ap.Port() == 0 {
+			return o, fmt.Errorf("%s %q: want an IP address and a TCP port, such as 127.0.0.1:9586 or [::1]:9586", from, metrics)
+		}
+		o.metrics = ap
+	}
+	return o, nil
 }
 
 func main() {
-	foreground := os.Getenv("WG_PROCESS_FOREGROUND") == "1"
-	var name string
-	for _, a := range os.Args[1:] {
-		switch a {
-		case "-f", "--foreground":
-			foreground = true
-		case "-h", "--help":
-			usage(os.Stdout)
-			return
-		case "--version", "-v":
-			fmt.Println("tapwire-go (tapwire's WireGuard engine, wireguard-go command line)")
-			return
-		default:
-			if strings.HasPrefix(a, "-") || name != "" {
-				usage(os.Stderr)
-				os.Exit(1)
-			}
-			name = a
-		}
-	}
-	if name == "" {
+	o, err := parseArgs(os.Args[1:], os.Getenv)
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		usage(os.Stderr)
 		os.Exit(1)
+	case o.help:
+		usage(os.Stdout)
+		return
+	case o.version:
+		fmt.Println("tapwire-go (tapwire's WireGuard engine, wireguard-go command line)")
+		return
 	}
 	child := daemon.TakeChild()
-	if !foreground && child == nil {
+	if !o.foreground && child == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("not ready after %v", readyTimeout))
 		err := daemon.Background(ctx, "", stopTimeout)
@@ -70,7 +120,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(name, child); err != nil {
+	if err := run(o, child); err != nil {
 		child.Ready(err)
 		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		os.Exit(1)
@@ -97,11 +147,12 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-func run(name string, child *daemon.Child) error {
+func run(o options, child *daemon.Child) error {
+	name := o.name
 	log := logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := service.Start(service.Options{Name: name, Log: log})
+	s, err := service.Start(service.Options{Name: name, Log: log, MetricsAddress: o.metrics})
 	if err != nil {
 		return err
 	}

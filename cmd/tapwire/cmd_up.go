@@ -30,6 +30,11 @@ Linux bridge (created if missing; Address then goes on the bridge);
 ClampMSS, MACAgeing, MaxMACsPerPeer, FloodLimit and, per peer, AllowedMACs
 tune it.
 
+MetricsAddress = 127.0.0.1:9586 in [Interface] serves Prometheus metrics
+at http://127.0.0.1:9586/metrics (an IP address and a port; [::]:9586 for
+every address): the WireGuard exporters' names and labels, and tapwire's
+own. An address in use fails tapwire up before the device is made.
+
 Examples:
   sudo tapwire up /etc/wireguard/wg0.conf
   sudo tapwire up -f ./wg1.conf        # stay in the foreground, log to stderr

@@ -208,9 +208,10 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 }
 
 // startDevice creates the tunnel device sd asks for and configures it from
-// cfg: keys, port, peers, the MAC table of a tap device, MSS clamping.
+// cfg: keys, port, peers, the MAC table of a tap device, MSS clamping, the
+// metrics listener.
 func startDevice(cfg *config.Config, sd wgquick.StartDevice, log *slog.Logger) (*service.Service, error) {
-	opts := service.Options{Name: sd.Name, MTU: sd.MTU, Log: log}
+	opts := service.Options{Name: sd.Name, MTU: sd.MTU, Log: log, MetricsAddress: cfg.Interface.MetricsAddress}
 	if sd.TAP {
 		opts.Mode = tun.ModeTAP
 		opts.Engine.Switch = l2switch.Options{
