@@ -82,7 +82,7 @@ var dropReasons = []string{
 
 // Collector is a prometheus.Collector that reads a tunnel.Device on each
 // scrape (one tunnel.Device.Snapshot: a copy of the peers, the device's
-// lock held only while their paths are read). It keeps no state between
+// read lock held only while they are copied). It keeps no state between
 // scrapes, and is safe for concurrent scrapes.
 type Collector struct {
 	dev *tunnel.Device

@@ -95,8 +95,8 @@ func (d *Device) Info() any { return d.info(d.Status(), true) }
 // copy of the status, but without the MAC table's entries: Info.MACs is
 // nil, and Info.MACCount and each PeerInfo.MACs count them. It is what a
 // metrics scrape reads every few seconds: one copy of the peers, no string
-// per address, and the device's lock held only while the peers' paths are
-// read, as for Info.
+// per address, and the device's read lock held only while the peers'
+// fields are copied, as for Info.
 func (d *Device) Snapshot() (devconf.DeviceStatus, Info) {
 	st := d.Status()
 	return st, d.info(st, false)
