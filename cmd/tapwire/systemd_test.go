@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/tapwire/tapwire/internal/nstest"
 	"github.com/tapwire/tapwire/internal/pingtest"
+	"github.com/tapwire/tapwire/internal/privdrop"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,14 +55,22 @@ type fgUp struct {
 // leftovers taken back by tapwire down.
 func upForegroundIn(t *testing.T, ns *nstest.NS, conf string, flags ...string) (*fgUp, map[string]string) {
 	t.Helper()
+	return upForegroundWith(t, ns, nil, conf, flags...)
+}
+
+// upForegroundWith is upForegroundIn with tapwire run by the command
+// wrapper (setpriv with its options), if not nil.
+func upForegroundWith(t *testing.T, ns *nstest.NS, wrapper []string, conf string, flags ...string) (*fgUp, map[string]string) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "notify")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	args := append(append([]string{"up", "-f"}, flags...), conf)
-	cmd := ns.Command(filepath.Join(binaries(t), "tapwire"), args...)
+	args := append(append([]string{filepath.Join(binaries(t), "tapwire"), "up", "-f"}, flags...), conf)
+	args = append(slices.Clone(wrapper), args...)
+	cmd := ns.Command(args[0], args[1:]...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
@@ -233,4 +244,116 @@ func monotonicNow(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return ts.Nano() / 1000
+}
+
+// unitFile is the systemd unit in the repository.
+const unitFile = "../../dist/systemd/tapwire@.service"
+
+// TestUnitVerify checks dist/systemd/tapwire@.service with systemd-analyze
+// verify, as an instance whose ExecStart runs the tapwire built for the
+// test (verify wants an executable there): any complaint about the unit
+// fails the test.
+func TestUnitVerify(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("needs systemd-analyze (Debian package systemd)")
+	}
+	raw, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	if !strings.Contains(text, "\nExecStart=/usr/bin/tapwire up --foreground %i\n") {
+		t.Fatalf("%s: ExecStart is not /usr/bin/tapwire up --foreground %%i", unitFile)
+	}
+	dir := t.TempDir()
+	unit := filepath.Join(dir, "tapwire@twsd0.service")
+	text = strings.ReplaceAll(text, "/usr/bin/tapwire ", filepath.Join(binaries(t), "tapwire")+" ")
+	if err := os.WriteFile(unit, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(analyze, "verify", "--man=no", unit)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SYSTEMD_LOG_LEVEL=notice")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		// Other units' complaints (this host's) are not ours.
+		if strings.Contains(line, unit) || strings.Contains(line, "tapwire@") {
+			t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(line))
+		}
+	}
+	// What the unit must say, and what it must not.
+	for _, want := range []string{"\nType=notify\n", "\nExecReload=/bin/kill -HUP $MAINPID\n", "\nRestart=on-failure\n",
+		"\nAfter=network-online.target nss-lookup.target\n", "\nWants=network-online.target nss-lookup.target\n",
+		"\nDeviceAllow=/dev/net/tun rw\n", "\nProtectHome=yes\n", "\nWantedBy=multi-user.target\n"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("%s lacks %q", unitFile, strings.TrimSpace(want))
+		}
+	}
+	if strings.Contains(string(raw), "\nProtectKernelTunables=yes") {
+		t.Errorf("%s: ProtectKernelTunables=yes keeps a default route from setting src_valid_mark", unitFile)
+	}
+}
+
+// unitBoundingSet returns the capabilities of the unit's
+// CapabilityBoundingSet, as setpriv names them (net_admin).
+func unitBoundingSet(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "CapabilityBoundingSet="); ok {
+			var caps []string
+			for _, c := range strings.Fields(v) {
+				caps = append(caps, strings.ToLower(strings.TrimPrefix(c, "CAP_")))
+			}
+			return caps
+		}
+	}
+	t.Fatalf("%s has no CapabilityBoundingSet", unitFile)
+	return nil
+}
+
+// TestUnitCapabilities runs tapwire up -f with the bounding set of
+// tapwire@.service and nothing inheritable (setpriv), as systemd would: it
+// comes up (its device's netlink needs no CAP_SYS_ADMIN), limits the
+// device's GSO segments, drops to CAP_NET_ADMIN, and takes the interface
+// down again.
+func TestUnitCapabilities(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv (Debian package util-linux)")
+	}
+	nstest.GuardHost(t)
+	ns := nstest.New(t)
+	caps := unitBoundingSet(t)
+	bounding := "-all"
+	for _, c := range caps {
+		bounding += ",+" + c
+	}
+	conf := filepath.Join(t.TempDir(), "twunit0.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[Interface]\nPrivateKey = %s\nListenPort = 51091\nAddress = 198.51.100.1/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 198.51.100.2/32, 203.0.113.0/24\n", key(t), key(t).PublicKey())), 0o600)
+	u, ready := upForegroundWith(t, ns, []string{setpriv, "--bounding-set", bounding, "--inh-caps=-all"}, conf)
+	if !strings.Contains(ready["STATUS"], "privileges: CAP_NET_ADMIN (dropped after start)") {
+		t.Errorf("READY=1 status %q", ready["STATUS"])
+	}
+	requireCaps(t, u.cmd.Process.Pid, 1<<privdrop.NetAdmin)
+	if out := ns.Run("ip", "-d", "link", "show", "twunit0"); !strings.Contains(out, "gso_max_segs 128 ") {
+		t.Errorf("the device's GSO segments are not limited to what a read splits:\n%s", out)
+	}
+	if out := ns.Run("ip", "route", "show", "203.0.113.0/24"); !strings.Contains(out, "dev twunit0") {
+		t.Errorf("no route for the peer's allowed IPs: %q", out)
+	}
+	if out, err := tapwireIn(t, ns, "down", "twunit0"); err != nil {
+		t.Fatalf("tapwire down: %v\n%s", err, out)
+	}
+	if err := u.wait(t); err != nil {
+		t.Errorf("tapwire up -f: %v\n%s", err, u.out)
+	}
+	requireNothingLeft(t, ns, "twunit0", "")
 }
