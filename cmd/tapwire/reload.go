@@ -38,15 +38,19 @@ import (
 // reloader applies the configuration file again on each SIGHUP.
 type reloader struct {
 	sig     chan os.Signal
+	quit    chan struct{}
 	done    chan struct{}
 	cfg     *config.Config // the file as last applied; the goroutine's until stop
 	stopped bool
 }
 
 // catchReload starts catching SIGHUP, whose default would end the
-// process; start then serves the signals, those caught before too.
+// process, for the rest of the process's life: start then serves the
+// signals, those caught before too, and after stop they are dropped (a
+// reload asked for while the interface goes down does not kill the
+// process halfway).
 func catchReload() *reloader {
-	r := &reloader{sig: make(chan os.Signal, 1), done: make(chan struct{})}
+	r := &reloader{sig: make(chan os.Signal, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	signal.Notify(r.sig, syscall.SIGHUP)
 	return r
 }
@@ -58,7 +62,12 @@ func (r *reloader) start(path string, cfg *config.Config, s *service.Service, pl
 	r.cfg = cfg
 	go func() {
 		defer close(r.done)
-		for range r.sig {
+		for {
+			select {
+			case <-r.quit:
+				return
+			case <-r.sig:
+			}
 			sd.Reloading("reloading " + path)
 			if next, err := reload(path, r.cfg, s, pf, log); err != nil {
 				log.Error("reload refused; the running configuration stays", "err", err)
@@ -71,14 +80,13 @@ func (r *reloader) start(path string, cfg *config.Config, s *service.Service, pl
 	}()
 }
 
-// stop stops catching SIGHUP, waits for a reload under way, and returns the
+// stop stops reloading, waits for a reload under way, and returns the
 // file as last applied (nil if start was not called). Later calls only
 // return it again; the goroutine that called start calls stop.
 func (r *reloader) stop() *config.Config {
 	if !r.stopped {
 		r.stopped = true
-		signal.Stop(r.sig)
-		close(r.sig)
+		close(r.quit)
 		if r.cfg != nil {
 			<-r.done
 		}
