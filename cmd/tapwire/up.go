@@ -137,7 +137,9 @@ func shellQuote(s string) string {
 // interface is deleted; on the way out it saves the running configuration
 // to path (SaveConfig = true) and runs PreDown and PostDown. What wg-quick
 // does around the device (hooks, addresses, bridge, routes, rules, DNS) is
-// the plan package wgquick computes and carries out.
+// the plan package wgquick computes and carries out. Once the interface
+// is up it drops its privileges (privileges.go), tells systemd and the
+// waiting parent, and applies the file again on SIGHUP (reload.go).
 func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child, f upFlags) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// systemd's socket and SIGHUP are taken before any hook runs.
