@@ -735,7 +735,19 @@ func (d *Device) netlinkFD(fd int) (*netlink.Handle, error) {
 	}
 	ns := netns.NsHandle(r)
 	defer ns.Close()
-	return netlink.NewHandleAt(ns)
+	return netlinkIn(ns)
+}
+
+// netlinkIn returns a netlink handle whose socket is in ns, made there by
+// inns (which enters no namespace the thread is in already: netlink's own
+// NewHandleAt always does, and that takes CAP_SYS_ADMIN).
+func netlinkIn(ns netns.NsHandle) (*netlink.Handle, error) {
+	var h *netlink.Handle
+	err := inns.DoHandle(ns, func() (err error) {
+		h, err = netlink.NewHandleAt(netns.None())
+		return err
+	})
+	return h, err
 }
 
 func (d *Device) inNS(op string, fn func() error) error {
@@ -753,7 +765,7 @@ func (d *Device) withNetlink(op string, fn func(h *netlink.Handle) error) error 
 		return &OpError{Op: op, Name: d.name, Err: err}
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlinkIn(ns)
 	if err != nil {
 		return &OpError{Op: op, Name: d.name, Err: err}
 	}

@@ -17,8 +17,9 @@ func statusCommand() *command {
 		usage: "[--json] [INTERFACE...]",
 		short: "show interfaces as wg show does, plus mode, MAC table and drops",
 		long: `Shows each tapwire interface (all of them, or those named) as wg show
-does, plus its mode (tun or tap), peers running the other mode, the MAC
-table of a TAP interface, and the non-zero drop counters.
+does, plus its mode (tun or tap), the privileges its tapwire up kept once
+up, peers running the other mode, the MAC table of a TAP interface, and
+the non-zero drop counters.
 
 Examples:
   sudo tapwire status

@@ -109,6 +109,8 @@ func TestUpArgsName(t *testing.T) {
 		{[]string{"tapwire", "up", "-f", "wg0.conf"}, true},
 		{[]string{"tapwire", "up", "wg0.conf", "--foreground"}, true},
 		{[]string{"tapwire", "up", "wg1.conf"}, false},
+		{[]string{"/usr/bin/tapwire", "up", "--foreground", "wg0"}, true},
+		{[]string{"tapwire", "up", "wg1"}, false},
 		{[]string{"tapwire", "down", "wg0.conf"}, false},
 		{[]string{"tapwire", "wg0.conf", "up"}, false},
 		{[]string{"sleep", "60"}, false},

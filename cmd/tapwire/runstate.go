@@ -50,6 +50,9 @@ type runState struct {
 	// Leftovers are what taking the interface down would take back that
 	// does not go with the process (wgquick.Leftovers).
 	Leftovers wgquick.Leftovers `json:"leftovers"`
+	// Privileges are what it kept once the interface was up, as tapwire
+	// status shows them (see privileges.go); "" until then.
+	Privileges string `json:"privileges,omitempty"`
 }
 
 func pidPath(name string) string   { return filepath.Join(runDir(), name+".pid") }
@@ -229,7 +232,7 @@ func isUpOf(pid int, name string, st *runState) (bool, string) {
 }
 
 // upArgsName reports whether the command line args is "PROGRAM ... up ...
-// FILE ...", with a FILE for the interface name.
+// FILE ...", with a FILE for the interface name, or the name itself.
 func upArgsName(args []string, name string) bool {
 	if len(args) < 3 {
 		return false
@@ -241,6 +244,9 @@ func upArgsName(args []string, name string) bool {
 	for _, a := range args[i+2:] {
 		if strings.HasPrefix(a, "-") {
 			continue
+		}
+		if a == name {
+			return true
 		}
 		if n, err := config.InterfaceName(a); err == nil && n == name {
 			return true

@@ -24,12 +24,13 @@ import (
 func runStatus(ctx context.Context, stdout, stderr io.Writer, f statusFlags, names []string) error {
 	infos, err := statusInfos(uapi.SocketDir, names)
 	if f.json {
-		if infos == nil {
-			infos = []tunnel.Info{}
+		out := []statusJSON{}
+		for _, in := range infos {
+			out = append(out, statusJSON{in, daemonPrivileges(in.Name)})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(infos); err != nil {
+		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
@@ -37,13 +38,31 @@ func runStatus(ctx context.Context, stdout, stderr io.Writer, f statusFlags, nam
 			if i > 0 {
 				fmt.Fprintln(stdout)
 			}
-			printInfo(stdout, in, time.Now())
+			printInfo(stdout, in, daemonPrivileges(in.Name), time.Now())
 		}
 		if len(infos) == 0 && len(names) == 0 && err == nil {
 			fmt.Fprintln(stdout, "no tapwire interfaces are running")
 		}
 	}
 	return err
+}
+
+// statusJSON is one interface in tapwire status --json: the engine's
+// report and, for an interface of tapwire up, the privileges its process
+// kept.
+type statusJSON struct {
+	tunnel.Info
+	Privileges string `json:"privileges,omitempty"`
+}
+
+// daemonPrivileges returns what the tapwire up of the interface name kept
+// once it was up, as its state file says (see privileges.go); "" for an
+// interface of another program (tapwire-go) or one still coming up.
+func daemonPrivileges(name string) string {
+	if rf := lookRunFiles(name); rf.live && rf.state != nil {
+		return rf.state.Privileges
+	}
+	return ""
 }
 
 // statusInfos asks the UAPI sockets in dir (uapi.SocketDir, or a test's
@@ -123,13 +142,17 @@ func socketOwner(path string) string {
 }
 
 // printInfo prints one interface as wg show does, with what wg show lacks:
-// the mode, mode mismatches, the MAC table and the drop counters.
-func printInfo(w io.Writer, in tunnel.Info, now time.Time) {
+// the mode, the privileges its process kept (priv, if not ""), mode
+// mismatches, the MAC table and the drop counters.
+func printInfo(w io.Writer, in tunnel.Info, priv string, now time.Time) {
 	fmt.Fprintf(w, "interface: %s\n", in.Name)
 	if in.Mode == "tap" {
 		fmt.Fprintf(w, "  mode: tap (Ethernet frames up to %d bytes, MTU %d)\n", in.MaxFrame, in.MTU)
 	} else {
 		fmt.Fprintf(w, "  mode: tun (IP packets, MTU %d)\n", in.MTU)
+	}
+	if priv != "" {
+		fmt.Fprintf(w, "  privileges: %s\n", priv)
 	}
 	if in.ListenTCP != 0 {
 		fmt.Fprintf(w, "  listening port: %d (UDP), %d (TCP)\n", in.ListenPort, in.ListenTCP)

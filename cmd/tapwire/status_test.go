@@ -166,7 +166,7 @@ func TestPrintInfoHub(t *testing.T) {
 		Counters: map[string]uint64{"flood_limited": 42},
 	}
 	var b strings.Builder
-	printInfo(&b, in, time.Now())
+	printInfo(&b, in, "", time.Now())
 	out := b.String()
 	wantAll(t, "status", out, "tap mac: 02:00:00:00:00:aa (pinned: no peer may send from it)",
 		"flood limit: 1000 frames/s per peer (broadcast, multicast, unknown unicast)",

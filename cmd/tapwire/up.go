@@ -52,9 +52,12 @@ func runUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []strin
 // bringUp is runUp with the background child, if this process is it.
 func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []string, child *daemon.Child) error {
 	if len(pos) != 1 {
-		return usageError{"give one wg-quick configuration file, e.g. /etc/wireguard/wg0.conf"}
+		return usageError{"give one wg-quick configuration file or interface name, e.g. /etc/wireguard/wg0.conf or wg0"}
 	}
-	path := pos[0]
+	path, err := configPath(pos[0], tapwireConfDir, wireguardConfDir)
+	if err != nil {
+		return err
+	}
 	// Everything is checked before anything is created.
 	cfg, err := config.ParseFile(path)
 	if err != nil {
@@ -95,7 +98,7 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, log)
 		return nil
 	}
-	return upForeground(ctx, cfg, path, name, stderr, child)
+	return upForeground(ctx, cfg, path, name, stderr, child, f)
 }
 
 // keyFileWarning returns the warning for a configuration file of the given
@@ -134,9 +137,15 @@ func shellQuote(s string) string {
 // interface is deleted; on the way out it saves the running configuration
 // to path (SaveConfig = true) and runs PreDown and PostDown. What wg-quick
 // does around the device (hooks, addresses, bridge, routes, rules, DNS) is
-// the plan package wgquick computes and carries out.
-func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child) error {
+// the plan package wgquick computes and carries out. Once the interface
+// is up it drops its privileges (privileges.go), tells systemd and the
+// waiting parent, and applies the file again on SIGHUP (reload.go).
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child, f upFlags) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// systemd's socket and SIGHUP are taken before any hook runs.
+	sd := daemon.TakeNotifier()
+	hup := catchReload()
+	defer hup.stop()
 	nc, err := netconf.Open("")
 	if err != nil {
 		return err
@@ -186,8 +195,18 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	}
 
 	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
+	st.Privileges = dropPrivileges(cfg, path, f.keepPrivileges, log)
+	if err := writeState(name, st); err != nil {
+		log.Warn("cannot record the privileges kept", "err", err)
+	}
+	if err := sd.Ready(fmt.Sprintf("%s up: %d peers; privileges: %s", name, len(cfg.Peers), st.Privileges)); err != nil {
+		log.Warn("systemd", "err", err)
+	}
 	child.Ready(nil)
+	hup.start(path, cfg, s, plan, sd, log)
 	s.Wait(ctx)
+	cfg = hup.stop()
+	sd.Stopping("taking " + name + " down")
 	up.Down(func() {
 		// As wg-quick does, before anything is taken down: the addresses
 		// as the interface (or its bridge) has them now.
@@ -325,7 +344,7 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error 
 		return usageError{"give the configuration file or the interface name"}
 	}
 	name := pos[0]
-	if strings.Contains(name, "/") || strings.HasSuffix(name, ".conf") {
+	if !isBareName(name) {
 		if name, err = config.InterfaceName(name); err != nil {
 			return err
 		}

@@ -9,6 +9,11 @@
 // TakeChild removes the variable from the child's environment and makes the
 // descriptor close-on-exec, so the programs the child starts (hooks) run as
 // if started by hand, and cannot speak for the child.
+//
+// Under systemd (Type=notify) the service runs in the foreground instead,
+// and a Notifier tells systemd when it is ready, reloading or stopping;
+// TakeNotifier hides NOTIFY_SOCKET from the programs it starts in the same
+// way.
 package daemon
 
 import (

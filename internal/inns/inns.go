@@ -63,7 +63,11 @@ func Do(ns string, fn func() error) error {
 	return DoHandle(target, fn)
 }
 
-// DoHandle is Do for an already open namespace handle.
+// DoHandle is Do for an already open namespace handle. When the target is
+// the namespace the thread is in already, fn runs there without entering
+// it: setns(2) takes CAP_SYS_ADMIN even then, which a process that keeps
+// only CAP_NET_ADMIN (tapwire up once it dropped its privileges, a
+// systemd unit's bounding set) does not have.
 func DoHandle(target netns.NsHandle, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
@@ -75,6 +79,12 @@ func DoHandle(target netns.NsHandle, fn func() error) error {
 			return
 		}
 		defer orig.Close()
+		if orig.Equal(target) {
+			err := fn()
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
 		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter network namespace: %w", err)

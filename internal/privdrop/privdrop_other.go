@@ -1,0 +1,5 @@
+//go:build !linux
+
+package privdrop
+
+func drop([]Capability) error { return ErrNotSupported }
