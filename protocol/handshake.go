@@ -116,6 +116,17 @@ func NewHandshake(local *Local, remote Key, psk Key) *Handshake {
 	return h
 }
 
+// NewHandshakePair returns two handshake states of local with remote, as two
+// calls of NewHandshake would, computing the Curve25519 of the static keys
+// once: one for the handshakes this side initiates and one for those it
+// answers, so that a crossing initiation disturbs neither.
+func NewHandshakePair(local *Local, remote Key, psk Key) (initiator, responder *Handshake) {
+	initiator = NewHandshake(local, remote, psk)
+	responder = &Handshake{local: local, remote: remote, psk: psk,
+		remoteHash0: initiator.remoteHash0, staticStatic: initiator.staticStatic}
+	return initiator, responder
+}
+
 // Remote returns the peer's static public key.
 func (h *Handshake) Remote() Key { return h.remote }
 

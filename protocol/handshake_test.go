@@ -390,3 +390,25 @@ func TestEphemeralWiped(t *testing.T) {
 		t.Error("the initiator's ephemeral key is still there after the response")
 	}
 }
+
+// TestHandshakePair checks that the two states of NewHandshakePair are the
+// two NewHandshake would make: each completes a handshake, as initiator and
+// as responder, with the other side, and neither disturbs the other.
+func TestHandshakePair(t *testing.T) {
+	t.Parallel()
+	psk := testKey("psk")
+	a, b := newParties(psk, psk, "")
+	ai, ar := NewHandshakePair(a.local, b.local.PublicKey(), psk)
+	bi, br := NewHandshakePair(b.local, a.local.PublicKey(), psk)
+	for _, h := range []*Handshake{ai, ar, bi, br} {
+		if h.staticStatic != a.hs.staticStatic || h.remoteHash0 == (sum{}) {
+			t.Fatal("a pair's state differs from NewHandshake's")
+		}
+	}
+	a.hs, b.hs = ai, br
+	kpI, kpR := handshake(t, a, b, testEpoch, 1, 2)
+	roundTrip(t, kpI, kpR, 64, 1)
+	a.hs, b.hs = ar, bi
+	kpI, kpR = handshake(t, b, a, testEpoch.Add(time.Second), 3, 4)
+	roundTrip(t, kpI, kpR, 64, 2)
+}

@@ -213,9 +213,14 @@ func (t *Table[T]) load() tries[T] {
 // Insert maps prefix p (its host bits cleared) to v. If p is already in the
 // table it changes owner to v, as an allowed IP does in WireGuard when
 // another peer claims it. An invalid p is ignored.
-func (t *Table[T]) Insert(p netip.Prefix, v T) {
+func (t *Table[T]) Insert(p netip.Prefix, v T) { t.Swap(p, v) }
+
+// Swap is Insert that also returns the value p had before, if it was in the
+// table (ok): the owner an allowed IP is taken from. It costs the depth of
+// the trie, whatever the table's size.
+func (t *Table[T]) Swap(p netip.Prefix, v T) (old T, ok bool) {
 	if !p.IsValid() {
-		return
+		return old, false
 	}
 	k, v6 := addrKey(p.Addr())
 	n := uint8(p.Bits())
@@ -228,50 +233,55 @@ func (t *Table[T]) Insert(p netip.Prefix, v T) {
 	if v6 {
 		root = &r.v6
 	}
-	nr, added, changed := insert(*root, k, n, v)
+	nr, prev, had, changed := insert(*root, k, n, v)
 	if !changed {
-		return
+		return prev, had
 	}
 	*root = nr
-	if added {
+	if !had {
 		r.n++
 	}
 	t.root.Store(&r)
+	return prev, had
 }
 
 // insert returns n with k/bits mapped to v, copying the path it changes;
-// added reports a new prefix, changed any change at all.
-func insert[T comparable](n *node[T], k u128, nbits uint8, v T) (_ *node[T], added, changed bool) {
+// prev and had are the value k/bits had before (had: it was set), changed
+// reports any change at all.
+func insert[T comparable](n *node[T], k u128, nbits uint8, v T) (_ *node[T], prev T, had, changed bool) {
 	if n == nil {
-		return &node[T]{key: k, bits: nbits, set: true, val: v}, true, true
+		return &node[T]{key: k, bits: nbits, set: true, val: v}, prev, false, true
 	}
 	c := min(common(n.key, k), n.bits, nbits)
 	switch {
 	case c == n.bits && c == nbits: // this very prefix
+		if n.set {
+			prev, had = n.val, true
+		}
 		if n.set && n.val == v {
-			return n, false, false
+			return n, prev, had, false
 		}
 		m := *n
 		m.set, m.val = true, v
-		return &m, !n.set, true
+		return &m, prev, had, true
 	case c == n.bits: // below n
 		b := k.bit(n.bits)
-		ch, added, changed := insert(n.child[b], k, nbits, v)
+		ch, prev, had, changed := insert(n.child[b], k, nbits, v)
 		if !changed {
-			return n, false, false
+			return n, prev, had, false
 		}
 		m := *n
 		m.child[b] = ch
-		return &m, added, true
+		return &m, prev, had, true
 	case c == nbits: // above n: the new prefix becomes n's parent
 		m := &node[T]{key: k, bits: nbits, set: true, val: v}
 		m.child[n.key.bit(nbits)] = n
-		return m, true, true
+		return m, prev, false, true
 	default: // n and the new prefix diverge at bit c: join them under a glue node
 		g := &node[T]{key: k.masked(c), bits: c}
 		g.child[k.bit(c)] = &node[T]{key: k, bits: nbits, set: true, val: v}
 		g.child[n.key.bit(c)] = n
-		return g, true, true
+		return g, prev, false, true
 	}
 }
 
@@ -341,6 +351,8 @@ func compact[T comparable](n *node[T], set bool, c0, c1 *node[T]) *node[T] {
 }
 
 // RemoveValue removes every prefix mapped to v, as when a peer is removed.
+// It walks the whole table: a caller that knows v's prefixes removes them
+// one by one instead (Remove costs the trie's depth).
 func (t *Table[T]) RemoveValue(v T) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -406,7 +418,9 @@ func (t *Table[T]) All() iter.Seq2[netip.Prefix, T] {
 
 // Prefixes returns the prefixes mapped to v, sorted as netip.Prefix.Compare
 // sorts them (IPv4 first, then by address and prefix length), or nil if there
-// are none.
+// are none. It walks the whole table: a caller listing every value's
+// prefixes keeps them beside the values instead (Swap reports the owner an
+// Insert takes a prefix from).
 func (t *Table[T]) Prefixes(v T) []netip.Prefix {
 	var ps []netip.Prefix
 	for p, pv := range t.All() {

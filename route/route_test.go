@@ -678,3 +678,34 @@ func TestFuzzInputBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSwap checks that Swap reports the owner a prefix is taken from, and
+// nothing for a new prefix or one above or below an existing one.
+func TestSwap(t *testing.T) {
+	t.Parallel()
+	var tab Table[string]
+	for _, c := range []struct {
+		p, v, old string
+		ok        bool
+	}{
+		{"10.0.0.0/16", "a", "", false},
+		{"10.0.0.0/24", "b", "", false}, // below a's
+		{"10.0.0.0/8", "c", "", false},  // above both
+		{"10.0.0.0/16", "b", "a", true}, // taken from a
+		{"10.0.0.0/16", "b", "b", true}, // already b's
+		{"10.0.0.7/16", "c", "b", true}, // host bits cleared
+		{"fd00::/64", "a", "", false},
+		{"fd00::/64", "c", "a", true},
+	} {
+		old, ok := tab.Swap(pfx(c.p), c.v)
+		if old != c.old || ok != c.ok {
+			t.Errorf("Swap(%s, %s) = %q, %v; want %q, %v", c.p, c.v, old, ok, c.old, c.ok)
+		}
+	}
+	if n := tab.Len(); n != 4 {
+		t.Errorf("Len = %d, want 4", n)
+	}
+	if old, ok := tab.Swap(netip.Prefix{}, "x"); ok || old != "" {
+		t.Errorf("Swap(invalid) = %q, %v", old, ok)
+	}
+}

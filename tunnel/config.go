@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,15 +15,6 @@ import (
 )
 
 func isReplay(err error) bool { return errors.Is(err, protocol.ErrReplay) }
-
-func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, x := range ps {
-		if x == p {
-			return true
-		}
-	}
-	return false
-}
 
 // Apply changes the configuration as one `wg set` transaction does (see
 // package devconf): private key, listen port, fwmark, TCP listener, flood
@@ -84,7 +76,10 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 			return fail(err)
 		}
 	}
-	// From here on nothing fails.
+	// From here on nothing fails. The peer list (for flooding and the
+	// timers) is published once, at the end: a transaction of N peers
+	// costs O(N), not O(N²).
+	peersChanged := false
 	d.fwmark = mark
 	d.mark.Store(mark)
 	if c.FloodLimit != nil {
@@ -93,18 +88,22 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 	if newConn != nil {
 		d.installConn(newConn)
 	}
-	if c.PrivateKey != nil {
-		d.setPrivateKey(*c.PrivateKey)
+	if c.PrivateKey != nil && d.setPrivateKey(*c.PrivateKey) {
+		peersChanged = true
 	}
-	if c.ReplacePeers {
+	if c.ReplacePeers && len(d.peers) > 0 {
 		for k := range d.peers {
 			d.removePeer(k)
 		}
+		peersChanged = true
 	}
 	var keepaliveNow []*Peer
 	for _, pc := range c.Peers {
 		if pc.Remove {
-			d.removePeer(pc.PublicKey)
+			if d.peers[pc.PublicKey] != nil {
+				d.removePeer(pc.PublicKey)
+				peersChanged = true
+			}
 			continue
 		}
 		p := d.peers[pc.PublicKey]
@@ -117,6 +116,7 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 			}
 			p = newPeer(d, pc.PublicKey)
 			d.peers[pc.PublicKey] = p
+			peersChanged = true
 			if macs := d.allowedMACs[pc.PublicKey]; d.sw != nil && len(macs) > 0 {
 				d.sw.SetAllowed(p, macs)
 			}
@@ -143,19 +143,39 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 				keepaliveNow = append(keepaliveNow, p)
 			}
 		}
+		if pc.Transport != nil || pc.PersistentKeepalive != nil {
+			p.wake()
+		}
 		if pc.ReplaceAllowedIPs {
-			d.routes.RemoveValue(p)
+			d.dropAllowedIPs(p)
 		}
 		for _, prefix := range pc.RemoveAllowedIPs {
-			if owner, ok := d.routes.Lookup(prefix.Addr()); ok && owner == p && containsPrefix(d.routes.Prefixes(p), prefix.Masked()) {
-				d.routes.Remove(prefix.Masked())
+			prefix = prefix.Masked()
+			if i := slices.Index(p.allowed, prefix); i >= 0 {
+				p.allowed = slices.Delete(p.allowed, i, i+1)
+				d.routes.Remove(prefix)
 			}
 		}
 		for _, prefix := range pc.AllowedIPs {
-			d.routes.Insert(prefix.Masked(), p)
+			prefix = prefix.Masked()
+			if !prefix.IsValid() {
+				continue
+			}
+			old, had := d.routes.Swap(prefix, p)
+			switch {
+			case had && old == p:
+				continue // already its
+			case had: // taken from another peer, as in WireGuard
+				if i := slices.Index(old.allowed, prefix); i >= 0 {
+					old.allowed = slices.Delete(old.allowed, i, i+1)
+				}
+			}
+			p.allowed = append(p.allowed, prefix)
 		}
 	}
-	d.updatePeerList()
+	if peersChanged {
+		d.updatePeerList()
+	}
 	d.warnAnyMAC()
 	// As wireguard-go: turning on a persistent keepalive sends one at once,
 	// which also makes the first handshake without waiting for traffic.
@@ -166,10 +186,12 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 }
 
 // setPrivateKey installs a new static key: every peer's handshake state is
-// rebuilt and its keypairs dropped. The caller holds d.mu.
-func (d *Device) setPrivateKey(k protocol.Key) {
+// rebuilt and its keypairs dropped; a peer whose key is the new public key
+// is removed (reported by removed). The caller holds d.mu and publishes the
+// peer list (updatePeerList) when a peer was removed.
+func (d *Device) setPrivateKey(k protocol.Key) (removed bool) {
 	if k.Equal(d.privateKey) && d.local != nil {
-		return
+		return false
 	}
 	d.privateKey = k
 	if k.IsZero() {
@@ -181,6 +203,7 @@ func (d *Device) setPrivateKey(k protocol.Key) {
 	for key, p := range d.peers {
 		if d.local != nil && key.Equal(d.local.PublicKey()) {
 			d.removePeer(key)
+			removed = true
 			continue
 		}
 		p.mu.Lock()
@@ -194,15 +217,16 @@ func (d *Device) setPrivateKey(k protocol.Key) {
 		}
 		p.hs, p.hsr = nil, nil
 		if d.local != nil {
-			p.hs = protocol.NewHandshake(d.local, key, p.psk)
-			p.hsr = protocol.NewHandshake(d.local, key, p.psk)
+			p.hs, p.hsr = protocol.NewHandshakePair(d.local, key, p.psk)
 			p.hsr.SetReplayState(p.replay)
 		}
 		p.mu.Unlock()
 	}
+	return removed
 }
 
-// removePeer forgets a peer. The caller holds d.mu.
+// removePeer forgets a peer, in O(its allowed IPs). The caller holds d.mu
+// and publishes the peer list (updatePeerList) once it is done.
 func (d *Device) removePeer(k protocol.Key) {
 	p := d.peers[k]
 	if p == nil {
@@ -210,43 +234,74 @@ func (d *Device) removePeer(k protocol.Key) {
 	}
 	delete(d.peers, k)
 	p.zeroKeys() // first: a frame on its way learns nothing once the port is gone
-	d.routes.RemoveValue(p)
+	d.dropAllowedIPs(p)
 	if d.sw != nil {
 		d.sw.RemovePort(p)
 	}
 	if st := p.stream.Swap(nil); st != nil {
 		st.close()
 	}
-	d.updatePeerList()
+}
+
+// dropAllowedIPs removes p's allowed IPs from the routes, one by one. The
+// caller holds d.mu.
+func (d *Device) dropAllowedIPs(p *Peer) {
+	for _, prefix := range p.allowed {
+		d.routes.Remove(prefix)
+	}
+	p.allowed = nil
 }
 
 // Status reports the configuration and the peers' counters, as `wg show`
-// prints them.
+// prints them, the peers sorted by public key (base64) and each one's
+// allowed IPs as netip.Prefix.Compare sorts them. It costs O(peers + allowed
+// IPs), plus the sorts; the device's lock is held only while the peers and
+// their allowed IPs are copied.
 func (d *Device) Status() devconf.DeviceStatus {
 	d.mu.RLock()
-	defer d.mu.RUnlock()
 	s := devconf.DeviceStatus{PrivateKey: d.privateKey, ListenPort: d.listenPort, FwMark: d.fwmark}
+	peers := make([]*Peer, 0, len(d.peers))
+	allowed := make([][]netip.Prefix, 0, len(d.peers))
 	for _, p := range d.peers {
+		peers = append(peers, p)
+		allowed = append(allowed, slices.Clone(p.allowed))
+	}
+	d.mu.RUnlock()
+	s.Peers = make([]devconf.PeerStatus, len(peers))
+	for i, p := range peers {
 		p.mu.Lock()
-		ps := devconf.PeerStatus{
+		psk := p.psk
+		p.mu.Unlock()
+		ps := &s.Peers[i]
+		*ps = devconf.PeerStatus{
 			PublicKey:           p.public,
-			PresharedKey:        p.psk,
+			PresharedKey:        psk,
 			PersistentKeepalive: uint16(p.keepalive.Load()),
 			RxBytes:             p.rxBytes.Load(),
 			TxBytes:             p.txBytes.Load(),
-			AllowedIPs:          d.routes.Prefixes(p),
+			AllowedIPs:          allowed[i],
 			ProtocolVersion:     1,
 		}
-		p.mu.Unlock()
+		slices.SortFunc(ps.AllowedIPs, netip.Prefix.Compare)
 		if ep := p.endpoint.Load(); ep != nil {
 			ps.Endpoint = *ep
 		}
 		if t := p.lastHS.Load(); t != 0 {
 			ps.LastHandshake = time.Unix(0, t)
 		}
-		s.Peers = append(s.Peers, ps)
 	}
-	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].PublicKey.String() < s.Peers[j].PublicKey.String() })
+	// Sorted by the keys' base64, computed once per peer.
+	order := make([]int, len(peers))
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		order[i], names[i] = i, p.public.String()
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	sorted := make([]devconf.PeerStatus, len(peers))
+	for i, j := range order {
+		sorted[i] = s.Peers[j]
+	}
+	s.Peers = sorted
 	return s
 }
 

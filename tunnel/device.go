@@ -64,6 +64,11 @@ type Device struct {
 	mss4, mss6 uint16                  // MSS clamp (0: off)
 	peerList   atomic.Pointer[[]*Peer] // the peers, for flooding without a lock
 	hub        hubState                // TAP: the tap's address pinned, the flood limit (see l2.go)
+	// The peers the timers visit (see timerset.go): timed is the timer
+	// goroutine's own, awake those woken since its last tick.
+	timed   []*Peer
+	timerMu sync.Mutex
+	awake   []*Peer
 
 	mu          sync.RWMutex // guards the configuration below
 	privateKey  protocol.Key
@@ -762,7 +767,7 @@ func (t *indexTable) del(i uint32) {
 	t.mu.Unlock()
 }
 
-// timerTick evaluates every peer's timers (the clock calls it every
+// timerTick evaluates the timers of every peer that has any (the clock calls it every
 // Timers.Tick), and reads what the kernel reported about the sizes of
 // datagrams sent.
 func (d *Device) timerTick(now time.Time) {
@@ -777,16 +782,7 @@ func (d *Device) timerTick(now time.Time) {
 		d.expired = now
 	}
 	d.drainPathErrors(d.udpConn())
-	peers := d.peerList.Load()
-	if peers == nil {
-		return
-	}
-	for _, p := range *peers {
-		p.tick(now)
-		p.tickPath(now, d.sendProbe)
-		p.tickResolve(now)
-		p.tickStream(now)
-	}
+	d.tickPeers(now)
 }
 
 // sendProbe sends one path MTU probe.

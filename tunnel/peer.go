@@ -22,6 +22,7 @@ type Peer struct {
 	dev     *Device
 	public  protocol.Key
 	cookies *protocol.CookieGenerator
+	allowed []netip.Prefix // its allowed IPs, as in the routes; guarded by dev.mu
 
 	endpoint  atomic.Pointer[netip.AddrPort]
 	keepalive atomic.Uint32 // persistent keepalive interval, seconds (0: off)
@@ -81,6 +82,7 @@ type Peer struct {
 	rekeyPending bool        // a rekey was asked for on receive
 	removed      bool        // the peer was removed: start nothing new
 	gone         atomic.Bool // removed, for the data path (which takes no lock): deliver nothing
+	timed        atomic.Bool // in the timers' set (see timerset.go)
 }
 
 func newPeer(d *Device, pub protocol.Key) *Peer {
@@ -89,8 +91,7 @@ func newPeer(d *Device, pub protocol.Key) *Peer {
 	rand.Read(id[:])
 	p.fragID.Store(binary.LittleEndian.Uint32(id[:])) // a restarted sender's ids are not its old ones
 	if d.local != nil {
-		p.hs = protocol.NewHandshake(d.local, pub, protocol.Key{})
-		p.hsr = protocol.NewHandshake(d.local, pub, protocol.Key{})
+		p.hs, p.hsr = protocol.NewHandshakePair(d.local, pub, protocol.Key{})
 	}
 	return p
 }
@@ -203,6 +204,7 @@ func (p *Peer) stage(pkt []byte) {
 		p.staged = p.staged[1:]
 	}
 	p.staged = append(p.staged, append([]byte(nil), pkt...))
+	p.wake()
 }
 
 // sendKeepalive sends an empty transport message if there is a keypair.
@@ -268,6 +270,7 @@ func (p *Peer) initiateOn(now time.Time, retry bool, on *stream) {
 	p.hsJitter = jitter(d.tm.RekeyTimeout)
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
+	p.wake() // to retry, and give up
 	d.log.Debug("sending handshake initiation", "peer", p.public.String())
 	if on != nil {
 		on.enqueue(msg[:n])
@@ -331,6 +334,7 @@ func (p *Peer) handleInitiation(in *protocol.Initiation, src netip.AddrPort, via
 	p.hsSent = now // do not start a crossing initiation of our own right away
 	p.cookies.AddMACs(msg[:n])
 	p.mu.Unlock()
+	p.wake() // to expire the keypair the initiator may never confirm
 	p.setPath(src, via)
 	d.log.Debug("answered handshake initiation", "peer", p.public.String(), "from", src)
 	d.send(p, msg[:n])
@@ -542,6 +546,7 @@ func (p *Peer) setEndpoint(ep netip.AddrPort) {
 	e := ep // a copy, so that the unchanged case does not allocate
 	p.endpoint.Store(&e)
 	p.endpointChanged(cur, ep)
+	p.wake() // the path starts again
 }
 
 // tick evaluates the peer's timers.

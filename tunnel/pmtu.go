@@ -505,6 +505,7 @@ func (d *Device) pathTooBig(pe pathError) {
 			}
 			p.setPathMTU(mtu, source, now)
 			p.announce()
+			p.wake() // the report holds for a while, or probes check it
 			// An ICMP report may be forged or stale: a tapwire peer's
 			// probes verify it soon (and raise the path back if it was).
 			if p.canSplit() && st.round == 0 {

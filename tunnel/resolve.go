@@ -57,6 +57,7 @@ func (d *Device) SetEndpointName(peer protocol.Key, hostport string) error {
 		return fmt.Errorf("tunnel: endpoint name %q: want host:port with a port from 1 to 65535", hostport)
 	}
 	p.epName.Store(&hostport)
+	p.wake()
 	return nil
 }
 

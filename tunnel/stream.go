@@ -490,6 +490,7 @@ func (s *stream) authenticated(p *Peer) {
 		return
 	}
 	if old := p.stream.Swap(s); old != s {
+		p.wake()
 		s.d.log.Debug("peer reached by stream", "peer", p.public.String(), "stream", s.String())
 	}
 	if s.closed() {
@@ -603,6 +604,7 @@ func (p *Peer) dial(ep netip.AddrPort) {
 	if old := p.stream.Swap(s); old != nil && old != s {
 		old.close()
 	}
+	p.wake()
 	p.mu.Lock()
 	removed := p.removed
 	p.mu.Unlock()
