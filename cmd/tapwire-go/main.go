@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -43,7 +44,7 @@ func main() {
 			usage(os.Stdout)
 			return
 		case "--version", "-v":
-			fmt.Println("tapwire-go (tapwire's WireGuard engine, wireguard-go command line)")
+			fmt.Printf("tapwire-go %s (tapwire's WireGuard engine, wireguard-go command line)\n", buildVersion())
 			return
 		default:
 			if strings.HasPrefix(a, "-") || name != "" {
@@ -75,6 +76,23 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// version is the version a packager stamps in at link time, as
+// dist/deb.sh does (-ldflags "-X main.version=1.2.3"); set by the linker
+// only, never assigned. Empty: the module version Go recorded.
+var version string
+
+// buildVersion is the stamped version, else the module's version as Go
+// recorded it ("(devel)" for a build in a checkout), else "unknown".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
 }
 
 func logger() *slog.Logger {
