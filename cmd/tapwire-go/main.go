@@ -3,14 +3,16 @@
 //
 //	WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go wg-quick up ./wg0.conf
 //
-// Usage: tapwire-go [-f|--foreground] INTERFACE
+// Usage: tapwire-go [-f|--foreground] [--log-format text|json] INTERFACE
 //
 // It creates the TUN interface, serves the UAPI socket
 // /var/run/wireguard/INTERFACE.sock for wg, and goes into the background
 // once both are ready (unless -f or WG_PROCESS_FOREGROUND=1). It exits when
 // the interface is deleted (as wg-quick down does) or on SIGINT/SIGTERM.
 // LOG_LEVEL=verbose (or debug) logs handshakes, error logs errors only,
-// silent logs nothing.
+// silent logs nothing. The log is text (key=value) on stderr, or with
+// LOG_FORMAT=json or --log-format json (the flag wins) one JSON object a
+// line. No level logs a private or preshared key.
 package main
 
 import (
@@ -26,18 +28,34 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/internal/daemon"
+	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/service"
 )
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s [-f|--foreground] INTERFACE-NAME\n", os.Args[0])
+	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--log-format text|json] INTERFACE-NAME\n", os.Args[0])
 }
 
 func main() {
 	foreground := os.Getenv("WG_PROCESS_FOREGROUND") == "1"
 	var name string
-	for _, a := range os.Args[1:] {
+	logFormat := os.Getenv("LOG_FORMAT")
+	if logFormat == "" {
+		logFormat = logging.Text
+	}
+	for i := 1; i < len(os.Args); i++ {
+		a := os.Args[i]
+		if v, ok := strings.CutPrefix(a, "--log-format="); ok {
+			logFormat = v
+			continue
+		}
 		switch a {
+		case "--log-format":
+			if i++; i == len(os.Args) {
+				usage(os.Stderr)
+				os.Exit(1)
+			}
+			logFormat = os.Args[i]
 		case "-f", "--foreground":
 			foreground = true
 		case "-h", "--help":
@@ -58,6 +76,11 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(1)
 	}
+	log, err := logger(logFormat)
+	if err != nil { // before anything: the background child would fail alike
+		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
+		os.Exit(1)
+	}
 	child := daemon.TakeChild()
 	if !foreground && child == nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -71,7 +94,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(name, child); err != nil {
+	if err := run(name, log, child); err != nil {
 		child.Ready(err)
 		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		os.Exit(1)
@@ -95,17 +118,20 @@ func buildVersion() string {
 	return "unknown"
 }
 
-func logger() *slog.Logger {
-	level := slog.LevelInfo
+// logger is the log on stderr in format (text or json), at the level
+// LOG_LEVEL names as wireguard-go's does: verbose (or debug), error,
+// silent; anything else is info.
+func logger(format string) (*slog.Logger, error) {
+	level, w := slog.LevelInfo, io.Writer(os.Stderr)
 	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
 	case "verbose", "debug":
 		level = slog.LevelDebug
 	case "error":
 		level = slog.LevelError
 	case "silent":
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		w = io.Discard
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return logging.New(w, format, level)
 }
 
 // readyTimeout bounds the wait for the background process to be ready;
@@ -115,8 +141,8 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-func run(name string, child *daemon.Child) error {
-	log := logger()
+func run(name string, log *slog.Logger, child *daemon.Child) error {
+	slog.SetDefault(log) // for the few that log to the default (tun's offload warning)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := service.Start(service.Options{Name: name, Log: log})

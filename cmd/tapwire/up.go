@@ -20,6 +20,7 @@ import (
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/daemon"
+	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/service"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/netconf"
@@ -56,6 +57,10 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 	}
 	path := pos[0]
 	// Everything is checked before anything is created.
+	log, err := upLogger(stderr, f)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.ParseFile(path)
 	if err != nil {
 		return err
@@ -95,7 +100,22 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, log)
 		return nil
 	}
-	return upForeground(ctx, cfg, path, name, stderr, child)
+	slog.SetDefault(log) // for the few that log to the default (tun's offload warning)
+	return upForeground(ctx, cfg, path, name, stderr, log, child)
+}
+
+// upLogger is the log of tapwire up as its flags say, or the usage error
+// of a bad --log-format or --log-level.
+func upLogger(stderr io.Writer, f upFlags) (*slog.Logger, error) {
+	level, err := logging.ParseLevel(f.logLevel)
+	if err != nil {
+		return nil, usageError{"--log-level: " + err.Error()}
+	}
+	log, err := logging.New(stderr, f.logFormat, level)
+	if err != nil {
+		return nil, usageError{"--log-format: " + err.Error()}
+	}
+	return log, nil
 }
 
 // keyFileWarning returns the warning for a configuration file of the given
@@ -135,8 +155,7 @@ func shellQuote(s string) string {
 // to path (SaveConfig = true) and runs PreDown and PostDown. What wg-quick
 // does around the device (hooks, addresses, bridge, routes, rules, DNS) is
 // the plan package wgquick computes and carries out.
-func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, log *slog.Logger, child *daemon.Child) error {
 	nc, err := netconf.Open("")
 	if err != nil {
 		return err
