@@ -96,12 +96,68 @@ func (p *parser) errorf(line int, key, format string, args ...any) *Error {
 	return &Error{File: p.file, Line: line, Key: clip(key), Msg: fmt.Sprintf(format, args...)}
 }
 
-// clip shortens text from the file for an error message.
+// clip shortens text from the file for an error message, and hides what
+// may be a key in it (see hideKeys).
 func clip(s string) string {
+	s = hideKeys(s)
 	if len(s) > 64 {
 		return s[:61] + "..."
 	}
 	return s
+}
+
+// keyRun is the length from which a run of base64 characters in text
+// quoted in an error is taken for a key, or most of one, and hidden: a key
+// is 43 of them and a '=' (64 in hex), and no name or value that an error
+// quotes legitimately holds 32 in a row.
+const keyRun = 32
+
+// hideKeys replaces each run of keyRun or more base64 characters (letters,
+// digits, + and /) in s, with the '=' after it, by "[N characters hidden]":
+// a private or preshared key written where the file wants something else
+// is still a secret, and must not reach a terminal or a log.
+func hideKeys(s string) string {
+	isB64 := func(c byte) bool {
+		return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && isB64(s[j]) {
+			j++
+		}
+		if j-i < keyRun {
+			if j == i {
+				j++
+			}
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		for j < len(s) && s[j] == '=' {
+			j++
+		}
+		fmt.Fprintf(&b, "[%d characters hidden]", j-i)
+		i = j
+	}
+	return b.String()
+}
+
+// secretKeys are the keys whose values are secrets.
+var secretKeys = [...]string{"PrivateKey", "PresharedKey"}
+
+// secretLine returns the secret key that text (a line, or what comes
+// before its '=') starts with, ignoring case and white space, when text
+// is longer than the key's name: a line such as "PrivateKey: KEY" or
+// "PresharedKey KEY" holds the secret in what an error would quote.
+func secretLine(text string) (string, bool) {
+	w := lower(removeSpace(text))
+	for _, k := range secretKeys {
+		if len(w) > len(k) && strings.HasPrefix(w, lower(k)) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // isSpace is wg's and (in the C locale) bash's white space.
@@ -176,11 +232,17 @@ func (p *parser) line(n int, raw string) *Error {
 	}
 	eq := strings.IndexByte(t, '=')
 	if eq < 0 {
+		if k, ok := secretLine(t); ok {
+			return p.errorf(n, k, "not a `%s = KEY' line (the line is not shown: it may hold a secret)", k)
+		}
 		return p.errorf(n, t, "not a `Key = value' line, an [Interface] or [Peer] header, or a # comment")
 	}
 	key, value := trimSpace(t[:eq]), trimSpace(t[eq+1:])
 	if key == "" {
 		return p.errorf(n, "", "a line starting with `=': the key is missing")
+	}
+	if k, ok := secretLine(key); ok {
+		return p.errorf(n, k, "not a `%s = KEY' line (the line is not shown: it may hold a secret)", k)
 	}
 	// The hooks keep the rest of the line, # included: wg-quick hands it to
 	// bash, which knows a comment from a quoted or escaped #. The '=' found

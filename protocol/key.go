@@ -66,31 +66,26 @@ func (k Key) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
 // Hex returns the key in hex, as the cross-platform UAPI carries keys.
 func (k Key) Hex() string { return hex.EncodeToString(k[:]) }
 
-// ParseKey parses a base64 key as wg and wg-quick files write them.
+// ParseKey parses a base64 key as wg and wg-quick files write them. Its
+// error does not hold s: a mistyped private key is still a secret.
 func ParseKey(s string) (Key, error) {
 	var k Key
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != KeyLen {
-		return Key{}, fmt.Errorf("invalid key %q: want %d bytes in base64 (as `wg genkey` prints)", truncate(s), KeyLen)
+		return Key{}, fmt.Errorf("invalid key (%d characters): want %d bytes in base64, as `wg genkey` prints", len(s), KeyLen)
 	}
 	copy(k[:], b)
 	return k, nil
 }
 
-// ParseHexKey parses a hex key as the UAPI carries them.
+// ParseHexKey parses a hex key as the UAPI carries them. Its error does
+// not hold s: a mistyped private key is still a secret.
 func ParseHexKey(s string) (Key, error) {
 	var k Key
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != KeyLen {
-		return Key{}, fmt.Errorf("invalid hex key %q: want %d bytes", truncate(s), KeyLen)
+		return Key{}, fmt.Errorf("invalid hex key (%d characters): want %d bytes in hex", len(s), KeyLen)
 	}
 	copy(k[:], b)
 	return k, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 48 {
-		return s[:48] + "..."
-	}
-	return s
 }
