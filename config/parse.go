@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
+	"github.com/tapwire/tapwire/protocol"
 )
 
 // utf8BOM is the byte-order mark U+FEFF in UTF-8: EF BB BF.
@@ -97,50 +98,14 @@ func (p *parser) errorf(line int, key, format string, args ...any) *Error {
 }
 
 // clip shortens text from the file for an error message, and hides what
-// may be a key in it (see hideKeys).
+// may be a key in it (see protocol.HideKeys): a private or preshared key
+// written where the file wants something else is still a secret.
 func clip(s string) string {
-	s = hideKeys(s)
+	s = protocol.HideKeys(s)
 	if len(s) > 64 {
 		return s[:61] + "..."
 	}
 	return s
-}
-
-// keyRun is the length from which a run of base64 characters in text
-// quoted in an error is taken for a key, or most of one, and hidden: a key
-// is 43 of them and a '=' (64 in hex), and no name or value that an error
-// quotes legitimately holds 32 in a row.
-const keyRun = 32
-
-// hideKeys replaces each run of keyRun or more base64 characters (letters,
-// digits, + and /) in s, with the '=' after it, by "[N characters hidden]":
-// a private or preshared key written where the file wants something else
-// is still a secret, and must not reach a terminal or a log.
-func hideKeys(s string) string {
-	isB64 := func(c byte) bool {
-		return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		j := i
-		for j < len(s) && isB64(s[j]) {
-			j++
-		}
-		if j-i < keyRun {
-			if j == i {
-				j++
-			}
-			b.WriteString(s[i:j])
-			i = j
-			continue
-		}
-		for j < len(s) && s[j] == '=' {
-			j++
-		}
-		fmt.Fprintf(&b, "[%d characters hidden]", j-i)
-		i = j
-	}
-	return b.String()
 }
 
 // secretKeys are the keys whose values are secrets.

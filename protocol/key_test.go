@@ -58,3 +58,22 @@ func TestParseKeyCanonical(t *testing.T) {
 		t.Errorf("non-canonical key %s accepted", bad)
 	}
 }
+
+func TestHideKeys(t *testing.T) {
+	k, _ := GeneratePrivateKey()
+	for in, want := range map[string]string{
+		"":                                 "",
+		"wg0":                              "wg0",
+		"10.0.0.1/24, fd00::1/64":          "10.0.0.1/24, fd00::1/64",
+		"PrivateKey: " + k.String():        "PrivateKey: [44 characters hidden]",
+		"private_key=" + k.Hex():           "private_key=[64 characters hidden]",
+		k.String()[:43] + ":51820":         "[43 characters hidden]:51820",
+		"a " + k.Hex()[:31] + " b":         "a " + k.Hex()[:31] + " b", // shorter than a key's most
+		k.Hex()[:32] + "," + k.String():    "[32 characters hidden],[44 characters hidden]",
+		"PersistentKeepalive = 25 # gone!": "PersistentKeepalive = 25 # gone!",
+	} {
+		if got := HideKeys(in); got != want {
+			t.Errorf("HideKeys(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
