@@ -204,7 +204,7 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		return err
 	}
 
-	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
+	log.Info("interface up", "name", name, "mode", s.Device.Mode().String(), "peers", len(cfg.Peers))
 	child.Ready(nil)
 	s.Wait(ctx)
 	up.Down(func() {

@@ -69,7 +69,7 @@ func Start(o Options) (*Service, error) {
 		dev.Close()
 		return nil, err
 	}
-	srv, err := uapi.Listen(dev.Name())
+	srv, err := uapi.Listen(dev.Name(), uapi.WithLogger(o.Log))
 	if err != nil {
 		eng.Close()
 		return nil, fmt.Errorf("UAPI socket for %s: %w", dev.Name(), err)
