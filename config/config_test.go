@@ -463,6 +463,55 @@ func TestSecretsNotInErrors(t *testing.T) {
 			t.Errorf("%s: error %v shows the key", k, err)
 		}
 	}
+
+	// A key written where it does not belong, or on a malformed line: the
+	// error still names the file, line and key, and shows no 8 characters
+	// in a row of the secret (in base64 or in hex).
+	hexKey := key(priv1).Hex()
+	iface := "[Interface]\nPrivateKey = " + priv2 + "\n"
+	peer := "[Peer]\nPublicKey = " + pub2 + "\n"
+	for _, c := range []struct {
+		name, text string
+		line       int
+		key        string
+	}{
+		{"colon instead of =", "[Interface]\nPrivateKey: " + priv1 + "\n", 2, "PrivateKey"},
+		{"no = at all", "[Interface]\nPrivateKey " + priv1[:43] + "\n", 2, "PrivateKey"},
+		{"spaced name and colon", "[Interface]\n private key : " + priv1 + "\n", 2, "PrivateKey"},
+		{"psk with colon", iface + peer + "PresharedKey: " + priv1 + "\n", 5, "PresharedKey"},
+		{"psk no =", iface + peer + "presharedkey " + priv1[:43] + "\n", 5, "PresharedKey"},
+		{"almost valid", "[Interface]\nPrivateKey = " + priv1[:42] + "F=\n", 2, "PrivateKey"},
+		{"too long", "[Interface]\nPrivateKey = " + priv1[:43] + priv1 + "\n", 2, "PrivateKey"},
+		{"in hex", "[Interface]\nPrivateKey = " + hexKey + "\n", 2, "PrivateKey"},
+		{"psk in hex", iface + peer + "PresharedKey = " + hexKey + "\n", 5, "PresharedKey"},
+		{"as an address", iface + "Address = " + priv1 + "\n", 3, "Address"},
+		{"as a DNS server", iface + "DNS = " + priv1[:43] + "\n", 3, "DNS"},
+		{"as a table", iface + "Table = " + priv1[:43] + "\n", 3, "Table"},
+		{"as a port", iface + "ListenPort = " + hexKey + "\n", 3, "ListenPort"},
+		{"as an endpoint", iface + peer + "Endpoint = " + priv1[:43] + ":51820\n", 5, "Endpoint"},
+		{"as allowed IPs", iface + peer + "AllowedIPs = 10.0.0.0/8, " + priv1 + "\n", 5, "AllowedIPs"},
+		{"pasted as the public key", iface + "[Peer]\nPublicKey = " + priv1[:43] + "\n", 4, "PublicKey"},
+		{"in a header", "[Interface " + priv1 + "]\n", 1, "[Interface [44 characters hidden]]"},
+		{"as a key name", iface + priv1[:43] + " = 1\n", 3, "[43 characters hidden]"},
+	} {
+		_, err := Parse("s.conf", strings.NewReader(c.text))
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("%s: error %v, want an *Error", c.name, err)
+			continue
+		}
+		if e.Line != c.line || e.Key != c.key {
+			t.Errorf("%s: error at line %d key %q, want line %d key %q: %v", c.name, e.Line, e.Key, c.line, c.key, err)
+		}
+		for _, secret := range []string{priv1, hexKey} {
+			for i := 0; i+8 <= len(secret); i++ {
+				if strings.Contains(err.Error(), secret[i:i+8]) {
+					t.Errorf("%s: error %q shows the key (%q)", c.name, err, secret[i:i+8])
+					break
+				}
+			}
+		}
+	}
 }
 
 func TestMarshal(t *testing.T) {

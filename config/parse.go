@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapwire/tapwire/l2switch"
+	"github.com/tapwire/tapwire/protocol"
 )
 
 // utf8BOM is the byte-order mark U+FEFF in UTF-8: EF BB BF.
@@ -96,12 +97,32 @@ func (p *parser) errorf(line int, key, format string, args ...any) *Error {
 	return &Error{File: p.file, Line: line, Key: clip(key), Msg: fmt.Sprintf(format, args...)}
 }
 
-// clip shortens text from the file for an error message.
+// clip shortens text from the file for an error message, and hides what
+// may be a key in it (see protocol.HideKeys): a private or preshared key
+// written where the file wants something else is still a secret.
 func clip(s string) string {
+	s = protocol.HideKeys(s)
 	if len(s) > 64 {
 		return s[:61] + "..."
 	}
 	return s
+}
+
+// secretKeys are the keys whose values are secrets.
+var secretKeys = [...]string{"PrivateKey", "PresharedKey"}
+
+// secretLine returns the secret key that text (a line, or what comes
+// before its '=') starts with, ignoring case and white space, when text
+// is longer than the key's name: a line such as "PrivateKey: KEY" or
+// "PresharedKey KEY" holds the secret in what an error would quote.
+func secretLine(text string) (string, bool) {
+	w := lower(removeSpace(text))
+	for _, k := range secretKeys {
+		if len(w) > len(k) && strings.HasPrefix(w, lower(k)) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // isSpace is wg's and (in the C locale) bash's white space.
@@ -176,11 +197,17 @@ func (p *parser) line(n int, raw string) *Error {
 	}
 	eq := strings.IndexByte(t, '=')
 	if eq < 0 {
+		if k, ok := secretLine(t); ok {
+			return p.errorf(n, k, "not a `%s = KEY' line (the line is not shown: it may hold a secret)", k)
+		}
 		return p.errorf(n, t, "not a `Key = value' line, an [Interface] or [Peer] header, or a # comment")
 	}
 	key, value := trimSpace(t[:eq]), trimSpace(t[eq+1:])
 	if key == "" {
 		return p.errorf(n, "", "a line starting with `=': the key is missing")
+	}
+	if k, ok := secretLine(key); ok {
+		return p.errorf(n, k, "not a `%s = KEY' line (the line is not shown: it may hold a secret)", k)
 	}
 	// The hooks keep the rest of the line, # included: wg-quick hands it to
 	// bash, which knows a comment from a quoted or escaped #. The '=' found

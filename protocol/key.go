@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"golang.org/x/crypto/curve25519"
 )
@@ -66,31 +67,65 @@ func (k Key) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
 // Hex returns the key in hex, as the cross-platform UAPI carries keys.
 func (k Key) Hex() string { return hex.EncodeToString(k[:]) }
 
-// ParseKey parses a base64 key as wg and wg-quick files write them.
+// ParseKey parses a base64 key as wg and wg-quick files write them. Its
+// error does not hold s: a mistyped private key is still a secret.
 func ParseKey(s string) (Key, error) {
 	var k Key
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != KeyLen {
-		return Key{}, fmt.Errorf("invalid key %q: want %d bytes in base64 (as `wg genkey` prints)", truncate(s), KeyLen)
+		return Key{}, fmt.Errorf("invalid key (%d characters): want %d bytes in base64, as `wg genkey` prints", len(s), KeyLen)
 	}
 	copy(k[:], b)
 	return k, nil
 }
 
-// ParseHexKey parses a hex key as the UAPI carries them.
+// ParseHexKey parses a hex key as the UAPI carries them. Its error does
+// not hold s: a mistyped private key is still a secret.
 func ParseHexKey(s string) (Key, error) {
 	var k Key
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != KeyLen {
-		return Key{}, fmt.Errorf("invalid hex key %q: want %d bytes", truncate(s), KeyLen)
+		return Key{}, fmt.Errorf("invalid hex key (%d characters): want %d bytes in hex", len(s), KeyLen)
 	}
 	copy(k[:], b)
 	return k, nil
 }
 
-func truncate(s string) string {
-	if len(s) > 48 {
-		return s[:48] + "..."
+// keyRun is the length from which HideKeys takes a run of base64
+// characters for a key, or most of one: a key is 43 of them and a '=' in
+// base64, 64 in hex, and names and values quoted in errors (interface
+// names, addresses, ports, DNS labels, UAPI keys) rarely hold 32 in a row.
+const keyRun = 32
+
+// HideKeys returns s with each run of 32 or more base64 characters
+// (letters, digits, '+' and '/'; hex digits among them), with the '='
+// after it, replaced by "[N characters hidden]". Errors and logs that
+// quote text a user or a client wrote pass it through HideKeys: a private
+// or preshared key written where something else was wanted (a mistyped
+// line, the wrong key) is still a secret.
+func HideKeys(s string) string {
+	isB64 := func(c byte) bool {
+		return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
 	}
-	return s
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && isB64(s[j]) {
+			j++
+		}
+		if j-i < keyRun {
+			if j == i {
+				j++
+			}
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		for j < len(s) && s[j] == '=' {
+			j++
+		}
+		fmt.Fprintf(&b, "[%d characters hidden]", j-i)
+		i = j
+	}
+	return b.String()
 }

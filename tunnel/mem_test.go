@@ -29,6 +29,7 @@ import (
 type memWorld struct {
 	net   *memnet.Network
 	clock *memnet.Clock
+	log   *slog.Logger // the engines' log; nil: memLog's
 }
 
 func newMemWorld() *memWorld {
@@ -70,7 +71,11 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 	if inner != "" {
 		e.inner = netip.MustParseAddr(inner)
 	}
-	d, err := New(e.dev, Options{Log: memLog(t), Network: w.net.Host(e.under.Addr()), Clock: w.clock})
+	log := w.log
+	if log == nil {
+		log = memLog(t)
+	}
+	d, err := New(e.dev, Options{Log: log, Network: w.net.Host(e.under.Addr()), Clock: w.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

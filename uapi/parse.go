@@ -353,8 +353,10 @@ func (p *setParser) peerLine(key, value string) error {
 	return nil
 }
 
-// quote quotes s for a message, shortened.
+// quote quotes s for a message, shortened, with what may be a key hidden
+// (protocol.HideKeys): a client's mistyped private_key line is a secret.
 func quote(s string) string {
+	s = protocol.HideKeys(s)
 	const max = 64
 	if len(s) > max {
 		return strconv.Quote(s[:max]) + "..."

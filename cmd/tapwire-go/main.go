@@ -3,7 +3,7 @@
 //
 //	WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go wg-quick up ./wg0.conf
 //
-// Usage: tapwire-go [-f|--foreground] [--metrics-address IP:PORT] INTERFACE
+// Usage: tapwire-go [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] INTERFACE
 //
 // It creates the TUN interface, serves the UAPI socket
 // /var/run/wireguard/INTERFACE.sock for wg, and goes into the background
@@ -12,7 +12,9 @@
 // --metrics-address (or TAPWIRE_METRICS_ADDRESS, which wg-quick passes on;
 // the flag wins) serves Prometheus metrics at http://IP:PORT/metrics.
 // LOG_LEVEL=verbose (or debug) logs handshakes, error logs errors only,
-// silent logs nothing.
+// silent logs nothing. The log is text (key=value) on stderr, or with
+// LOG_FORMAT=json or --log-format json (the flag wins) one JSON object a
+// line. No level logs a private or preshared key.
 package main
 
 import (
@@ -24,34 +26,40 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tapwire/tapwire/internal/daemon"
+	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/service"
 )
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--metrics-address IP:PORT] INTERFACE-NAME\n", os.Args[0])
+	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] INTERFACE-NAME\n", os.Args[0])
 }
 
 // metricsEnv sets the metrics address when --metrics-address does not.
 const metricsEnv = "TAPWIRE_METRICS_ADDRESS"
 
-// options are tapwire-go's command line: wireguard-go's, and the metrics
-// address.
+// options are tapwire-go's command line: wireguard-go's, the metrics
+// address and the log's format.
 type options struct {
 	name          string
 	foreground    bool
 	help, version bool
 	metrics       netip.AddrPort // zero: no metrics
+	logFormat     string         // logging.Text or logging.JSON
 }
 
 // parseArgs reads the command line (without the program's name), and the
 // environment through getenv.
 func parseArgs(args []string, getenv func(string) string) (options, error) {
-	o := options{foreground: getenv("WG_PROCESS_FOREGROUND") == "1"}
+	o := options{foreground: getenv("WG_PROCESS_FOREGROUND") == "1", logFormat: getenv("LOG_FORMAT")}
+	if o.logFormat == "" {
+		o.logFormat = logging.Text
+	}
 	metrics, from := getenv(metricsEnv), metricsEnv
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
@@ -69,6 +77,14 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 			metrics, from = args[i], a
 		case strings.HasPrefix(a, "--metrics-address="):
 			metrics, from = strings.TrimPrefix(a, "--metrics-address="), "--metrics-address"
+		case a == "--log-format":
+			if i+1 == len(args) {
+				return o, fmt.Errorf("%s needs text or json", a)
+			}
+			i++
+			o.logFormat = args[i]
+		case strings.HasPrefix(a, "--log-format="):
+			o.logFormat = strings.TrimPrefix(a, "--log-format=")
 		case strings.HasPrefix(a, "-"):
 			return o, fmt.Errorf("unknown option %s", a)
 		case o.name != "":
@@ -104,8 +120,13 @@ func main() {
 		usage(os.Stdout)
 		return
 	case o.version:
-		fmt.Println("tapwire-go (tapwire's WireGuard engine, wireguard-go command line)")
+		fmt.Printf("tapwire-go %s (tapwire's WireGuard engine, wireguard-go command line)\n", buildVersion())
 		return
+	}
+	log, err := logger(o.logFormat)
+	if err != nil { // before anything: the background child would fail alike
+		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
+		os.Exit(1)
 	}
 	child := daemon.TakeChild()
 	if !o.foreground && child == nil {
@@ -120,24 +141,24 @@ func main() {
 		}
 		return
 	}
-	if err := run(o, child); err != nil {
+	if err := run(o, log, child); err != nil {
 		child.Ready(err)
 		fmt.Fprintf(os.Stderr, "tapwire-go: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func logger() *slog.Logger {
-	level := slog.LevelInfo
+func logger(format string) (*slog.Logger, error) {
+	level, w := slog.LevelInfo, io.Writer(os.Stderr)
 	switch strings.ToLower(os.Getenv("LOG_LEVEL")) {
 	case "verbose", "debug":
 		level = slog.LevelDebug
 	case "error":
 		level = slog.LevelError
 	case "silent":
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		w = io.Discard
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return logging.New(w, format, level)
 }
 
 // readyTimeout bounds the wait for the background process to be ready;
@@ -147,9 +168,9 @@ const (
 	stopTimeout  = 10 * time.Second
 )
 
-func run(o options, child *daemon.Child) error {
+func run(o options, log *slog.Logger, child *daemon.Child) error {
+	slog.SetDefault(log) // for the few that log to the default (tun's offload warning)
 	name := o.name
-	log := logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := service.Start(service.Options{Name: name, Log: log, MetricsAddress: o.metrics})
@@ -161,4 +182,20 @@ func run(o options, child *daemon.Child) error {
 	child.Ready(nil)
 	s.Wait(ctx)
 	return nil
+}
+
+// version is the package's version, stamped by dist/deb.sh with
+// -ldflags "-X main.version=V"; empty in a plain go build.
+var version string
+
+// buildVersion is the stamped version, else the module's version as Go
+// recorded it ("(devel)" for a build in a checkout), else "unknown".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

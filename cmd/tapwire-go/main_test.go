@@ -18,18 +18,22 @@ func TestParseArgs(t *testing.T) {
 		wantErr string
 	}{
 		// wireguard-go's command line, as wg-quick gives it.
-		{args: []string{"wg0"}, want: options{name: "wg0"}},
-		{args: []string{"-f", "wg0"}, want: options{name: "wg0", foreground: true}},
-		{args: []string{"wg0", "--foreground"}, want: options{name: "wg0", foreground: true}},
-		{args: []string{"wg0"}, env: map[string]string{"WG_PROCESS_FOREGROUND": "1"}, want: options{name: "wg0", foreground: true}},
-		{args: []string{"--help"}, want: options{help: true}},
-		{args: []string{"-v"}, want: options{version: true}},
+		{args: []string{"wg0"}, want: options{name: "wg0", logFormat: "text"}},
+		{args: []string{"-f", "wg0"}, want: options{name: "wg0", foreground: true, logFormat: "text"}},
+		{args: []string{"wg0", "--foreground"}, want: options{name: "wg0", foreground: true, logFormat: "text"}},
+		{args: []string{"wg0"}, env: map[string]string{"WG_PROCESS_FOREGROUND": "1"}, want: options{name: "wg0", foreground: true, logFormat: "text"}},
+		{args: []string{"--help"}, want: options{help: true, logFormat: "text"}},
+		{args: []string{"-v"}, want: options{version: true, logFormat: "text"}},
 		// The metrics address: flag, flag=, environment; the flag wins.
-		{args: []string{"--metrics-address", "127.0.0.1:9586", "wg0"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("127.0.0.1:9586")}},
-		{args: []string{"wg0", "--metrics-address=[::1]:9586"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("[::1]:9586")}},
-		{args: []string{"wg0"}, env: map[string]string{metricsEnv: "0.0.0.0:9586"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("0.0.0.0:9586")}},
-		{args: []string{"--metrics-address", "127.0.0.2:1", "wg0"}, env: map[string]string{metricsEnv: "junk"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("127.0.0.2:1")}},
+		{args: []string{"--metrics-address", "127.0.0.1:9586", "wg0"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("127.0.0.1:9586"), logFormat: "text"}},
+		{args: []string{"wg0", "--metrics-address=[::1]:9586"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("[::1]:9586"), logFormat: "text"}},
+		{args: []string{"wg0"}, env: map[string]string{metricsEnv: "0.0.0.0:9586"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("0.0.0.0:9586"), logFormat: "text"}},
+		{args: []string{"--metrics-address", "127.0.0.2:1", "wg0"}, env: map[string]string{metricsEnv: "junk"}, want: options{name: "wg0", metrics: netip.MustParseAddrPort("127.0.0.2:1"), logFormat: "text"}},
 		// Mistakes.
+		{args: []string{"--log-format", "json", "wg0"}, want: options{name: "wg0", logFormat: "json"}},
+		{args: []string{"wg0", "--log-format=json"}, env: map[string]string{"LOG_FORMAT": "text"}, want: options{name: "wg0", logFormat: "json"}},
+		{args: []string{"wg0"}, env: map[string]string{"LOG_FORMAT": "json"}, want: options{name: "wg0", logFormat: "json"}},
+		{args: []string{"wg0", "--log-format"}, wantErr: "needs text or json"},
 		{args: []string{}, wantErr: "no interface name"},
 		{args: []string{"wg0", "wg1"}, wantErr: "one interface name"},
 		{args: []string{"--bogus", "wg0"}, wantErr: "unknown option --bogus"},

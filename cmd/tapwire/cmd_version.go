@@ -9,6 +9,16 @@ import (
 	"strings"
 )
 
+// version is the version a packager stamps into the binary at link time,
+// as dist/deb.sh does:
+//
+//	go build -ldflags "-X main.version=1.2.3" ./cmd/tapwire
+//
+// Empty (go build, go install) means the version Go recorded, the module's
+// version from go install or the VCS tag, is the one reported. It is set
+// by the linker only, never assigned.
+var version string
+
 func versionCommand() *command {
 	return &command{
 		name:  "version",
@@ -16,7 +26,8 @@ func versionCommand() *command {
 		long: `Prints the version of the tapwire module, the VCS revision it was built
 from, the revision's time and whether the tree had changes, and the Go
 version: what go version -m shows of the binary. A build that recorded no
-VCS information (go run, go test, -buildvcs=false) says unknown.
+VCS information (go run, go test, -buildvcs=false) says unknown. A
+packaged build (dist/deb.sh) reports the package's version.
 `,
 		run: func(ctx context.Context, inv *invocation) error { return runVersion(inv.stdout) },
 	}
@@ -27,7 +38,7 @@ func runVersion(stdout io.Writer) error {
 	if !ok {
 		bi = nil
 	}
-	fmt.Fprint(stdout, versionText(bi))
+	fmt.Fprint(stdout, versionText(bi, version))
 	return nil
 }
 
@@ -35,8 +46,9 @@ func runVersion(stdout io.Writer) error {
 // values go version -m shows: the main module's path and version, the VCS
 // revision, its time and whether the tree was modified, and the Go version.
 // What is not recorded is "unknown": go run and go test, and builds with
-// -buildvcs=false, record no VCS information.
-func versionText(bi *debug.BuildInfo) string {
+// -buildvcs=false, record no VCS information. A stamped version (not
+// empty) is reported instead of the module's.
+func versionText(bi *debug.BuildInfo, stamped string) string {
 	const unknown = "unknown"
 	version, module, goVersion := unknown, unknown, runtime.Version()
 	vcs := map[string]string{"vcs.revision": unknown, "vcs.time": unknown, "vcs.modified": unknown}
@@ -57,6 +69,9 @@ func versionText(bi *debug.BuildInfo) string {
 				recorded = true
 			}
 		}
+	}
+	if stamped != "" {
+		version = stamped
 	}
 	revision := vcs["vcs.revision"]
 	if !recorded {

@@ -117,6 +117,8 @@ func TestUsageGolden(t *testing.T) {
 		{"usage-missing-argument-device-del", []string{"device", "del", "--netns", "nonexistent"}},
 		{"usage-unexpected-argument", []string{"genkey", "extra"}},
 		{"usage-too-many-arguments", []string{"up", "a.conf", "-f", "b.conf"}},
+		{"usage-bad-log-format", []string{"up", "--log-format", "xml", "nonexistent.conf"}},
+		{"usage-bad-log-level", []string{"up", "-f", "--log-level", "loud", "nonexistent.conf"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -100,30 +100,37 @@ func TestVersionText(t *testing.T) {
 	}
 	noVCS := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/tapwire/tapwire", Version: "(devel)"}}
 	for _, tc := range []struct {
-		name string
-		bi   *debug.BuildInfo
-		want string
+		name    string
+		bi      *debug.BuildInfo
+		stamped string
+		want    string
 	}{
-		{"go build in a checkout", full, "tapwire v0.0.0-20261206131803-28173e9b8faa+dirty\n" +
+		{"go build in a checkout", full, "", "tapwire v0.0.0-20261206131803-28173e9b8faa+dirty\n" +
 			"  module    github.com/tapwire/tapwire\n" +
 			"  revision  28173e9b8faa44d26a9bc5ebfe9ccfce153198af\n" +
 			"  time      2026-12-06T13:18:03Z\n" +
 			"  modified  true\n" +
 			"  go        go1.26.8" + platform},
-		{"no VCS information", noVCS, "tapwire (devel)\n" +
+		{"no VCS information", noVCS, "", "tapwire (devel)\n" +
 			"  module    github.com/tapwire/tapwire\n" +
 			"  revision  unknown (no VCS information: go run, go test and -buildvcs=false record none)\n" +
 			"  time      unknown\n" +
 			"  modified  unknown\n" +
 			"  go        go1.26.8" + platform},
-		{"no build information", nil, "tapwire unknown\n" +
+		{"no build information", nil, "", "tapwire unknown\n" +
 			"  module    unknown\n" +
 			"  revision  unknown (no VCS information: go run, go test and -buildvcs=false record none)\n" +
 			"  time      unknown\n" +
 			"  modified  unknown\n" +
 			"  go        " + runtime.Version() + platform},
+		{"a packaged build (dist/deb.sh)", noVCS, "0.0.0~git20261206.28173e9", "tapwire 0.0.0~git20261206.28173e9\n" +
+			"  module    github.com/tapwire/tapwire\n" +
+			"  revision  unknown (no VCS information: go run, go test and -buildvcs=false record none)\n" +
+			"  time      unknown\n" +
+			"  modified  unknown\n" +
+			"  go        go1.26.8" + platform},
 	} {
-		if got := versionText(tc.bi); got != tc.want {
+		if got := versionText(tc.bi, tc.stamped); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}

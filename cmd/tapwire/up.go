@@ -20,6 +20,7 @@ import (
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/daemon"
+	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/service"
 	"github.com/tapwire/tapwire/l2switch"
 	"github.com/tapwire/tapwire/netconf"
@@ -59,6 +60,10 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		return err
 	}
 	// Everything is checked before anything is created.
+	log, err := upLogger(stderr, f)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.ParseFile(path)
 	if err != nil {
 		return err
@@ -98,7 +103,22 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		fmt.Fprintf(stdout, "%s is up (log: %s)\n", name, log)
 		return nil
 	}
-	return upForeground(ctx, cfg, path, name, stderr, child, f)
+	slog.SetDefault(log) // for the few that log to the default (tun's offload warning)
+	return upForeground(ctx, cfg, path, name, stderr, log, child, f)
+}
+
+// upLogger is the log of tapwire up as its flags say, or the usage error
+// of a bad --log-format or --log-level.
+func upLogger(stderr io.Writer, f upFlags) (*slog.Logger, error) {
+	level, err := logging.ParseLevel(f.logLevel)
+	if err != nil {
+		return nil, usageError{"--log-level: " + err.Error()}
+	}
+	log, err := logging.New(stderr, f.logFormat, level)
+	if err != nil {
+		return nil, usageError{"--log-format: " + err.Error()}
+	}
+	return log, nil
 }
 
 // keyFileWarning returns the warning for a configuration file of the given
@@ -140,8 +160,7 @@ func shellQuote(s string) string {
 // the plan package wgquick computes and carries out. Once the interface
 // is up it drops its privileges (privileges.go), tells systemd and the
 // waiting parent, and applies the file again on SIGHUP (reload.go).
-func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, child *daemon.Child, f upFlags) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+func upForeground(ctx context.Context, cfg *config.Config, path, name string, stderr io.Writer, log *slog.Logger, child *daemon.Child, f upFlags) error {
 	// systemd's socket and SIGHUP are taken before any hook runs.
 	sd := daemon.TakeNotifier()
 	hup := catchReload()
@@ -194,7 +213,7 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		return err
 	}
 
-	log.Info("interface up", "name", name, "mode", s.Device.Mode(), "peers", len(cfg.Peers))
+	log.Info("interface up", "name", name, "mode", s.Device.Mode().String(), "peers", len(cfg.Peers))
 	st.Privileges = dropPrivileges(cfg, path, f.keepPrivileges, log)
 	if err := writeState(name, st); err != nil {
 		log.Warn("cannot record the privileges kept", "err", err)

@@ -100,7 +100,7 @@ func Start(o Options) (*Service, error) {
 		dev.Close()
 		return nil, err
 	}
-	srv, err := uapi.Listen(dev.Name())
+	srv, err := uapi.Listen(dev.Name(), uapi.WithLogger(o.Log))
 	if err != nil {
 		closeLn()
 		eng.Close()
