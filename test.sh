@@ -54,6 +54,9 @@ go vet ./...
 go test -count=1 -timeout 20m ./...
 # The engine under the race detector (its allocation counts only logged).
 go test -race -count=1 -timeout 20m ./tunnel
+# The privilege drop as the Debian package builds it (no cgo: libcap's
+# psx on syscall.AllThreadsSyscall instead of its C half).
+CGO_ENABLED=0 go test -count=1 ./internal/privdrop
 # Byte-level interop of the protocol package with wireguard-go's (its own
 # module, so that tapwire itself does not depend on wireguard-go).
 (cd protocol/interop && go test -count=1 ./...)

@@ -35,6 +35,13 @@ func (p *parser) finish() *Error {
 			errs = append(errs, p.errorf(peer.Line, "PublicKey", "missing: the [Peer] needs the peer's PublicKey (`wg pubkey` prints it)"))
 			continue
 		}
+		if p.havePriv && peer.PublicKey == p.cfg.Interface.PrivateKey {
+			// A secret pasted in the wrong place would be logged and
+			// shown as a public key from then on: refused, never quoted.
+			errs = append(errs, p.errorf(p.pubLines[i], p.pubKeys[i],
+				"this is the interface's PrivateKey, not a peer's public key: give the peer's (`wg pubkey` on the peer prints it)"))
+			continue
+		}
 		if j, dup := first[peer.PublicKey]; dup {
 			errs = append(errs, p.errorf(p.pubLines[i], p.pubKeys[i],
 				"the same peer twice: the [Peer] at line %d has this public key too (its PublicKey is at line %d); merge the two sections",

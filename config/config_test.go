@@ -403,6 +403,7 @@ func TestParseBad(t *testing.T) {
 		{"ageing zero", base + "Mode = tap\nMACAgeing = 0\n", 4, "MACAgeing", "want seconds"},
 		{"max macs", base + "Mode = tap\nMaxMACsPerPeer = lots\n", 4, "MaxMACsPerPeer", "want a number"},
 		{"flood limit without tap", base + "FloodLimit = 1000\n", 3, "FloodLimit", "add Mode = tap"},
+		{"private key as a peer's", base + "[Peer]\nPublicKey = " + priv1 + "\n", 4, "PublicKey", "this is the interface's PrivateKey"},
 		{"allowed macs without tap", base + "[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01\n", 5, "AllowedMACs", "add Mode = tap"},
 		{"allowed macs bad", base + "Mode = tap\n[Peer]\nPublicKey = " + pub2 + "\nAllowedMACs = 02:00:5e:00:53:01, ff:ff:ff:ff:ff:ff\n", 6, "AllowedMACs", "want unicast MAC"},
 		{"allowed macs in interface", base + "AllowedMACs = 02:00:5e:00:53:01\n", 3, "AllowedMACs", "belongs in a [Peer]"},

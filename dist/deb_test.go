@@ -119,6 +119,11 @@ func requireDpkg(t *testing.T) {
 			t.Skipf("%s exists and is not from a tapwire package: the test would replace it", f)
 		}
 	}
+	// A user's configuration directory: the package would take it over
+	// and its purge leave it (not empty).
+	if _, err := os.Lstat("/etc/tapwire"); err == nil {
+		t.Skip("/etc/tapwire exists and is not from a tapwire package: the test would take it over")
+	}
 }
 
 // checkMetadata checks the package's control fields and scripts.

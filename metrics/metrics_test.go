@@ -91,7 +91,7 @@ func connect(t *testing.T, a, b *end, allowed ...string) {
 }
 
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -119,7 +119,7 @@ func udp(t *testing.T, a, b *end, payload string) {
 // of speed).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(time.Millisecond) { // a hang guard
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

@@ -3,7 +3,7 @@
 //
 //	WG_QUICK_USERSPACE_IMPLEMENTATION=tapwire-go wg-quick up ./wg0.conf
 //
-// Usage: tapwire-go [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] INTERFACE
+// Usage: tapwire-go [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] [--keep-privileges] INTERFACE
 //
 // It creates the TUN interface, serves the UAPI socket
 // /var/run/wireguard/INTERFACE.sock for wg, and goes into the background
@@ -15,6 +15,12 @@
 // silent logs nothing. The log is text (key=value) on stderr, or with
 // LOG_FORMAT=json or --log-format json (the flag wins) one JSON object a
 // line. No level logs a private or preshared key.
+//
+// Once the device, its UAPI socket (and the metrics port) exist, it drops
+// every capability but CAP_NET_ADMIN (SO_MARK, the device) and
+// CAP_NET_BIND_SERVICE (wg may set a ListenPort below 1024 later), on all
+// its threads, and sets no_new_privs; it runs no program after start (wg-
+// quick runs the hooks itself). --keep-privileges keeps root's.
 package main
 
 import (
@@ -33,11 +39,12 @@ import (
 
 	"github.com/tapwire/tapwire/internal/daemon"
 	"github.com/tapwire/tapwire/internal/logging"
+	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/internal/service"
 )
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] INTERFACE-NAME\n", os.Args[0])
+	fmt.Fprintf(w, "Usage: %s [-f|--foreground] [--metrics-address IP:PORT] [--log-format text|json] [--keep-privileges] INTERFACE-NAME\n", os.Args[0])
 }
 
 // metricsEnv sets the metrics address when --metrics-address does not.
@@ -51,6 +58,7 @@ type options struct {
 	help, version bool
 	metrics       netip.AddrPort // zero: no metrics
 	logFormat     string         // logging.Text or logging.JSON
+	keepPrivs     bool           // --keep-privileges: no drop after start
 }
 
 // parseArgs reads the command line (without the program's name), and the
@@ -77,6 +85,8 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 			metrics, from = args[i], a
 		case strings.HasPrefix(a, "--metrics-address="):
 			metrics, from = strings.TrimPrefix(a, "--metrics-address="), "--metrics-address"
+		case a == "--keep-privileges":
+			o.keepPrivs = true
 		case a == "--log-format":
 			if i+1 == len(args) {
 				return o, fmt.Errorf("%s needs text or json", a)
@@ -179,6 +189,7 @@ func run(o options, log *slog.Logger, child *daemon.Child) error {
 	}
 	defer s.Close()
 	log.Info("interface up", "name", name, "uapi", "/var/run/wireguard/"+name+".sock")
+	dropPrivileges(o.keepPrivs, log)
 	child.Ready(nil)
 	s.Wait(ctx)
 	return nil
@@ -198,4 +209,19 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "unknown"
+}
+
+// dropPrivileges drops to CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (see the
+// package's comment) unless keep, and logs what the process kept.
+func dropPrivileges(keep bool, log *slog.Logger) {
+	if keep {
+		log.Info("privileges kept", "why", "--keep-privileges")
+		return
+	}
+	caps := []privdrop.Capability{privdrop.NetAdmin, privdrop.NetBindService}
+	if err := privdrop.Drop(caps...); err != nil {
+		log.Warn("privileges kept", "err", err)
+		return
+	}
+	log.Info("privileges dropped", "kept", privdrop.Names(caps))
 }

@@ -34,6 +34,7 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"wg0", "--log-format=json"}, env: map[string]string{"LOG_FORMAT": "text"}, want: options{name: "wg0", logFormat: "json"}},
 		{args: []string{"wg0"}, env: map[string]string{"LOG_FORMAT": "json"}, want: options{name: "wg0", logFormat: "json"}},
 		{args: []string{"wg0", "--log-format"}, wantErr: "needs text or json"},
+		{args: []string{"--keep-privileges", "wg0"}, want: options{name: "wg0", logFormat: "text", keepPrivs: true}},
 		{args: []string{}, wantErr: "no interface name"},
 		{args: []string{"wg0", "wg1"}, wantErr: "one interface name"},
 		{args: []string{"--bogus", "wg0"}, wantErr: "unknown option --bogus"},

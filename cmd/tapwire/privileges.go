@@ -57,6 +57,23 @@ func fileNeedsOverride(path string, save bool) string {
 	if err != nil {
 		return fmt.Sprintf("%s cannot be checked: %v", path, err)
 	}
+	// Every directory on the way must let root's owner bits search it.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Sprintf("%s cannot be checked: %v", path, err)
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Sprintf("%s cannot be checked: %v", dir, err)
+		}
+		if !rootMay(di, 1) {
+			return fmt.Sprintf("%s is in %s, which root may search only with CAP_DAC_OVERRIDE (owner %s, mode %s): reloading it needs that", path, dir, ownerOf(di), di.Mode())
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
 	if !rootMay(fi, 4) {
 		return fmt.Sprintf("%s is not readable by its owner root (owner %s, mode %04o): reloading it needs CAP_DAC_OVERRIDE", path, ownerOf(fi), fi.Mode().Perm())
 	}

@@ -277,6 +277,7 @@ func TestFileNeedsOverride(t *testing.T) {
 		{"sticky, another's file", 0o0, 0o1777, other, 0o644, true, ""},
 		{"sticky, another's file and directory", other, 0o1777, other, 0o644, true, "SaveConfig writes"},
 		{"root's file, closed to its owner", 0, 0o700, 0, 0o044, false, "is not readable"},
+		{"root's file in another's closed directory", other, 0o700, 0, 0o600, false, "which root may search only with CAP_DAC_OVERRIDE"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := mk(t, c.dirUID, c.dirMode, c.fileUID, c.fileMode)

@@ -42,6 +42,7 @@ type reloader struct {
 	done    chan struct{}
 	cfg     *config.Config // the file as last applied; the goroutine's until stop
 	stopped bool
+	started bool // start was called: stop waits for its goroutine
 }
 
 // catchReload starts catching SIGHUP, whose default would end the
@@ -60,6 +61,7 @@ func catchReload() *reloader {
 func (r *reloader) start(path string, cfg *config.Config, s *service.Service, plan *wgquick.Plan, sd *daemon.Notifier, log *slog.Logger) {
 	pf := factsOf(plan)
 	r.cfg = cfg
+	r.started = true
 	go func() {
 		defer close(r.done)
 		for {
@@ -87,8 +89,8 @@ func (r *reloader) stop() *config.Config {
 	if !r.stopped {
 		r.stopped = true
 		close(r.quit)
-		if r.cfg != nil {
-			<-r.done
+		if r.started {
+			<-r.done // r.cfg is the goroutine's until then
 		}
 	}
 	return r.cfg
@@ -103,10 +105,12 @@ func reload(path string, old *config.Config, s *service.Service, pf planFacts, l
 	}
 	cur := s.Device.Status()
 	dc, restart := syncConfig(old, cfg, cur, pf, log)
+	oldPeers, curPeers := indexPeers(old), statusKeys(cur)
 	// AllowedMACs first, as at start: a new peer is made with them.
 	setMACs := func(c *config.Config, other *config.Config) {
+		in := indexPeers(c)
 		for _, p := range other.Peers {
-			if peerOf(c, p.PublicKey) == nil {
+			if in[p.PublicKey] == nil {
 				s.Device.SetAllowedMACs(p.PublicKey, nil)
 			}
 		}
@@ -123,7 +127,7 @@ func reload(path string, old *config.Config, s *service.Service, pf planFacts, l
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, p := range cfg.Peers {
-		if was := peerOf(old, p.PublicKey); was != nil && was.Endpoint == p.Endpoint && hasPeer(cur, p.PublicKey) {
+		if was := oldPeers[p.PublicKey]; was != nil && was.Endpoint == p.Endpoint && curPeers[p.PublicKey] {
 			continue
 		}
 		switch {
@@ -140,7 +144,7 @@ func reload(path string, old *config.Config, s *service.Service, pf planFacts, l
 		switch {
 		case pc.Remove:
 			removed++
-		case !hasPeer(cur, pc.PublicKey):
+		case !curPeers[pc.PublicKey]:
 			added++
 		}
 	}
@@ -229,10 +233,11 @@ func syncConfig(old, cfg *config.Config, cur devconf.DeviceStatus, pf planFacts,
 		dc.FloodLimit = &limit
 	}
 	var unrouted []string
+	oldPeers, newPeers, curPeers := indexPeers(old), indexPeers(cfg), statusKeys(cur)
 	for i := range dc.Peers {
 		pc := &dc.Peers[i]
-		prev := peerOf(old, pc.PublicKey)
-		if hasPeer(cur, pc.PublicKey) && prev != nil && prev.Endpoint == peerOf(cfg, pc.PublicKey).Endpoint {
+		prev := oldPeers[pc.PublicKey]
+		if curPeers[pc.PublicKey] && prev != nil && prev.Endpoint == newPeers[pc.PublicKey].Endpoint {
 			pc.Endpoint = nil // where it roamed to stays
 		}
 		if pf.routes {
@@ -245,7 +250,7 @@ func syncConfig(old, cfg *config.Config, cur devconf.DeviceStatus, pf planFacts,
 		restart = append(restart, "AllowedIPs (no route yet: "+strings.Join(unrouted, " ")+")")
 	}
 	for _, ps := range cur.Peers {
-		if peerOf(cfg, ps.PublicKey) == nil {
+		if newPeers[ps.PublicKey] == nil {
 			dc.Peers = append(dc.Peers, devconf.PeerConfig{PublicKey: ps.PublicKey, Remove: true})
 		}
 	}
@@ -267,6 +272,7 @@ func syncConfig(old, cfg *config.Config, cur devconf.DeviceStatus, pf planFacts,
 		{"ClampMSS", in.ClampMSS != was.ClampMSS},
 		{"MACAgeing", in.MACAgeing != was.MACAgeing},
 		{"MaxMACsPerPeer", in.MaxMACsPerPeer != was.MaxMACsPerPeer},
+		{"MetricsAddress", in.MetricsAddress != was.MetricsAddress},
 	} {
 		if k.changed {
 			restart = append(restart, k.name)
@@ -275,17 +281,21 @@ func syncConfig(old, cfg *config.Config, cur devconf.DeviceStatus, pf planFacts,
 	return dc, restart
 }
 
-// peerOf returns the peer of cfg with the public key k, or nil.
-func peerOf(cfg *config.Config, k protocol.Key) *config.Peer {
+// indexPeers maps the public keys of cfg's peers to them (a lookup per
+// peer, not a walk of the file: a hub's reload stays linear).
+func indexPeers(cfg *config.Config) map[protocol.Key]*config.Peer {
+	m := make(map[protocol.Key]*config.Peer, len(cfg.Peers))
 	for i := range cfg.Peers {
-		if cfg.Peers[i].PublicKey.Equal(k) {
-			return &cfg.Peers[i]
-		}
+		m[cfg.Peers[i].PublicKey] = &cfg.Peers[i]
 	}
-	return nil
+	return m
 }
 
-// hasPeer reports whether a device's status has the peer k.
-func hasPeer(st devconf.DeviceStatus, k protocol.Key) bool {
-	return slices.ContainsFunc(st.Peers, func(p devconf.PeerStatus) bool { return p.PublicKey.Equal(k) })
+// statusKeys is the set of the public keys of st's peers.
+func statusKeys(st devconf.DeviceStatus) map[protocol.Key]bool {
+	m := make(map[protocol.Key]bool, len(st.Peers))
+	for _, p := range st.Peers {
+		m[p.PublicKey] = true
+	}
+	return m
 }

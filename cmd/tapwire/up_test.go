@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/internal/nstest"
+	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/internal/pingtest"
 	"github.com/tapwire/tapwire/protocol"
 )
@@ -241,6 +244,9 @@ func TestWGQuickWithTapwireGo(t *testing.T) {
 	if strings.Count(show, "latest handshake:") != 2 {
 		t.Errorf("wg show after pinging both peers:\n%s", show)
 	}
+	// tapwire-go runs no program after start: it dropped to CAP_NET_ADMIN
+	// and CAP_NET_BIND_SERVICE, and wg-quick's work went on.
+	requireCaps(t, processOf(t, filepath.Join(bin, "tapwire-go"), "twgq0"), 1<<privdrop.NetAdmin|1<<privdrop.NetBindService)
 	if out, err := wgQuick("down"); err != nil {
 		t.Fatalf("wg-quick down: %v\n%s", err, out)
 	}
@@ -506,4 +512,26 @@ func TestUpTableRefused(t *testing.T) {
 			t.Errorf("Table = %s left an interface:\n%s", table, links)
 		}
 	}
+}
+
+// processOf returns the pid of the process running the executable exe with
+// the argument arg, failing the test when there is none.
+func processOf(t *testing.T, exe, arg string) int {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range cmdlines {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if target, _ := os.Readlink(filepath.Join(filepath.Dir(c), "exe")); target == exe && slices.Contains(args[1:], arg) {
+			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+			if err == nil {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no process runs %s %s", exe, arg)
+	return 0
 }
