@@ -16,8 +16,8 @@ import (
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/internal/nstest"
-	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/internal/pingtest"
+	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/protocol"
 )
 
