@@ -64,8 +64,8 @@ const (
 )
 
 // client is one WireGuard peer of the hub. Its handshake state, cookie and
-// keypair are dropped as soon as they are done with, so that a client that
-// is up holds little more than its keypair.
+// keypair are dropped as soon as they are done with: a client that is up
+// holds its keypair until its echo reply came back, then nothing but this.
 type client struct {
 	mu      sync.Mutex
 	state   uint8
@@ -121,7 +121,7 @@ type report struct {
 	KeepalivesSent uint64 `json:"keepalives_sent"` // one per echo reply, as WireGuard's passive keepalive
 	KeepalivesRecv uint64 `json:"keepalives_received"`
 	BadTransport   uint64 `json:"bad_transport"`  // transport data that did not decrypt or match a session
-	OtherMessages  uint64 `json:"other_messages"` // what a WireGuard peer drops: tapwire's probes, unknown types
+	OtherMessages  uint64 `json:"other_messages"` // what a WireGuard peer drops: tapwire's probes, unknown types; data after the exchange
 	HubInitiations uint64 `json:"hub_initiations"`
 	SendErrors     uint64 `json:"send_errors"`
 	FirstError     string `json:"first_error,omitempty"`
@@ -487,6 +487,11 @@ func (r *runner) transport(msg, buf []byte) {
 	c := &r.clients[i]
 	c.mu.Lock()
 	kp := c.kp
+	if kp == nil && c.echoed {
+		c.mu.Unlock()
+		r.other.Add(1) // after the client's exchange: it keeps no keys
+		return
+	}
 	if kp == nil || kp.LocalIndex != receiver {
 		c.mu.Unlock()
 		r.badTransport.Add(1)
@@ -510,6 +515,7 @@ func (r *runner) transport(msg, buf []byte) {
 	}
 	c.echoed = true
 	m, err := kp.SealTransport(buf, 0)
+	c.kp = nil // done: its 2 KiB replay window goes, so that 100,000 clients fit
 	c.mu.Unlock()
 	r.dataReplies.Add(1)
 	if err != nil {
