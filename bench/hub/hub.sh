@@ -149,6 +149,7 @@ busy_pct() {          # busy_pct "b0 t0" "b1 t1" -> % of all CPUs busy in betwee
     awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN{ if (t > 0) printf "%.0f", 100*b/t; else print 0 }'
 }
 listening() { nsx ss -Hlun "sport = :$PORT" 2>/dev/null | grep -q .; }
+hub_ready() { [[ -S /var/run/wireguard/$IF.sock ]] || ! kill -0 "$HUB_PID" 2>/dev/null; }   # or dead
 link_gone() { ! ip -n "$NS" link show "$IF" >/dev/null 2>&1; }
 bound() { echo $(( 120 + $1 / 200 )); }   # seconds allowed a wg command on N peers
 
@@ -171,7 +172,10 @@ start_hub() {
         bench_spawn "$NS" "$label" env LOG_LEVEL=error "$WGGO" -f "$IF"
     fi
     HUB_PID=$SPAWNED_PID
-    wait_until 15 test -S "/var/run/wireguard/$IF.sock" || { log "$impl made no UAPI socket"; return 1; }
+    wait_until 15 hub_ready || true
+    if [[ ! -S /var/run/wireguard/$IF.sock ]] || ! kill -0 "$HUB_PID" 2>/dev/null; then
+        log "$impl made no UAPI socket$(kill -0 "$HUB_PID" 2>/dev/null || echo ': it exited')"; return 1
+    fi
 }
 
 # configure CONF -> APPLY_S: wg setconf timed; then the addresses, the link up, the port listening
@@ -202,7 +206,11 @@ show() {
 IDLE_JSON=""
 idle() {
     local p0 p1
-    p0=$(pid_ticks "$HUB_PID"); sleep "$IDLE"; p1=$(pid_ticks "$HUB_PID")
+    local sp
+    p0=$(pid_ticks "$HUB_PID")
+    sleep "$IDLE" & sp=$!; AUX_PIDS+=("$sp")
+    wait "$sp"        # a wait a signal interrupts, so that Ctrl-C is not held up
+    p1=$(pid_ticks "$HUB_PID")
     IDLE_JSON=$(jq -nc --argjson t $((p1 - p0)) --argjson hz "$CLK_TCK" --argjson s "$IDLE" \
         '{ticks: $t, seconds: $s, cpu_pct: ($t / $hz / $s * 100 * 100 | round / 100)}')
 }
