@@ -151,8 +151,8 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 		}
 		for _, prefix := range pc.RemoveAllowedIPs {
 			prefix = prefix.Masked()
-			if i := slices.Index(p.allowed, prefix); i >= 0 {
-				p.allowed = slices.Delete(p.allowed, i, i+1)
+			if _, ok := p.allowed[prefix]; ok {
+				delete(p.allowed, prefix)
 				d.routes.Remove(prefix)
 			}
 		}
@@ -166,11 +166,12 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 			case had && old == p:
 				continue // already its
 			case had: // taken from another peer, as in WireGuard
-				if i := slices.Index(old.allowed, prefix); i >= 0 {
-					old.allowed = slices.Delete(old.allowed, i, i+1)
-				}
+				delete(old.allowed, prefix)
 			}
-			p.allowed = append(p.allowed, prefix)
+			if p.allowed == nil {
+				p.allowed = make(map[netip.Prefix]struct{}, len(pc.AllowedIPs))
+			}
+			p.allowed[prefix] = struct{}{}
 		}
 	}
 	if peersChanged {
@@ -246,7 +247,7 @@ func (d *Device) removePeer(k protocol.Key) {
 // dropAllowedIPs removes p's allowed IPs from the routes, one by one. The
 // caller holds d.mu.
 func (d *Device) dropAllowedIPs(p *Peer) {
-	for _, prefix := range p.allowed {
+	for prefix := range p.allowed {
 		d.routes.Remove(prefix)
 	}
 	p.allowed = nil
@@ -264,7 +265,14 @@ func (d *Device) Status() devconf.DeviceStatus {
 	allowed := make([][]netip.Prefix, 0, len(d.peers))
 	for _, p := range d.peers {
 		peers = append(peers, p)
-		allowed = append(allowed, slices.Clone(p.allowed))
+		var ps []netip.Prefix
+		if len(p.allowed) > 0 {
+			ps = make([]netip.Prefix, 0, len(p.allowed))
+			for prefix := range p.allowed {
+				ps = append(ps, prefix)
+			}
+		}
+		allowed = append(allowed, ps)
 	}
 	d.mu.RUnlock()
 	s.Peers = make([]devconf.PeerStatus, len(peers))

@@ -64,11 +64,14 @@ type Device struct {
 	mss4, mss6 uint16                  // MSS clamp (0: off)
 	peerList   atomic.Pointer[[]*Peer] // the peers, for flooding without a lock
 	hub        hubState                // TAP: the tap's address pinned, the flood limit (see l2.go)
-	// The peers the timers visit (see timerset.go): timed is the timer
-	// goroutine's own, awake those woken since its last tick.
-	timed   []*Peer
-	timerMu sync.Mutex
-	awake   []*Peer
+	// The timers' schedule (see timerset.go): timers, the peers by due
+	// time, and spare are the timer goroutine's own; awake holds the
+	// peers woken since its last tick.
+	timers      timerHeap
+	spare       []*Peer
+	evaluations atomic.Uint64 // peers' timers evaluated (see evaluate)
+	timerMu     sync.Mutex
+	awake       []*Peer
 
 	mu          sync.RWMutex // guards the configuration below
 	privateKey  protocol.Key

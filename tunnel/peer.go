@@ -22,7 +22,7 @@ type Peer struct {
 	dev     *Device
 	public  protocol.Key
 	cookies *protocol.CookieGenerator
-	allowed []netip.Prefix // its allowed IPs, as in the routes; guarded by dev.mu
+	allowed map[netip.Prefix]struct{} // its allowed IPs, as in the routes; guarded by dev.mu
 
 	endpoint  atomic.Pointer[netip.AddrPort]
 	keepalive atomic.Uint32 // persistent keepalive interval, seconds (0: off)
@@ -82,7 +82,12 @@ type Peer struct {
 	rekeyPending bool        // a rekey was asked for on receive
 	removed      bool        // the peer was removed: start nothing new
 	gone         atomic.Bool // removed, for the data path (which takes no lock): deliver nothing
-	timed        atomic.Bool // in the timers' set (see timerset.go)
+	// The timers' schedule (see timerset.go): queued while in the
+	// device's awake list, dueAt when they look at it next (unix ns, 0:
+	// not scheduled), gen the timer goroutine's count of evaluations.
+	queued atomic.Bool
+	dueAt  atomic.Int64
+	gen    uint32
 }
 
 func newPeer(d *Device, pub protocol.Key) *Peer {
@@ -114,6 +119,7 @@ func (p *Peer) sendPacket(buf []byte, n int, sb *udpBatch) {
 	rekey := kp.Initiator && (now.Sub(kp.Created) >= d.tm.RekeyAfterTime || kp.SendCount() >= d.tm.RekeyAfterMessages)
 	if n > 0 && p.sentNoReply.IsZero() {
 		p.sentNoReply = now
+		p.soon(now.Add(d.tm.KeepaliveTimeout + d.tm.RekeyTimeout))
 	}
 	p.needKA = time.Time{}
 	p.mu.Unlock()
@@ -370,6 +376,7 @@ func (p *Peer) handleResponse(msg []byte, receiver uint32, src netip.AddrPort, v
 	staged := p.staged
 	p.staged = nil
 	p.mu.Unlock()
+	p.wake() // a session: its path's probes, its keys' lifetime
 	p.setPath(src, via)
 	d.log.Debug("handshake complete", "peer", p.public.String(), "role", "initiator")
 
@@ -471,10 +478,12 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 		p.lastHS.Store(now.UnixNano())
 		d.stats.HandshakesCompleted.Add(1)
 		staged, p.staged = p.staged, nil
+		p.wake() // a session: its path's probes, its keys' lifetime
 	}
 	p.sentNoReply = time.Time{}
 	if len(pkt) > 0 && p.needKA.IsZero() {
 		p.needKA = now
+		p.soon(now.Add(d.tm.KeepaliveTimeout))
 	}
 	rekey := false
 	if cur := p.current; cur != nil && cur == kp && kp.Initiator && !p.rekeyPending &&

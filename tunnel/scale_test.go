@@ -146,11 +146,18 @@ func TestAllowedIPsKept(t *testing.T) {
 	}
 }
 
-// timedPeers returns how many peers the timers visit.
+// timedPeers returns how many peers the timers will look at: woken, or
+// scheduled in their heap.
 func timedPeers(d *Device) int {
-	d.timerMu.Lock()
-	defer d.timerMu.Unlock()
-	return len(d.timed) + len(d.awake)
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	n := 0
+	for _, p := range d.peers {
+		if p.queued.Load() || p.dueAt.Load() != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // TestTimersVisitBusyPeersOnly checks that a hub's timers visit only the
@@ -222,4 +229,84 @@ func TestTimersVisitBusyPeersOnly(t *testing.T) {
 	if last := a.peer(b).lastHS.Load(); last == 0 || w.clock.Now().Sub(time.Unix(0, last)) > 3*time.Minute {
 		t.Fatal("the keepalive peer has no fresh session")
 	}
+}
+
+// TestTimersLeaveIdlePeers checks that the timers let go of peers that
+// have a state they can do nothing about: packets staged for a peer with
+// no endpoint, an ICMP report about a peer without a session that probes
+// would check, a persistent keepalive with no endpoint yet.
+func TestTimersLeaveIdlePeers(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		mode tun.Mode
+		set  func(t *testing.T, w *memWorld, a, b *memEnd)
+	}{
+		{"staged, no path", tun.ModeTUN, func(t *testing.T, w *memWorld, a, b *memEnd) {
+			connect(t, a, b, 0, true)
+			udpIn(t, a, b, "to nowhere")
+		}},
+		{"ICMP report, no session", tun.ModeTAP, func(t *testing.T, w *memWorld, a, b *memEnd) {
+			connect(t, a, b, 0, false)
+			w.clock.Advance(time.Second)
+			a.d.pathTooBig(pathError{dst: b.under.Addr(), mtu: 1000})
+		}},
+		{"keepalive, no path", tun.ModeTUN, func(t *testing.T, w *memWorld, a, b *memEnd) {
+			connect(t, a, b, 25, true)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := newMemWorld()
+			inner := func(s string) string {
+				if c.mode == tun.ModeTAP {
+					return ""
+				}
+				return s
+			}
+			a := w.start(t, "a", c.mode, "192.0.2.1:51820", inner("10.9.0.1"))
+			b := w.start(t, "b", c.mode, "192.0.2.2:51820", inner("10.9.0.2"))
+			c.set(t, w, a, b)
+			for range 40 {
+				w.clock.Advance(time.Minute)
+			}
+			if n := timedPeers(a.d); n != 0 {
+				t.Fatalf("the timers still look at %d peer(s) that have nothing to do", n)
+			}
+		})
+	}
+}
+
+// TestIdleSessionEvaluatedRarely checks that a peer with a session and no
+// traffic is evaluated when something of its falls due, not every tick:
+// over ten minutes of 100 ms ticks (6000), a few dozen evaluations at most
+// (the backstop looks every 30 s), and its persistent keepalive still goes
+// out every 25 s.
+func TestIdleSessionEvaluatedRarely(t *testing.T) {
+	t.Parallel()
+	w := newMemWorld()
+	a, b := w.tunPair(t)
+	connect(t, a, b, 25, false)
+	udpIn(t, a, b, "hello")
+	expectUDP(t, b, "hello")
+	w.clock.Advance(time.Second)
+	var keepalives atomic.Int32
+	w.net.SetFilter(func(d *memnet.Packet) bool {
+		if d.Src.Addr() == a.under.Addr() && len(d.Data) == protocol.TransportOverhead {
+			keepalives.Add(1)
+		}
+		return true
+	})
+	before := a.d.evaluations.Load()
+	for range 6000 {
+		w.clock.Advance(100 * time.Millisecond)
+	}
+	evals := a.d.evaluations.Load() - before
+	if evals > 60 {
+		t.Errorf("%d evaluations of one idle peer in 6000 ticks", evals)
+	}
+	if n := keepalives.Load(); n < 600/25-1 {
+		t.Errorf("%d keepalives in 10 minutes, want one every 25 s", n)
+	}
+	t.Logf("%d evaluations, %d keepalives in 10 minutes", evals, keepalives.Load())
 }
