@@ -310,3 +310,27 @@ func TestIdleSessionEvaluatedRarely(t *testing.T) {
 	}
 	t.Logf("%d evaluations, %d keepalives in 10 minutes", evals, keepalives.Load())
 }
+
+// TestUnconfirmedResponderNotInLoop checks that a responder's keypair the
+// initiator never confirms (its data lost) gets the peer looked at when
+// that keypair expires and when the backstop says, not at every tick.
+func TestUnconfirmedResponderNotInLoop(t *testing.T) {
+	t.Parallel()
+	w := newMemWorld()
+	a, b := w.tunPair(t)
+	w.net.SetFilter(func(d *memnet.Packet) bool {
+		return !(d.Src.Addr() == a.under.Addr() && len(d.Data) > 0 && d.Data[0] == protocol.TypeTransport)
+	})
+	udpIn(t, a, b, "lost")
+	w.clock.Advance(time.Second)
+	if p := b.peer(a); p.lastHS.Load() != 0 {
+		t.Fatal("b confirmed a session whose data was dropped")
+	}
+	before := b.d.evaluations.Load()
+	for range 600 {
+		w.clock.Advance(100 * time.Millisecond)
+	}
+	if evals := b.d.evaluations.Load() - before; evals > 30 {
+		t.Errorf("%d evaluations of a peer with an unconfirmed keypair in 600 ticks", evals)
+	}
+}

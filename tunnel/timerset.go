@@ -29,6 +29,10 @@ import (
 // evaluation, whatever nextDue says.
 const maxTimerSleep = 30 * time.Second
 
+// overdueRetry is when a peer is looked at again whose next due time had
+// passed even after its evaluation.
+const overdueRetry = time.Second
+
 // timerEntry is a peer in the timers' heap, due at due (unix ns); it is
 // stale once the peer was evaluated again (gen moved on).
 type timerEntry struct {
@@ -93,7 +97,7 @@ func (p *Peer) nextDue(now time.Time) time.Time {
 	ep := p.endpoint.Load()
 	path := ep != nil || p.stream.Load() != nil
 	if p.stream.Load() != nil || ep != nil && devconf.Transport(p.transport.Load()) != devconf.TransportUDP {
-		at(now)
+		at(now.Add(tm.Tick))
 	}
 	if ka := p.keepalive.Load(); ka > 0 && path {
 		at(time.Unix(0, p.lastSent.Load()).Add(time.Duration(ka) * time.Second))
@@ -108,16 +112,16 @@ func (p *Peer) nextDue(now time.Time) time.Time {
 	if !p.sentNoReply.IsZero() {
 		at(p.sentNoReply.Add(tm.KeepaliveTimeout + tm.RekeyTimeout))
 	}
-	if p.rekeyPending && p.current != nil {
-		at(p.current.Created.Add(tm.RekeyTimeout))
-	}
+	// (rekeyPending is cleared by the evaluation a new keypair wakes.)
 	if p.next != nil {
 		at(p.next.Created.Add(tm.RejectAfterTime))
 	}
-	session := p.current != nil
-	if session || p.previous != nil || p.next != nil {
-		at(time.Unix(0, p.lastHS.Load()).Add(3 * tm.RejectAfterTime)) // forgotten then
+	// Keys are forgotten 3 × RejectAfterTime after the last handshake
+	// (none yet: a responder's keypair never confirmed, which expires).
+	if last := p.lastHS.Load(); last != 0 && (p.current != nil || p.previous != nil || p.next != nil) {
+		at(time.Unix(0, last).Add(3 * tm.RejectAfterTime))
 	}
+	session := p.current != nil && now.Sub(p.current.Created) < tm.RejectAfterTime
 	resolve := p.hsIndex != 0 || len(p.staged) > 0
 	p.mu.Unlock()
 	// An endpoint name is resolved again while the peer has no endpoint,
@@ -129,7 +133,7 @@ func (p *Peer) nextDue(now time.Time) time.Time {
 	st.mu.Lock()
 	switch {
 	case ep != nil && st.ep != *ep:
-		at(now) // a new endpoint: its path starts at the next tick
+		at(now.Add(tm.Tick)) // a new endpoint (since the tick): its path starts at the next
 	case st.round != 0:
 		at(st.roundAt.Add(probeTimeout))
 	case session && ep != nil && !st.next.IsZero():
@@ -142,10 +146,12 @@ func (p *Peer) nextDue(now time.Time) time.Time {
 	if due.IsZero() {
 		return due
 	}
-	// After now (what is overdue is done at the next tick), and not later
-	// than the backstop.
+	// Not later than the backstop. Nothing is overdue after an evaluation
+	// at now (it did what was due); what still is, is not the tick's to do
+	// (a keepalive with no keypair yet, say): looked at again in a second,
+	// never in a loop at every tick.
 	if !due.After(now) {
-		return now.Add(time.Nanosecond)
+		return now.Add(overdueRetry)
 	}
 	if last := now.Add(maxTimerSleep); due.After(last) {
 		return last
