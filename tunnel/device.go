@@ -68,7 +68,7 @@ type Device struct {
 	// time, and spare are the timer goroutine's own; awake holds the
 	// peers woken since its last tick.
 	timers      timerHeap
-	spare       []*Peer
+	spare, due  []*Peer
 	evaluations atomic.Uint64 // peers' timers evaluated (see evaluate)
 	timerMu     sync.Mutex
 	awake       []*Peer

@@ -149,12 +149,15 @@ func (p *Peer) nextDue(now time.Time) time.Time {
 	// Not later than the backstop. Nothing is overdue after an evaluation
 	// at now (it did what was due); what still is, is not the tick's to do
 	// (a keepalive with no keypair yet, say): looked at again in a second,
-	// never in a loop at every tick.
-	if !due.After(now) {
+	// never in a loop at every tick. Compared as the heap compares, on the
+	// wall clock: times with and without a monotonic reading can disagree
+	// by a little, and an entry due before now would be popped again at
+	// once.
+	switch n := now.UnixNano(); {
+	case due.UnixNano() <= n:
 		return now.Add(overdueRetry)
-	}
-	if last := now.Add(maxTimerSleep); due.After(last) {
-		return last
+	case due.UnixNano() > n+int64(maxTimerSleep):
+		return now.Add(maxTimerSleep)
 	}
 	return due
 }
@@ -193,11 +196,18 @@ func (d *Device) tickPeers(now time.Time) {
 	}
 	clear(woken)
 	d.spare = woken[:0]
+	// What is due is taken out first, then evaluated: an evaluation
+	// schedules its peer after now, never again in this tick.
 	n := now.UnixNano()
+	due := d.due[:0]
 	for len(d.timers) > 0 && d.timers[0].due <= n {
-		e := heap.Pop(&d.timers).(timerEntry)
-		if e.gen == e.p.gen {
-			d.evaluate(e.p, now)
+		if e := heap.Pop(&d.timers).(timerEntry); e.gen == e.p.gen {
+			due = append(due, e.p)
 		}
 	}
+	for _, p := range due {
+		d.evaluate(p, now)
+	}
+	clear(due)
+	d.due = due[:0]
 }
