@@ -27,6 +27,7 @@ IMPLS=tapwire,wireguard-go
 CLIENTS=""            # clients that handshake; empty: min(N, 10000)
 RATE=1000             # first initiations per second of the wave
 IDLE=10               # seconds of each idle CPU window
+SETTLE=20             # seconds after the wave before the settled window with sessions
 SEED=bench
 HERD=1
 RUN_TIMEOUT=150       # bench/hub run -timeout, seconds
@@ -51,6 +52,7 @@ usage: $0 [options]
   -c N       clients that handshake (default: min(peers, 10000))
   -R RATE    first initiations per second of the wave (default $RATE)
   -I SECS    idle CPU window (default $IDLE, max 300)
+  -W SECS    wait after the wave's first idle window before the settled one (default $SETTLE, max 300)
   -s SEED    key seed (default $SEED)
   -H         no herd (hub restart) step
   -T SECS    bound of each client run (default $RUN_TIMEOUT, max 1800)
@@ -64,11 +66,12 @@ EOF
 }
 
 CMDLINE="$0 $*"
-while getopts "n:i:c:R:I:s:HT:a:o:kNh" opt; do
+while getopts "n:i:c:R:I:W:s:HT:a:o:kNh" opt; do
     case $opt in
         n) COUNTS=$OPTARG ;;  i) IMPLS=$OPTARG ;;  c) CLIENTS=$OPTARG ;;  R) RATE=$OPTARG ;;
         I) IDLE=$OPTARG ;;    s) SEED=$OPTARG ;;   H) HERD=0 ;;          T) RUN_TIMEOUT=$OPTARG ;;
         a) BIN_TW=$OPTARG ;;  o) OUT=$OPTARG ;;    k) KEEP=1 ;;          N) NO_INSTALL=1 ;;
+        W) SETTLE=$OPTARG ;;
         h) usage; exit 0 ;;   *) usage >&2; exit 2 ;;
     esac
 done
@@ -80,11 +83,12 @@ IFS=, read -r -a COUNT_LIST <<<"$COUNTS"
 for n in "${COUNT_LIST[@]}"; do
     if ! [[ $n =~ ^[1-9][0-9]*$ ]] || (( n > MAX_N )); then log "-n: '$n' is not a count in [1, $MAX_N]"; exit 2; fi
 done
-for v in RATE IDLE RUN_TIMEOUT; do
+for v in RATE IDLE SETTLE RUN_TIMEOUT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { log "$v must be a positive integer"; exit 2; }
 done
 [[ -z $CLIENTS || $CLIENTS =~ ^[1-9][0-9]*$ ]] || { log "-c must be a positive integer"; exit 2; }
 (( IDLE <= 300 )) || { log "-I is capped at 300 s"; exit 2; }
+(( SETTLE <= 300 )) || { log "-W is capped at 300 s"; exit 2; }
 (( RUN_TIMEOUT <= 1800 )) || { log "-T is capped at 1800 s"; exit 2; }
 (( RATE <= 1000000 )) || { log "-R is capped at 1000000"; exit 2; }
 [[ $SEED =~ ^[A-Za-z0-9._-]+$ ]] || { log "-s: letters, digits, '.', '_' and '-' only"; exit 2; }
@@ -241,7 +245,7 @@ stop_hub() {
 # ---- one implementation, one N ------------------------------------------------------------
 run_one() {           # run_one IMPL N
     local impl=$1 n=$2 m err="" id conf
-    local rss0="" rss1="" rss2="" rss3="" apply="" show_s="" lines="" idle1=null idle2=null
+    local rss0="" rss1="" rss2="" rss3="" apply="" show_s="" lines="" idle1=null idle2=null idle3=null sp
     local wave=null wave_cpu="" sessions="" herd=null herd_cpu="" herd_apply="" herd_sessions=""
     m=${CLIENTS:-$(( n < 10000 ? n : 10000 ))}; (( m > n )) && m=$n
     id=$impl-$n
@@ -249,7 +253,10 @@ run_one() {           # run_one IMPL N
     WORK=$SCRATCH/$id; mkdir -p "$WORK"
     TUN_PIDS=(); AUX_PIDS=(); HUB_PID=""
     log "=== $impl, $n peers, $m clients"
-    if [[ ! -s $conf ]] && ! "$HUBTOOL" conf -n "$n" -seed "$SEED" -port "$PORT" -o "$conf"; then
+    if [[ $impl == wireguard-go ]] && (( n > 65536 )); then
+        # Its device.MaxPeers: wg setconf fails with "too many peers".
+        err="wireguard-go takes at most 65536 peers (MaxPeers)"
+    elif [[ ! -s $conf ]] && ! "$HUBTOOL" conf -n "$n" -seed "$SEED" -port "$PORT" -o "$conf"; then
         err="bench/hub conf failed"
     elif ! ns_create; then
         err="namespace setup failed"
@@ -280,7 +287,12 @@ run_one() {           # run_one IMPL N
     if [[ -z $err ]]; then
         show sessions "$n" && sessions=$SESSIONS
         idle; idle2=$IDLE_JSON
-        log "  idle with $sessions sessions: $idle2"
+        log "  idle with $sessions sessions: $idle2; settled window in ${SETTLE}s"
+        # The same sessions once what a new session starts is over (tapwire
+        # sends each new peer path MTU probes for a few seconds).
+        sleep "$SETTLE" & sp=$!; AUX_PIDS+=("$sp"); wait "$sp"
+        idle; idle3=$IDLE_JSON
+        log "  idle with $sessions sessions, settled: $idle3"
     fi
     if [[ -z $err && $HERD == 1 ]]; then
         log "  restart, then a herd of $m clients"
@@ -300,14 +312,14 @@ run_one() {           # run_one IMPL N
     jq -nc --arg impl "$impl" --argjson n "$n" --argjson m "$m" --arg err "$err" --argjson meta "$(<"$SCRATCH/meta.json")" \
         --argjson rss0 "$(jn "$rss0")" --argjson rss1 "$(jn "$rss1")" --argjson rss2 "$(jn "$rss2")" --argjson rss3 "$(jn "$rss3")" \
         --argjson apply "$(jn "$apply")" --argjson show "$(jn "$show_s")" --argjson lines "$(jn "$lines")" \
-        --argjson idle1 "$idle1" --argjson idle2 "$idle2" --argjson wave "$wave" --argjson wcpu "$(jn "$wave_cpu")" \
+        --argjson idle1 "$idle1" --argjson idle2 "$idle2" --argjson idle3 "$idle3" --argjson wave "$wave" --argjson wcpu "$(jn "$wave_cpu")" \
         --argjson sessions "$(jn "$sessions")" --argjson herd "$herd" --argjson hcpu "$(jn "$herd_cpu")" \
         --argjson happly "$(jn "$herd_apply")" --argjson hsessions "$(jn "$herd_sessions")" '
         {impl: $impl, peers: $n, clients: $m, ok: ($err == ""), error: (if $err == "" then null else $err end),
          apply_s: $apply, show_s: $show, show_lines: $lines,
          rss_kb: {start: $rss0, configured: $rss1, after_wave: $rss2, after_herd: $rss3},
          rss_bytes_per_peer: (if $rss0 != null and $rss1 != null then (($rss1 - $rss0) * 1024 / $n | round) else null end),
-         idle_configured: $idle1, idle_sessions: $idle2,
+         idle_configured: $idle1, idle_sessions: $idle2, idle_sessions_settled: $idle3,
          wave: $wave, wave_hub_cpu_s: $wcpu,
          hub_ms_per_handshake: (if $wcpu != null and $wave != null and $wave.established > 0 then ($wcpu * 1000 / $wave.established * 100 | round / 100) else null end),
          hub_sessions: $sessions,
@@ -323,14 +335,14 @@ print_table() {
     echo
     echo "Command: \`$CMDLINE\`"
     echo
-    echo "| impl | peers | apply s | show s | RSS MiB start → peers → sessions | B/peer | idle CPU % (peers / sessions) | clients | handshakes/s | hub CPU ms/handshake | up ms p50 / p99 | herd: all back s | herd cookies / retries / failed |"
+    echo "| impl | peers | apply s | show s | RSS MiB start → peers → sessions | B/peer | idle CPU % (peers / sessions / settled) | clients | handshakes/s | hub CPU ms/handshake | up ms p50 / p99 | herd: all back s | herd cookies / retries / failed |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     jq -r 'def mib: if . == null then "-" else (. / 1024 * 10 | round / 10 | tostring) end;
            def n: if . == null then "-" else tostring end;
         if .ok | not then "| \(.impl) | \(.peers) | FAILED: \(.error) |||||||||||"
-        else "| \(.impl) | \(.peers) | \(.apply_s | n) | \(.show_s | n) | \(.rss_kb.start | mib) → \(.rss_kb.configured | mib) → \(.rss_kb.after_wave | mib) | \(.rss_bytes_per_peer | n) | \(.idle_configured.cpu_pct | n) / \(.idle_sessions.cpu_pct | n) | \(.clients) | \(.wave.handshakes_per_s // null | if . == null then "-" else round end) | \(.hub_ms_per_handshake | n) | \(.wave.up_ms.p50 | round) / \(.wave.up_ms.p99 | round) | \(if .herd == null then "-" else (.herd.all_up_s // null | if . == null then "not all (\(.herd.established))" else (. * 100 | round / 100) end) end) | \(if .herd == null then "-" else "\(.herd.cookie_replies) / \(.herd.retries) / \(.herd.failed)" end) |" end' "$OUT"
+        else "| \(.impl) | \(.peers) | \(.apply_s | n) | \(.show_s | n) | \(.rss_kb.start | mib) → \(.rss_kb.configured | mib) → \(.rss_kb.after_wave | mib) | \(.rss_bytes_per_peer | n) | \(.idle_configured.cpu_pct | n) / \(.idle_sessions.cpu_pct | n) / \(.idle_sessions_settled.cpu_pct | n) | \(.clients) | \(.wave.handshakes_per_s // null | if . == null then "-" else round end) | \(.hub_ms_per_handshake | n) | \(.wave.up_ms.p50 | round) / \(.wave.up_ms.p99 | round) | \(if .herd == null then "-" else (.herd.all_up_s // null | if . == null then "not all (\(.herd.established))" else (. * 100 | round / 100) end) end) | \(if .herd == null then "-" else "\(.herd.cookie_replies) / \(.herd.retries) / \(.herd.failed)" end) |" end' "$OUT"
     echo
-    echo "apply: \`wg setconf\` of N peers (one /32 and one /128 each); show: \`wg show dump\`; RSS: VmRSS of the hub at start, with N peers, after the wave; idle CPU: the hub's utime+stime over ${IDLE} s with no traffic, as % of one CPU, with N peers and then with the wave's sessions alive."
+    echo "apply: \`wg setconf\` of N peers (one /32 and one /128 each); show: \`wg show dump\`; RSS: VmRSS of the hub at start, with N peers, after the wave; idle CPU: the hub's utime+stime over ${IDLE} s with no traffic, as % of one CPU, with N peers, then with the wave's sessions alive just after it, then ${SETTLE} s later (settled)."
     echo "wave: the clients (bench/hub run) start handshakes at ${RATE}/s, each sends a ping through the hub and a keepalive; handshakes/s from the first initiation to the last response; hub CPU per handshake = the hub's CPU during the wave / handshakes. herd: the hub restarted with the same config, every client initiating at once, WireGuard's retries (5 s + jitter)."
     jq -rs --argjson w "$BG_WARN" '.[0].meta | select(.background_busy_pct_before >= $w) | "WARNING: the machine was \(.background_busy_pct_before)% busy before the run: noisy figures"' "$OUT"
 }
