@@ -392,6 +392,9 @@ func TestStreamUnauthBounds(t *testing.T) {
 	a, b := pair(t)
 	listenTCP(t, b, b.port)
 	var m0, m1 runtime.MemStats
+	// What the two engines allocate as they settle is not the streams':
+	// the heap is read once they have.
+	time.Sleep(time.Second)
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	var conns []net.Conn
@@ -431,7 +434,9 @@ func TestStreamUnauthBounds(t *testing.T) {
 			}
 		}
 	}
-	if grew > 16*256<<10 {
+	// Under the race detector sync.Pool drops items at random (see
+	// race_test.go): the heap is only logged then.
+	if grew > 16*256<<10 && !raceEnabled {
 		t.Errorf("16 unauthenticated streams hold %d KiB", grew>>10)
 	}
 	setTransport(t, a, b, "tcp")
