@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -249,22 +248,6 @@ func (q *Queue) writeBatchFn(fd uintptr) bool {
 	}
 	return true
 }
-
-// PacketError reports packets of a batch that the kernel refused one by one
-// and that were dropped; the rest of the batch was written.
-type PacketError struct {
-	Index   int   // position of the first refused packet in the batch
-	Dropped int   // how many packets were refused
-	Err     error // the kernel's error for the first one
-}
-
-func (e *PacketError) Error() string {
-	return "tun: write batch: " + strconv.Itoa(e.Dropped) + " packet(s) refused, the first (index " +
-		strconv.Itoa(e.Index) + "): " + e.Err.Error()
-}
-
-// Unwrap returns the kernel's error.
-func (e *PacketError) Unwrap() error { return e.Err }
 
 // ready checks the queue's state before I/O.
 func (q *Queue) ready(op string) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 )
 
 // Mode says whether a device carries IP packets (TUN) or Ethernet frames (TAP).
@@ -168,13 +169,19 @@ var (
 )
 
 // NotSupportedError says that the running kernel lacks a feature a Config
-// asked for.
+// asked for, or (with OS set) that the operating system has no such thing:
+// multi-queue, offloads, persistence and the other Linux features on macOS,
+// Windows and FreeBSD.
 type NotSupportedError struct {
 	Feature string // what was asked for, e.g. "multi-queue"
 	Flag    uint32 // the TUNSETIFF flag the kernel lacks, or 0
+	OS      string // the system that lacks it (runtime.GOOS), or "" for the running Linux kernel
 }
 
 func (e *NotSupportedError) Error() string {
+	if e.OS != "" {
+		return fmt.Sprintf("tun: %s is not supported on %s", e.Feature, e.OS)
+	}
 	return fmt.Sprintf("tun: %s is not supported by this kernel", e.Feature)
 }
 
@@ -225,3 +232,19 @@ func (e *OpError) Timeout() bool { return errors.Is(e.Err, os.ErrDeadlineExceede
 // Deprecated: as with net.Error, "temporary" is not well defined; test
 // Timeout, or the cause with errors.Is.
 func (e *OpError) Temporary() bool { return e.Timeout() }
+
+// PacketError reports packets of a batch that the system refused one by one
+// and that were dropped; the rest of the batch was written.
+type PacketError struct {
+	Index   int   // position of the first refused packet in the batch
+	Dropped int   // how many packets were refused
+	Err     error // the kernel's error for the first one
+}
+
+func (e *PacketError) Error() string {
+	return "tun: write batch: " + strconv.Itoa(e.Dropped) + " packet(s) refused, the first (index " +
+		strconv.Itoa(e.Index) + "): " + e.Err.Error()
+}
+
+// Unwrap returns the kernel's error.
+func (e *PacketError) Unwrap() error { return e.Err }
