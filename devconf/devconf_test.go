@@ -3,6 +3,7 @@ package devconf_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -19,12 +20,12 @@ func TestError(t *testing.T) {
 	}{
 		{devconf.Errorf(syscall.EADDRINUSE, "port %d", 1), syscall.EADDRINUSE, "port 1 (errno 98, address already in use)"},
 		{&devconf.Error{Errno: -22, Err: inner}, syscall.EINVAL, "port 1 (errno 22, invalid argument)"}, // wireguard-go's negative constants
-		{&devconf.Error{}, syscall.ENOANO, "errno 55 (no anode)"},
+		{&devconf.Error{}, devconf.ErrnoUnknown, "errno 55 (no anode)"},
 	} {
 		if got := tc.err.Code(); got != tc.code {
 			t.Errorf("%#v.Code() = %d, want %d", tc.err, got, tc.code)
 		}
-		if got := tc.err.Error(); got != tc.msg {
+		if got := tc.err.Error(); got != tc.msg && runtime.GOOS == "linux" { // the numbers and texts are Linux's
 			t.Errorf("%#v.Error() = %q, want %q", tc.err, got, tc.msg)
 		}
 	}

@@ -6,9 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
@@ -29,12 +28,12 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 	defer d.mu.Unlock()
 	select {
 	case <-d.closed:
-		return &devconf.Error{Errno: int(unix.ENODEV), Err: errors.New("tunnel: the device is closed")}
+		return &devconf.Error{Errno: int(syscall.ENODEV), Err: errors.New("tunnel: the device is closed")}
 	default:
 	}
 	for _, pc := range c.Peers { // refused before anything changes
 		if pc.Transport != nil && *pc.Transport > devconf.TransportAuto {
-			return devconf.Errorf(unix.EINVAL, "tunnel: peer %s: unknown %v", pc.PublicKey, *pc.Transport)
+			return devconf.Errorf(syscall.EINVAL, "tunnel: peer %s: unknown %v", pc.PublicKey, *pc.Transport)
 		}
 	}
 	// What can fail comes first, and changes nothing it cannot take back:
@@ -44,7 +43,7 @@ func (d *Device) Apply(c devconf.DeviceConfig) error {
 		if newConn != nil {
 			newConn.Close()
 		}
-		return &devconf.Error{Errno: int(unix.EADDRINUSE), Err: err} // as wireguard-go reports them
+		return &devconf.Error{Errno: int(syscall.EADDRINUSE), Err: err} // as wireguard-go reports them
 	}
 	if c.ListenPort != nil && *c.ListenPort != d.listenPort {
 		var err error

@@ -515,3 +515,12 @@ func (d *Device) pathTooBig(pe pathError) {
 		st.mu.Unlock()
 	}
 }
+
+// pathError is what the kernel reported about a datagram the socket sent:
+// it was too big for the path (an ICMP report) or for the interface (a
+// local refusal), whose MTU is mtu.
+type pathError struct {
+	dst   netip.Addr
+	mtu   int
+	local bool // refused by this host (EMSGSIZE), not reported by a router
+}

@@ -66,15 +66,6 @@ func setPathOptions(conn *net.UDPConn) error {
 	return serr
 }
 
-// pathError is what the kernel reported about a datagram the socket sent:
-// it was too big for the path (an ICMP report) or for the interface (a
-// local refusal), whose MTU is mtu.
-type pathError struct {
-	dst   netip.Addr
-	mtu   int
-	local bool // refused by this host (EMSGSIZE), not reported by a router
-}
-
 // errQueue reads a socket's error queue; one per socket, used by the
 // socket reader and the timers, never at once.
 type errQueue struct {

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/inns"
 	"github.com/tapwire/tapwire/protocol"
@@ -111,12 +109,11 @@ func (tcpTransport) Listen(netNS string, port uint16) (ln net.Listener, err erro
 
 func (tcpTransport) Dial(ctx context.Context, netNS string, mark uint32, addr netip.AddrPort) (c net.Conn, err error) {
 	dialer := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		if mark == 0 {
+			return nil
+		}
 		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			if mark != 0 {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
-			}
-		}); err != nil {
+		if err := rc.Control(func(fd uintptr) { serr = setSocketMark(fd, mark) }); err != nil {
 			return err
 		}
 		return serr
@@ -132,13 +129,12 @@ func (tcpTransport) Dial(ctx context.Context, netNS string, mark uint32, addr ne
 }
 
 // tuneStream sets what a tunnel stream wants of its TCP socket: no Nagle
-// delay, and a bound on unacknowledged data (TCP_USER_TIMEOUT).
+// delay, and a bound on unacknowledged data (TCP_USER_TIMEOUT, where the
+// system has it).
 func tuneStream(tc *net.TCPConn) {
 	tc.SetNoDelay(true)
 	if rc, err := tc.SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(streamUserTimeout/time.Millisecond))
-		})
+		rc.Control(func(fd uintptr) { setUserTimeout(fd, streamUserTimeout) })
 	}
 }
 

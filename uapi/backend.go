@@ -28,11 +28,11 @@ func errnoOf(err error) int {
 	}
 	var ue *devconf.Error
 	if errors.As(err, &ue) {
-		return int(ue.Code())
+		return devconf.WireErrno(ue.Code())
 	}
 	var en syscall.Errno
 	if errors.As(err, &en) && en != 0 {
-		return int(en)
+		return devconf.WireErrno(en)
 	}
-	return int(syscall.ENOANO)
+	return int(devconf.ErrnoUnknown)
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -22,12 +20,12 @@ type InfoBackend interface {
 // GetInfo asks the userspace interface iface (its socket in SocketDir) for
 // its tapwire information and decodes it into v.
 func GetInfo(iface string, v any) error {
-	return GetInfoPath(filepath.Join(SocketDir, iface+".sock"), v)
+	return GetInfoPath(SocketPath(iface), v)
 }
 
 // GetInfoPath is GetInfo for the socket at path.
 func GetInfoPath(path string, v any) error {
-	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	c, err := dialUAPI(path, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", path, err)
 	}

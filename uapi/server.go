@@ -1,5 +1,3 @@
-//go:build linux
-
 package uapi
 
 import (
@@ -11,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +17,6 @@ import (
 
 	"github.com/tapwire/tapwire/devconf"
 )
-
-// SocketDir is where wg(8) looks for userspace interfaces' sockets.
-const SocketDir = "/var/run/wireguard"
 
 // writeTimeout bounds writing one answer to a client that does not read.
 const writeTimeout = 30 * time.Second
@@ -54,13 +47,13 @@ func WithMaxSetSize(n int) Option {
 	}
 }
 
-// Server answers UAPI requests on a unix socket.
+// Server answers UAPI requests on a unix socket (on Windows, a named pipe).
 type Server struct {
 	log    *slog.Logger
 	maxSet int // bytes of one set=1 transaction
 	path   string
-	ln     *net.UnixListener
-	dev    uint64 // identity of the socket file, so Close removes only ours
+	ln     net.Listener
+	dev    uint64 // identity of the socket file, so Close removes only ours (not on Windows)
 	ino    uint64
 
 	mu      sync.Mutex
@@ -70,18 +63,6 @@ type Server struct {
 	wg      sync.WaitGroup // connection goroutines
 
 	cfg sync.RWMutex // Apply excludes Apply and Status, as wireguard-go's ipcMutex
-}
-
-// Listen creates SocketDir (mode 0755) and listens on SocketDir/IFACE.sock,
-// where wg(8) finds userspace interfaces. See ListenPath.
-func Listen(iface string, opts ...Option) (*Server, error) {
-	if err := checkName(iface); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(SocketDir, 0o755); err != nil {
-		return nil, fmt.Errorf("uapi: %w", err)
-	}
-	return ListenPath(filepath.Join(SocketDir, iface+".sock"), opts...)
 }
 
 // checkName accepts what wg(8) accepts as an interface name.
@@ -97,128 +78,8 @@ func checkName(iface string) error {
 	return nil
 }
 
-// ListenPath listens on the unix socket path, whose directory must exist.
-// The socket is created with mode 0600 (as wireguard-go's umask 077 makes
-// it) and appears at path fully set up. A socket file left by a process that
-// is gone is replaced; if a live process listens on path, or path is not a
-// socket, ListenPath fails and changes nothing.
-func ListenPath(path string, opts ...Option) (*Server, error) {
-	s := &Server{
-		log:    slog.New(slog.DiscardHandler),
-		maxSet: DefaultMaxSetSize,
-		path:   path,
-		conns:  make(map[net.Conn]struct{}),
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	if err := s.checkFree(path); err != nil {
-		return nil, err
-	}
-
-	// Bind in a private directory, set the mode, then rename into place:
-	// no moment where the socket is reachable with a wider mode, and no
-	// process-wide umask change.
-	tmp, err := os.MkdirTemp(filepath.Dir(path), ".uapi-")
-	if err != nil {
-		return nil, fmt.Errorf("uapi: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	tmpSock := filepath.Join(tmp, "s")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmpSock, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("uapi: listen on %s: %w", path, err)
-	}
-	ln.SetUnlinkOnClose(false) // the file moves; Close removes it itself
-	fail := func(err error) (*Server, error) {
-		ln.Close()
-		return nil, err
-	}
-	if err := os.Chmod(tmpSock, 0o600); err != nil {
-		return fail(fmt.Errorf("uapi: %w", err))
-	}
-	if err := s.checkFree(path); err != nil { // again, just before taking it
-		return fail(err)
-	}
-	if err := os.Rename(tmpSock, path); err != nil {
-		return fail(fmt.Errorf("uapi: listen on %s: %w", path, err))
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fail(fmt.Errorf("uapi: %w", err))
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.dev, s.ino = uint64(st.Dev), uint64(st.Ino)
-	}
-	s.ln = ln
-	s.log.Debug("uapi: listening", "path", path)
-	return s, nil
-}
-
-// checkFree returns nil if nothing is at path or only a stale socket (which
-// it removes), and an error if path is not a socket or a live process
-// accepts connections on it.
-func (s *Server) checkFree(path string) error {
-	removed, err := removeStale(path)
-	if removed {
-		s.log.Info("uapi: removed a stale socket left by a process that is gone", "path", path)
-	}
-	return err
-}
-
-// RemoveStale removes SocketDir/IFACE.sock when it is a socket that no
-// process accepts connections on, as a process that was killed leaves it
-// (wg(8) would list the interface and fail to reach it), and reports
-// whether it removed it. Nothing there is no error; a live socket, or a
-// file that is not a socket, stays, with an error that says so.
-func RemoveStale(iface string) (bool, error) {
-	if err := checkName(iface); err != nil {
-		return false, err
-	}
-	return removeStale(filepath.Join(SocketDir, iface+".sock"))
-}
-
-func removeStale(path string) (bool, error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("uapi: %w", err)
-	}
-	if fi.Mode().Type() != os.ModeSocket {
-		return false, fmt.Errorf("uapi: %s exists and is not a socket (%v): not replacing it", path, fi.Mode().Type())
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return false, fmt.Errorf("uapi: %s is in use: another process serves this interface", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("uapi: %s exists and may be in use: %w", path, err)
-	}
-	// Nobody listens: a socket left by a process that died. wg(8) removes
-	// such sockets too.
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return false, fmt.Errorf("uapi: remove stale socket: %w", err)
-	}
-	return true, nil
-}
-
 // Path returns the socket's path.
 func (s *Server) Path() string { return s.path }
-
-// SocketGone reports whether the socket file this server created no longer
-// exists at Path (deleted, or replaced by another file): wireguard-go
-// exits then, and so do tapwire's services.
-func (s *Server) SocketGone() bool {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && s.ino != 0 && (uint64(st.Dev) != s.dev || uint64(st.Ino) != s.ino)
-}
 
 // Serve accepts connections and answers their requests with b until Close.
 // Each connection has its own goroutine and may carry several requests. It
@@ -301,12 +162,8 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 
 	err := s.ln.Close()
-	if fi, serr := os.Lstat(s.path); serr == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino {
-			if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
-				err = rerr
-			}
-		}
+	if rerr := s.removeOwn(); rerr != nil && err == nil {
+		err = rerr
 	}
 	if err != nil {
 		return fmt.Errorf("uapi: close: %w", err)
@@ -385,7 +242,7 @@ func (s *Server) handle(c net.Conn, b Backend) {
 				}
 				// A transaction too big was read to its end and
 				// dropped: the connection carries the next request.
-				if errnoOf(err) == int(syscall.EMSGSIZE) && terminated {
+				if errnoOf(err) == devconf.WireErrno(syscall.EMSGSIZE) && terminated {
 					continue
 				}
 				return
@@ -428,23 +285,4 @@ func (s *Server) write(c net.Conn, log *slog.Logger, p []byte) bool {
 		return false
 	}
 	return true
-}
-
-// connID names a connection in logs: the peer's pid when the kernel says.
-func connID(c net.Conn) string {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return "?"
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return "?"
-	}
-	id := "?"
-	raw.Control(func(fd uintptr) {
-		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
-			id = "pid " + strconv.Itoa(int(cred.Pid))
-		}
-	})
-	return id
 }
