@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command flood sends hostile traffic at a WireGuard (or tapwire) UDP port,
 // for bench/flood/flood.sh and by hand: a load generator, not a product
 // command. It is bounded always: by a count and a duration (both capped).

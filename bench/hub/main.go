@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hub brings up many real WireGuard sessions against one hub on
 // loopback, for bench/hub/hub.sh and by hand: a load generator, not a
 // product command. Every client has its own key (derived from a seed, so

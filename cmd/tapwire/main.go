@@ -55,6 +55,9 @@ type command struct {
 	// other a failure (1). Nil when the command has subcommands.
 	run  func(ctx context.Context, inv *invocation) error
 	subs []*command // device's add, del, list, show
+	// unparsed hands run every argument as it came, flags included (the
+	// Linux-only commands on other systems, which refuse whatever follows).
+	unparsed bool
 }
 
 // invocation is what a command's run gets: the parsed command line and
@@ -145,7 +148,16 @@ func dispatch(ctx context.Context, stdout, stderr io.Writer, path []*command, ar
 	}
 
 	fs := newFlagSet(path)
-	pos, err := parseArgs(fs, args)
+	var pos []string
+	var err error
+	if c.unparsed {
+		pos = args
+		if len(args) > 0 && isHelpFlag(args[0]) {
+			err = flag.ErrHelp
+		}
+	} else {
+		pos, err = parseArgs(fs, args)
+	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		writeHelp(stdout, path)

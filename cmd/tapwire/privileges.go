@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/internal/privdrop"
@@ -85,9 +84,9 @@ func fileNeedsOverride(path string, save bool) string {
 	if err != nil {
 		return fmt.Sprintf("%s cannot be checked: %v", dir, err)
 	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	dt, _ := di.Sys().(*syscall.Stat_t)
-	sticky := di.Mode()&fs.ModeSticky != 0 && st != nil && st.Uid != 0 && dt != nil && dt.Uid != 0
+	fuid, _, fok := fileOwner(fi)
+	duid, _, dok := fileOwner(di)
+	sticky := di.Mode()&fs.ModeSticky != 0 && fok && fuid != 0 && dok && duid != 0
 	if !rootMay(di, 2) || !rootMay(di, 1) || sticky {
 		return fmt.Sprintf("SaveConfig writes %s, whose directory root may change only with CAP_DAC_OVERRIDE (owner %s, mode %s)", path, ownerOf(di), di.Mode())
 	}
@@ -99,15 +98,15 @@ func fileNeedsOverride(path string, save bool) string {
 // search) on a file of fi: its owner's bits if root owns it, else its
 // group's if the group is 0, else everyone's.
 func rootMay(fi fs.FileInfo, bit fs.FileMode) bool {
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, gid, ok := fileOwner(fi)
 	if !ok {
 		return false
 	}
 	perm := fi.Mode().Perm()
 	switch {
-	case st.Uid == 0:
+	case uid == 0:
 		return perm&(bit<<6) != 0
-	case st.Gid == 0:
+	case gid == 0:
 		return perm&(bit<<3) != 0
 	}
 	return perm&bit != 0
@@ -115,8 +114,8 @@ func rootMay(fi fs.FileInfo, bit fs.FileMode) bool {
 
 // ownerOf is the owner of a file, "uid N" but for root.
 func ownerOf(fi fs.FileInfo) string {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
-		return "uid " + strconv.FormatUint(uint64(st.Uid), 10)
+	if uid, _, ok := fileOwner(fi); ok && uid != 0 {
+		return "uid " + strconv.FormatUint(uint64(uid), 10)
 	}
 	return "root"
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"golang.org/x/sys/unix"
-
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/netconf"
@@ -57,39 +54,6 @@ type runState struct {
 
 func pidPath(name string) string   { return filepath.Join(runDir(), name+".pid") }
 func statePath(name string) string { return filepath.Join(runDir(), name+".state") }
-
-// procStat returns the state letter (R, S, Z, ...) and the start time of
-// process pid, from /proc/PID/stat.
-func procStat(pid int) (state byte, start uint64, err error) {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0, 0, err
-	}
-	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(f))
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64) // field 22
-	if err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
-	}
-	return f[0][0], start, nil
-}
-
-// netnsID identifies the network namespace of process pid ("self" for
-// this one).
-func netnsID(pid string) string {
-	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join("/proc", pid, "ns", "net"), &st); err != nil {
-		return ""
-	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
-}
 
 // newRunState describes this process bringing up the file path.
 func newRunState(path string) (*runState, error) {
@@ -138,9 +102,9 @@ func lockRun(name string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("%s is being brought up, or is up, by another tapwire up (%s is locked)", name, path)
 		}
 		return nil, fmt.Errorf("%s: lock %s: %w", name, path, err)

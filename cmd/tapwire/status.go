@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tapwire/tapwire/tunnel"
@@ -128,11 +127,11 @@ func socketOwner(path string) string {
 	if err != nil {
 		return ""
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, _, ok := fileOwner(fi)
 	if !ok {
 		return ""
 	}
-	owner := strconv.FormatUint(uint64(st.Uid), 10)
+	owner := strconv.FormatUint(uint64(uid), 10)
 	if u, err := user.LookupId(owner); err == nil {
 		owner = u.Username
 	} else {

@@ -27,7 +27,6 @@ import (
 	"github.com/tapwire/tapwire/protocol"
 	"github.com/tapwire/tapwire/tun"
 	"github.com/tapwire/tapwire/wgquick"
-	"golang.org/x/sys/unix"
 )
 
 // readyTimeout bounds how long tapwire up waits for its background
@@ -406,25 +405,6 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error 
 	}
 	fmt.Fprintf(stdout, "%s is down\n", name)
 	return nil
-}
-
-// signalUp sends sig to the tapwire up that rf found live, through a pidfd
-// opened before its identity is checked again, so that a process that got
-// its pid in between is never signalled.
-func signalUp(rf runFiles, name string, sig syscall.Signal) error {
-	fd, err := unix.PidfdOpen(rf.pid, 0)
-	if err != nil {
-		if !errors.Is(err, unix.ENOSYS) {
-			return err
-		}
-		// A kernel before 5.3: the check just made has to do.
-		return syscall.Kill(rf.pid, sig)
-	}
-	defer unix.Close(fd)
-	if live, why := isUpOf(rf.pid, name, rf.state); !live {
-		return errors.New(why)
-	}
-	return unix.PidfdSendSignal(fd, sig, nil, 0)
 }
 
 // delLink deletes the link name in this network namespace, if it is there.

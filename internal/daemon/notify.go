@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // notifyEnv names the socket systemd listens on for a Type=notify
@@ -64,11 +62,10 @@ func (n *Notifier) Ready(status string) error {
 // with the time as Type=notify-reload wants it); Ready says when it is
 // done, whether the reload succeeded or not.
 func (n *Notifier) Reloading(status string) error {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+	usec, err := monotonicUsec()
+	if err != nil {
 		return fmt.Errorf("daemon: notify: %w", err)
 	}
-	usec := ts.Nano() / 1000
 	return n.send(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d\nSTATUS=%s\n", usec, oneLine(status)))
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nstest gives tests throw-away network namespaces: each is made with
 // `ip netns add`, has its loopback up, and is deleted by t.Cleanup whether the
 // test passes or fails. Tests that need root call RequireRoot first, which

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package pingtest runs the system's ping inside a test namespace and checks
 // that every echo request was answered.
 package pingtest
