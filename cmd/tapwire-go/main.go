@@ -41,6 +41,7 @@ import (
 	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/internal/service"
+	"github.com/tapwire/tapwire/uapi"
 )
 
 func usage(w io.Writer) {
@@ -139,7 +140,7 @@ func main() {
 		os.Exit(1)
 	}
 	child := daemon.TakeChild()
-	if !o.foreground && child == nil {
+	if !o.foreground && child == nil && daemon.CanBackground() {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("not ready after %v", readyTimeout))
 		err := daemon.Background(ctx, "", stopTimeout)
@@ -188,7 +189,7 @@ func run(o options, log *slog.Logger, child *daemon.Child) error {
 		return err
 	}
 	defer s.Close()
-	log.Info("interface up", "name", name, "uapi", "/var/run/wireguard/"+name+".sock")
+	log.Info("interface up", "name", name, "uapi", uapi.SocketPath(name))
 	dropPrivileges(o.keepPrivs, log)
 	child.Ready(nil)
 	s.Wait(ctx)
@@ -219,7 +220,10 @@ func dropPrivileges(keep bool, log *slog.Logger) {
 		return
 	}
 	caps := []privdrop.Capability{privdrop.NetAdmin, privdrop.NetBindService}
-	if err := privdrop.Drop(caps...); err != nil {
+	if err := privdrop.Drop(caps...); errors.Is(err, privdrop.ErrNotSupported) {
+		log.Debug("privileges kept", "err", err)
+		return
+	} else if err != nil {
 		log.Warn("privileges kept", "err", err)
 		return
 	}

@@ -91,7 +91,10 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		}
 		cleanStale(name, rf, stderr, "tapwire up: "+name+": ")
 	}
-	if !f.foreground && child == nil {
+	if !f.foreground && child == nil && !daemon.CanBackground() {
+		fmt.Fprintf(stderr, "tapwire up: %s stays in the foreground on this system; stop it with Ctrl-C or tapwire down %s\n", name, name)
+	}
+	if !f.foreground && child == nil && daemon.CanBackground() {
 		os.MkdirAll(runDir(), 0o755)
 		log := filepath.Join(runDir(), name+".log")
 		ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("%s not up after %v", name, readyTimeout))

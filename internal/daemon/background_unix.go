@@ -116,3 +116,7 @@ func Background(ctx context.Context, logPath string, stopWait time.Duration) err
 	}
 	return fmt.Errorf("daemon: background process not ready: %w; %s", cause, how)
 }
+
+// CanBackground reports whether Background works on this system: true on
+// Unix systems.
+func CanBackground() bool { return true }

@@ -16,3 +16,7 @@ func readyPipe() *os.File { return nil }
 func Background(ctx context.Context, logPath string, stopWait time.Duration) error {
 	return errors.New("daemon: running in the background is not supported on Windows: run in the foreground (-f), or as a service")
 }
+
+// CanBackground reports false: on Windows the commands stay in the
+// foreground.
+func CanBackground() bool { return false }
