@@ -49,13 +49,14 @@ func openWintun(d *Device, cfg Config, attach bool) (winBackend, string, error) 
 	windows.FreeLibrary(h)
 
 	var ad *wintun.Adapter
+	var openErr error
 	if strings.Contains(name, "%d") {
 		if name, err = winExpandName(name, aliasExists); err != nil {
 			return nil, name, err
 		}
 	} else if attach || !cfg.Exclusive {
-		ad, err = wintun.OpenAdapter(name)
-		if err != nil && attach {
+		ad, openErr = wintun.OpenAdapter(name)
+		if err = openErr; err != nil && attach {
 			e := wintunErr(op, name, err).(*OpError)
 			if e.Hint == "" {
 				e.Hint = "no Wintun adapter of that name is open; Wintun removes an adapter when the program that made it closes it"
@@ -64,8 +65,17 @@ func openWintun(d *Device, cfg Config, attach bool) (winBackend, string, error) 
 		}
 	}
 	if ad == nil {
-		if cfg.Exclusive && aliasExists(name) {
-			return nil, name, winOpErr(op, name, windows.ERROR_ALREADY_EXISTS)
+		if aliasExists(name) {
+			if cfg.Exclusive || openErr == nil {
+				return nil, name, winOpErr(op, name, windows.ERROR_ALREADY_EXISTS)
+			}
+			// Not a Wintun adapter we may open: say why rather than let
+			// Wintun make a second interface beside it.
+			e := wintunErr(op, name, openErr).(*OpError)
+			if e.Hint == "" {
+				e.Hint = "an interface of this name exists and is not a Wintun adapter this program can open; pick another name"
+			}
+			return nil, name, e
 		}
 		d1, d2, d3, d4 := winNameGUID(name)
 		guid := windows.GUID{Data1: d1, Data2: d2, Data3: d3, Data4: d4}
