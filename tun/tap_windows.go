@@ -1,9 +1,11 @@
 package tun
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"sort"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -32,6 +34,11 @@ type tapDev struct {
 	rbuf     []byte
 	rpending bool
 	wov      *windows.Overlapped
+
+	imu  sync.Mutex // serialises ioctls, guards iov, ibuf, obuf
+	iov  *windows.Overlapped
+	ibuf [16]byte
+	obuf [16]byte
 }
 
 // listAdapters reads the network adapters from the registry; subkeys it
@@ -123,7 +130,7 @@ func openTAPAdapter(d *Device, a winTAPAdapter) (t *tapDev, err error) {
 	if err != nil {
 		return nil, err
 	}
-	t = &tapDev{dev: d, h: h, guid: guid, rov: new(windows.Overlapped), wov: new(windows.Overlapped)}
+	t = &tapDev{dev: d, h: h, guid: guid, rov: new(windows.Overlapped), wov: new(windows.Overlapped), iov: new(windows.Overlapped)}
 	defer func() {
 		if err != nil {
 			t.teardown()
@@ -136,32 +143,41 @@ func openTAPAdapter(d *Device, a winTAPAdapter) (t *tapDev, err error) {
 		return nil, err
 	}
 	bufLen := MaxPacket
-	var mtu uint32
-	if err := t.ioctl(winTAPIoctlGetMTU, nil, (*byte)(unsafe.Pointer(&mtu)), 4); err == nil && int(mtu)+18 > bufLen {
-		bufLen = int(mtu) + 18
+	if out, err := t.ioctl(winTAPIoctlGetMTU, nil, 4); err == nil {
+		if mtu := int(binary.LittleEndian.Uint32(out)); mtu+18 > bufLen {
+			bufLen = mtu + 18
+		}
 	}
 	t.rbuf = make([]byte, bufLen)
 	return t, nil
 }
 
-// ioctl issues a TAP-Windows6 I/O control and waits for it.
-func (t *tapDev) ioctl(code uint32, in []byte, out *byte, outLen uint32) error {
-	ev, err := windows.CreateEvent(nil, 1, 0, nil)
-	if err != nil {
-		return err
+// ioctl issues a TAP-Windows6 I/O control with in as its input and
+// returns outLen bytes of output. The OVERLAPPED and the buffers live in t,
+// on the heap, where the driver may still write after DeviceIoControl
+// returns ERROR_IO_PENDING.
+func (t *tapDev) ioctl(code uint32, in []byte, outLen int) ([]byte, error) {
+	t.imu.Lock()
+	defer t.imu.Unlock()
+	if t.iov.HEvent == 0 {
+		ev, err := windows.CreateEvent(nil, 1, 0, nil)
+		if err != nil {
+			return nil, err
+		}
+		t.iov.HEvent = ev
 	}
-	defer windows.CloseHandle(ev)
-	ov := windows.Overlapped{HEvent: ev}
-	var inp *byte
-	if len(in) > 0 {
-		inp = &in[0]
-	}
-	var n uint32
-	err = windows.DeviceIoControl(t.h, code, inp, uint32(len(in)), out, outLen, &n, &ov)
+	ev := t.iov.HEvent
+	*t.iov = windows.Overlapped{HEvent: ev}
+	n := copy(t.ibuf[:], in)
+	var done uint32
+	err := windows.DeviceIoControl(t.h, code, &t.ibuf[0], uint32(n), &t.obuf[0], uint32(outLen), &done, t.iov)
 	if errors.Is(err, windows.ERROR_IO_PENDING) {
-		err = windows.GetOverlappedResult(t.h, &ov, &n, true)
+		err = windows.GetOverlappedResult(t.h, t.iov, &done, true)
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), t.obuf[:outLen]...), nil
 }
 
 // startRead issues the next overlapped read into rbuf.
@@ -265,21 +281,19 @@ func (t *tapDev) luid() (uint64, error) {
 }
 
 func (t *tapDev) hardwareAddr() (net.HardwareAddr, error) {
-	mac := make(net.HardwareAddr, 6)
-	if err := t.ioctl(winTAPIoctlGetMAC, nil, &mac[0], uint32(len(mac))); err != nil {
+	mac, err := t.ioctl(winTAPIoctlGetMAC, nil, 6)
+	if err != nil {
 		return nil, err
 	}
-	return mac, nil
+	return net.HardwareAddr(mac), nil
 }
 
 func (t *tapDev) setCarrier(on bool) error {
-	var status uint32
+	in := make([]byte, 4)
 	if on {
-		status = 1
+		binary.LittleEndian.PutUint32(in, 1)
 	}
-	in := unsafe.Slice((*byte)(unsafe.Pointer(&status)), 4)
-	var out uint32
-	if err := t.ioctl(winTAPIoctlSetMediaStatus, in, (*byte)(unsafe.Pointer(&out)), 4); err != nil {
+	if _, err := t.ioctl(winTAPIoctlSetMediaStatus, in, 4); err != nil {
 		return winOpErr("set carrier", t.dev.name, err)
 	}
 	return nil
@@ -299,7 +313,7 @@ func (t *tapDev) teardown() error {
 		err = windows.CloseHandle(t.h)
 		t.h = 0
 	}
-	for _, ov := range []*windows.Overlapped{t.rov, t.wov} {
+	for _, ov := range []*windows.Overlapped{t.rov, t.wov, t.iov} {
 		if ov != nil && ov.HEvent != 0 {
 			windows.CloseHandle(ov.HEvent)
 			ov.HEvent = 0

@@ -449,7 +449,11 @@ func setIPMTU(luid uint64, mtu int) (int, error) {
 }
 
 // iphlpapi calls a function of iphlpapi.dll that golang.org/x/sys/windows
-// does not wrap and that returns a Win32 error code.
+// does not wrap and that returns a Win32 error code. Its arguments may be
+// pointers converted to uintptr at the call: uintptrescapes keeps what they
+// point to on the heap and alive until it returns, as for LazyProc.Call.
+//
+//go:uintptrescapes
 func iphlpapi(fn string, args ...uintptr) error {
 	p := windows.NewLazySystemDLL("iphlpapi.dll").NewProc(fn)
 	if err := p.Find(); err != nil {
