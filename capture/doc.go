@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package capture shows what crosses a TUN/TAP interface: it reads packets
 // from a Source, keeps those a Filter matches, writes them to a pcapng file
 // that Wireshark and tshark open, and prints one tcpdump-like line for each.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package config
 
 // Interoperability with wireguard-tools: wg-quick's own parser, run on the

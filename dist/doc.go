@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package dist holds tapwire's packaging, and no code: deb.sh builds the
 // Debian package (dist/out/tapwire_VERSION_ARCH.deb) with nfpm from
 // nfpm.yaml, with the unit in systemd/ and the maintainer scripts in deb/.

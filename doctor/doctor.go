@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package doctor says why TUN/TAP does not work on a host, and how to fix it.
 //
 // "Cannot open TUN/TAP dev /dev/net/tun" has five usual causes, each with its

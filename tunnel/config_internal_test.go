@@ -2,9 +2,8 @@ package tunnel
 
 import (
 	"errors"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/protocol"
@@ -24,7 +23,7 @@ func TestApplyTransport(t *testing.T) {
 	bad := devconf.Transport(9)
 	err = d.Apply(devconf.DeviceConfig{Peers: []devconf.PeerConfig{{PublicKey: pub}, {PublicKey: pub, Transport: &bad}}})
 	var de *devconf.Error
-	if !errors.As(err, &de) || de.Code() != unix.EINVAL {
+	if !errors.As(err, &de) || de.Code() != syscall.EINVAL {
 		t.Fatalf("Apply with Transport(9) = %v, want a *devconf.Error with EINVAL", err)
 	}
 	if n := len(d.Status().Peers); n != 0 {

@@ -7,10 +7,9 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tapwire/tapwire/devconf"
 	"github.com/tapwire/tapwire/internal/memnet"
@@ -148,7 +147,7 @@ func TestApplyAllOrNothing(t *testing.T) {
 	port, mark := uint16(6000), uint32(7)
 	err = a.d.Apply(devconf.DeviceConfig{PrivateKey: &newKey, ListenPort: &port, FwMark: &mark})
 	var de *devconf.Error
-	if !errors.As(err, &de) || de.Code() != unix.EADDRINUSE {
+	if !errors.As(err, &de) || de.Code() != syscall.EADDRINUSE {
 		t.Fatalf("Apply with a busy port: %v, want EADDRINUSE", err)
 	}
 	st := a.d.Status()

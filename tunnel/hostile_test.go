@@ -1,3 +1,5 @@
+//go:build linux
+
 package tunnel_test
 
 // The hostile-input suite (issue 12): floods of garbage, truncated

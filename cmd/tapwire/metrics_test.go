@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Metrics scraped for real: tapwire up with MetricsAddress, and tapwire-go

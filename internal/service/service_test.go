@@ -1,3 +1,5 @@
+//go:build linux
+
 package service_test
 
 // The metrics listener of a service, in throw-away namespaces (root): it
