@@ -9,7 +9,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 # command:package pairs the tests use
 need=()
-for pair in ip:iproute2 ping:iputils-ping setpriv:util-linux wg:wireguard-tools nft:nftables tshark:tshark iperf3:iperf3 busybox:busybox resolvconf:openresolv; do
+for pair in ip:iproute2 ping:iputils-ping setpriv:util-linux wg:wireguard-tools nft:nftables tshark:tshark iperf3:iperf3 busybox:busybox resolvconf:openresolv qemu-aarch64-static:qemu-user-static; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then
@@ -48,6 +48,33 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# The other systems: every package (tests included) builds and vets for
+# macOS, Windows and FreeBSD, and Linux on arm64. Their devices' runtime
+# tests run on such hosts (README: what was verified where).
+for target in linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 freebsd/amd64 freebsd/arm64; do
+	echo "test.sh: build and vet for $target"
+	GOOS=${target%/*} GOARCH=${target#*/} go build ./...
+	GOOS=${target%/*} GOARCH=${target#*/} go vet ./...
+done
+# The pure packages' tests on linux/arm64, under qemu-user-static, as an
+# unprivileged user (nobody), so that their tests of the kernel skip.
+if command -v qemu-aarch64-static >/dev/null 2>&1; then
+	qdir=$(mktemp -d)
+	chmod 755 "$qdir"
+	for pkg in packet protocol route l2switch fragment config devconf uapi wgquick tun responder; do
+		GOARCH=arm64 go test -c -o "$qdir/$(basename $pkg).test" ./$pkg
+		echo "test.sh: linux/arm64 (qemu) $pkg"
+		if [ "$(id -u)" = 0 ]; then
+			(cd $pkg && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+				env HOME=/tmp TMPDIR=/tmp qemu-aarch64-static "$qdir/$(basename $pkg).test" -test.count=1 -test.timeout=10m)
+		else
+			(cd $pkg && qemu-aarch64-static "$qdir/$(basename $pkg).test" -test.count=1 -test.timeout=10m)
+		fi
+	done
+	rm -rf "$qdir"
+else
+	echo "test.sh: no qemu-aarch64-static: the linux/arm64 tests do not run" >&2
+fi
 # Packages in parallel: the engine's logic runs in memory on an injected
 # clock (internal/memnet), so load does not decide a test's outcome; the
 # namespace tests that remain wait on events, not on time.
