@@ -6,11 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,56 +26,23 @@ import (
 type Device struct {
 	name    string
 	mode    Mode
-	hdr     int // afHeaderLen on TUN (the address-family header), 0 on TAP
-	af      afNumbers
-	file    *os.File        // owns the descriptor; registered with the poller
-	rc      syscall.RawConn // file's raw connection, for batch I/O
-	onClose func() error    // run once after the descriptor is closed, or nil
-
-	closed atomic.Bool
-
-	rmu      sync.Mutex // serialises reads, guards the read batch state
-	rbufs    [][]byte
-	rsizes   []int
-	roffset  int
-	rn       int
-	rerr     error
-	rscratch []byte             // header + packet, when the caller leaves no room for the header
-	readFunc func(uintptr) bool // d.readBatchFn, bound once to avoid allocating
-
-	wmu       sync.Mutex // serialises writes, guards the write batch state
-	wbufs     [][]byte
-	woffset   int
-	wn        int
-	wdropped  int
-	wfirst    int
-	wfirstErr error
-	werr      error
-	wscratch  []byte
-	writeFunc func(uintptr) bool
+	io      *pktFile
+	onClose func() error // run once after the descriptor is closed, or nil
 }
 
 // newDevice wraps fd, which it owns on success; on error fd is left open,
-// the caller's. path names the file for os.File.
+// the caller's. path names the file for os.File; onClose, if not nil, runs
+// once when the device is closed.
 func newDevice(fd int, path, name string, mode Mode, onClose func() error) (*Device, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, &OpError{Op: "set non-blocking", Name: name, Err: err}
-	}
-	// A non-blocking descriptor gives a File registered with the poller.
-	// SyscallConn fails only on a nil File.
-	f := os.NewFile(uintptr(fd), path)
-	rc, _ := f.SyscallConn()
-	d := &Device{
-		name: name, mode: mode,
-		af:   afNumbers{inet: unix.AF_INET, inet6: unix.AF_INET6},
-		file: f, rc: rc, onClose: onClose,
-	}
+	hdr := 0
 	if mode == ModeTUN {
-		d.hdr = afHeaderLen
+		hdr = afHeaderLen
 	}
-	d.readFunc = d.readBatchFn
-	d.writeFunc = d.writeBatchFn
-	return d, nil
+	io, err := newPktFile(fd, path, name, hdr)
+	if err != nil {
+		return nil, err
+	}
+	return &Device{name: name, mode: mode, io: io, onClose: onClose}, nil
 }
 
 // checkBSD checks cfg before anything is created: malformed values, the
@@ -195,12 +160,13 @@ func (d *Device) SetCarrier(on bool) error {
 // interface if Open created it. Blocked reads and writes return ErrClosed.
 // Close is idempotent.
 func (d *Device) Close() error {
-	if d.closed.Swap(true) {
+	first, err := d.io.close()
+	if !first {
 		return nil
 	}
 	var errs []error
-	if err := d.file.Close(); err != nil {
-		errs = append(errs, &OpError{Op: "close", Name: d.name, Err: err})
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if d.onClose != nil {
 		if err := d.onClose(); err != nil {
@@ -209,6 +175,56 @@ func (d *Device) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Read reads one packet (or frame) into p and returns its length: a plain
+// IP packet on TUN, without the kernel's address-family header. It blocks
+// until a packet arrives, the read deadline passes, or the device is closed.
+// A packet longer than p is truncated.
+func (d *Device) Read(p []byte) (int, error) { return d.io.read(p) }
+
+// Write writes one packet (or frame), adding the address-family header to a
+// TUN packet. The kernel takes it whole or not at all: the returned length
+// is len(p) or 0. A TUN packet that is neither IPv4 nor IPv6 is refused with
+// an error wrapping unix.EAFNOSUPPORT.
+func (d *Device) Write(p []byte) (int, error) { return d.io.write(p) }
+
+// ReadBatch reads up to len(bufs) packets. Packet i is placed at
+// bufs[i][offset:] and its length stored in sizes[i]; len(sizes) must be at
+// least len(bufs), and offset at most len(bufs[i]). It blocks until at least
+// one packet is there, then takes what else is already queued without
+// blocking again, and returns the number of packets read.
+//
+// Bytes before offset are headroom: with an offset of at least 4 on a TUN
+// device, the kernel's address-family header is read into the 4 bytes
+// before offset, and the packet lands in place without a copy (with less,
+// through a copy). Headroom is always a valid offset.
+func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return d.io.readBatch(bufs, sizes, offset)
+}
+
+// WriteBatch writes the packets bufs[i][offset:], in order, and returns how
+// many the kernel took. On a TUN device it writes the address-family header
+// into the 4 bytes before offset when offset is at least 4 (Headroom is), and
+// otherwise copies each packet behind a header in a buffer of its own. A
+// packet the kernel refuses on its own (malformed, too big, neither IPv4 nor
+// IPv6 on TUN) is dropped and the rest are still written; the error is then
+// a *PacketError naming the first refused packet and how many were dropped,
+// and the caller may simply carry on. Any other error (the device closed, a
+// write deadline) stops the batch.
+func (d *Device) WriteBatch(bufs [][]byte, offset int) (int, error) {
+	return d.io.writeBatch(bufs, offset)
+}
+
+// SetDeadline sets the read and write deadlines (see SetReadDeadline).
+func (d *Device) SetDeadline(t time.Time) error { return d.io.setDeadline(t) }
+
+// SetReadDeadline makes reads blocked past t, and reads started after it,
+// fail with an error matching os.ErrDeadlineExceeded (and net.Error's
+// Timeout). A zero t means no deadline.
+func (d *Device) SetReadDeadline(t time.Time) error { return d.io.setReadDeadline(t) }
+
+// SetWriteDeadline is SetReadDeadline for writes.
+func (d *Device) SetWriteDeadline(t time.Time) error { return d.io.setWriteDeadline(t) }
 
 // ifreq is struct ifreq on macOS and FreeBSD (64-bit): the name, then a
 // 16-byte union (a struct sockaddr, an int, or a pointer).

@@ -1,4 +1,4 @@
-//go:build darwin || freebsd
+//go:build darwin || freebsd || linux
 
 package tun
 
@@ -6,16 +6,87 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// Read reads one packet (or frame) into p and returns its length, without
-// the address-family header. It blocks until a packet arrives, the read
-// deadline passes, or the device is closed. A packet longer than p is
-// truncated.
-func (d *Device) Read(p []byte) (int, error) {
+// pktFile is the I/O of a device that is one descriptor, registered with the
+// Go runtime poller, whose packets may carry an address-family header (macOS
+// utun, FreeBSD tun): the header is stripped on read and added on write, in
+// the caller's headroom when there is room and through a copy otherwise. It
+// is what Device is made of on macOS and FreeBSD; it builds on Linux too, so
+// that its tests run there over a socket pair.
+//
+// One goroutine may read while another writes; calls in the same direction
+// are serialised.
+type pktFile struct {
+	name string          // the interface name, for errors
+	hdr  int             // afHeaderLen with the address-family header, else 0
+	af   afNumbers       // the system's AF_INET and AF_INET6
+	file *os.File        // owns the descriptor; registered with the poller
+	rc   syscall.RawConn // file's raw connection, for batch I/O
+
+	closed atomic.Bool
+
+	rmu      sync.Mutex // serialises reads, guards the read batch state
+	rbufs    [][]byte
+	rsizes   []int
+	roffset  int
+	rn       int
+	rerr     error
+	rscratch []byte             // header + packet, when the caller leaves no room for the header
+	readFunc func(uintptr) bool // d.readBatchFn, bound once to avoid allocating
+
+	wmu       sync.Mutex // serialises writes, guards the write batch state
+	wbufs     [][]byte
+	woffset   int
+	wn        int
+	wdropped  int
+	wfirst    int
+	wfirstErr error
+	werr      error
+	wscratch  []byte
+	writeFunc func(uintptr) bool
+}
+
+// newPktFile wraps fd, which it owns on success; on error fd is left open,
+// the caller's. path names the file for os.File; hdr is afHeaderLen or 0.
+func newPktFile(fd int, path, name string, hdr int) (*pktFile, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, &OpError{Op: "set non-blocking", Name: name, Err: err}
+	}
+	// A non-blocking descriptor gives a File registered with the poller.
+	// SyscallConn fails only on a nil File.
+	f := os.NewFile(uintptr(fd), path)
+	rc, _ := f.SyscallConn()
+	d := &pktFile{
+		name: name, hdr: hdr,
+		af:   afNumbers{inet: unix.AF_INET, inet6: unix.AF_INET6},
+		file: f, rc: rc,
+	}
+	d.readFunc = d.readBatchFn
+	d.writeFunc = d.writeBatchFn
+	return d, nil
+}
+
+// close closes the descriptor, waking blocked calls; it reports whether this
+// call closed it (false: it was closed already).
+func (d *pktFile) close() (bool, error) {
+	if d.closed.Swap(true) {
+		return false, nil
+	}
+	if err := d.file.Close(); err != nil {
+		return true, &OpError{Op: "close", Name: d.name, Err: err}
+	}
+	return true, nil
+}
+
+// read is Device.Read.
+func (d *pktFile) read(p []byte) (int, error) {
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
 	if err := d.ready("read"); err != nil {
@@ -34,14 +105,11 @@ func (d *Device) Read(p []byte) (int, error) {
 	return sizes[0] * min(n, 1), err
 }
 
-// Write writes one packet (or frame), adding the address-family header to a
-// TUN packet. The kernel takes it whole or not at all: the returned length
-// is len(p) or 0. A TUN packet that is neither IPv4 nor IPv6 is refused with
-// an error wrapping unix.EAFNOSUPPORT.
-func (d *Device) Write(p []byte) (int, error) {
+// write is Device.Write.
+func (d *pktFile) write(p []byte) (int, error) {
 	var bufs [1][]byte
 	bufs[0] = p
-	n, err := d.WriteBatch(bufs[:], 0)
+	n, err := d.writeBatch(bufs[:], 0)
 	var pe *PacketError
 	if errors.As(err, &pe) {
 		err = &OpError{Op: "write", Name: d.name, Err: pe.Err}
@@ -52,17 +120,8 @@ func (d *Device) Write(p []byte) (int, error) {
 	return len(p), err
 }
 
-// ReadBatch reads up to len(bufs) packets. Packet i is placed at
-// bufs[i][offset:] and its length stored in sizes[i]; len(sizes) must be at
-// least len(bufs), and offset at most len(bufs[i]). It blocks until at least
-// one packet is there, then takes what else is already queued without
-// blocking again, and returns the number of packets read.
-//
-// Bytes before offset are headroom: with an offset of at least 4 on a TUN
-// device, the kernel's address-family header is read into the 4 bytes
-// before offset, and the packet lands in place without a copy. Headroom is
-// always a valid offset.
-func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+// readBatch is Device.ReadBatch.
+func (d *pktFile) readBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(sizes) < len(bufs) {
 		return 0, &OpError{Op: "read batch", Name: d.name, Err: errors.New("len(sizes) < len(bufs)")}
 	}
@@ -77,7 +136,7 @@ func (d *Device) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) 
 	return d.readBatchLocked(bufs, sizes, offset)
 }
 
-func (d *Device) readBatchLocked(bufs [][]byte, sizes []int, offset int) (int, error) {
+func (d *pktFile) readBatchLocked(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if d.hdr > 0 && offset < d.hdr {
 		// No room for the header in front: read through a scratch buffer
 		// as long as the largest buffer, and copy.
@@ -107,7 +166,7 @@ func (d *Device) readBatchLocked(bufs [][]byte, sizes []int, offset int) (int, e
 
 // readBatchFn runs inside RawConn.Read: it returns false to wait for the
 // descriptor to become readable, true when done.
-func (d *Device) readBatchFn(fd uintptr) bool {
+func (d *pktFile) readBatchFn(fd uintptr) bool {
 	for d.rn < len(d.rbufs) {
 		buf := d.rbufs[d.rn]
 		var dst []byte
@@ -143,16 +202,8 @@ func (d *Device) readBatchFn(fd uintptr) bool {
 	return true
 }
 
-// WriteBatch writes the packets bufs[i][offset:], in order, and returns how
-// many the kernel took. On a TUN device it writes the address-family header
-// into the 4 bytes before offset when offset is at least 4 (Headroom is), and
-// otherwise copies each packet behind a header in a buffer of its own. A
-// packet the kernel refuses on its own (malformed, too big, neither IPv4 nor
-// IPv6 on TUN) is dropped and the rest are still written; the error is then
-// a *PacketError naming the first refused packet and how many were dropped,
-// and the caller may simply carry on. Any other error (the device closed, a
-// write deadline) stops the batch.
-func (d *Device) WriteBatch(bufs [][]byte, offset int) (int, error) {
+// writeBatch is Device.WriteBatch.
+func (d *pktFile) writeBatch(bufs [][]byte, offset int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -178,7 +229,7 @@ func (d *Device) WriteBatch(bufs [][]byte, offset int) (int, error) {
 	return written, nil
 }
 
-func (d *Device) writeBatchFn(fd uintptr) bool {
+func (d *pktFile) writeBatchFn(fd uintptr) bool {
 	for d.wn < len(d.wbufs) {
 		out, err := d.framePacket(d.wbufs[d.wn])
 		if err == nil {
@@ -208,7 +259,7 @@ func (d *Device) writeBatchFn(fd uintptr) bool {
 // framePacket returns what to write for buf[d.woffset:]: the packet itself
 // on TAP; on TUN, the packet behind its address-family header, placed in the
 // headroom or, without room, in front of a copy.
-func (d *Device) framePacket(buf []byte) ([]byte, error) {
+func (d *pktFile) framePacket(buf []byte) ([]byte, error) {
 	pkt := buf[d.woffset:]
 	if d.hdr == 0 {
 		return pkt, nil
@@ -232,7 +283,7 @@ func (d *Device) framePacket(buf []byte) ([]byte, error) {
 }
 
 // ready checks the device's state before I/O.
-func (d *Device) ready(op string) error {
+func (d *pktFile) ready(op string) error {
 	if d.closed.Load() {
 		return &OpError{Op: op, Name: d.name, Err: ErrClosed}
 	}
@@ -240,7 +291,7 @@ func (d *Device) ready(op string) error {
 }
 
 // mapErr turns an I/O error into the package's documented errors.
-func (d *Device) mapErr(op string, err error) error {
+func (d *pktFile) mapErr(op string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
@@ -254,26 +305,24 @@ func (d *Device) mapErr(op string, err error) error {
 	return &OpError{Op: op, Name: d.name, Err: err}
 }
 
-// SetDeadline sets the read and write deadlines (see SetReadDeadline).
-func (d *Device) SetDeadline(t time.Time) error {
-	if err := d.SetReadDeadline(t); err != nil {
+// setDeadline is Device.SetDeadline.
+func (d *pktFile) setDeadline(t time.Time) error {
+	if err := d.setReadDeadline(t); err != nil {
 		return err
 	}
-	return d.SetWriteDeadline(t)
+	return d.setWriteDeadline(t)
 }
 
-// SetReadDeadline makes reads blocked past t, and reads started after it,
-// fail with an error matching os.ErrDeadlineExceeded (and net.Error's
-// Timeout). A zero t means no deadline.
-func (d *Device) SetReadDeadline(t time.Time) error {
+// setReadDeadline is Device.SetReadDeadline.
+func (d *pktFile) setReadDeadline(t time.Time) error {
 	if err := d.file.SetReadDeadline(t); err != nil {
 		return d.mapErr("set read deadline", err)
 	}
 	return nil
 }
 
-// SetWriteDeadline is SetReadDeadline for writes.
-func (d *Device) SetWriteDeadline(t time.Time) error {
+// setWriteDeadline is Device.SetWriteDeadline.
+func (d *pktFile) setWriteDeadline(t time.Time) error {
 	if err := d.file.SetWriteDeadline(t); err != nil {
 		return d.mapErr("set write deadline", err)
 	}
