@@ -4,6 +4,7 @@ package tun
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -183,6 +184,12 @@ func (d *pktFile) readBatchFn(fd uintptr) bool {
 		n, err := unix.Read(int(fd), dst)
 		switch err {
 		case nil:
+			if n == 0 {
+				// The descriptor is readable and has nothing: the
+				// device is gone (an empty read again would spin).
+				d.rerr = io.EOF
+				return true
+			}
 			if n < d.hdr {
 				continue // not a packet: nothing to hand over
 			}
@@ -299,7 +306,7 @@ func (d *pktFile) mapErr(op string, err error) error {
 	switch {
 	case d.closed.Load() || errors.Is(err, os.ErrClosed):
 		err = ErrClosed
-	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
+	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV), errors.Is(err, io.EOF):
 		err = ErrDeviceRemoved
 	}
 	return &OpError{Op: op, Name: d.name, Err: err}

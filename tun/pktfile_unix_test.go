@@ -123,6 +123,13 @@ func TestPktFileReadOne(t *testing.T) {
 	if err != nil || n != 10 || short[0] != 0x45 {
 		t.Fatalf("read into 10 bytes = %d, %v; want 10 bytes of the IPv4 packet", n, err)
 	}
+	// An empty read is a device gone, not a packet to skip forever.
+	if _, err := unix.Write(k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := pf.read(p); n != 0 || !errors.Is(err, ErrDeviceRemoved) {
+		t.Errorf("read of an empty datagram = %d, %v; want ErrDeviceRemoved", n, err)
+	}
 }
 
 // TestPktFileWriteAddsHeader writes a batch with a packet that is not IP in
