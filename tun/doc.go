@@ -1,4 +1,5 @@
-// Package tun opens Linux TUN and TAP devices and moves packets through them.
+// Package tun opens TUN and TAP devices and moves packets through them, on
+// Linux, macOS and FreeBSD (see "Other systems" for what differs there).
 //
 // A TUN device carries IP packets (layer 3); a TAP device carries Ethernet
 // frames (layer 2). Either way, a user-space program holding the device's file
@@ -86,4 +87,38 @@
 // the device's owner, ENOENT on /dev/net/tun says the device node is missing
 // and how to make it, EBUSY says the name is taken. errors.Is still sees the
 // underlying errno (for example unix.EPERM or os.ErrPermission).
+//
+// # Other systems
+//
+// On macOS and FreeBSD the same Device API works, with one descriptor per
+// device and none of Linux's extras: multi-queue, the packet information
+// header, persistence, owner and group, carrier control, the send buffer,
+// network namespaces and offloads. Asking Open for one of them returns a
+// *NotSupportedError naming the system (its OS field), before anything is
+// created; Config.NoOffload is accepted and ignored. Packets are the same as
+// on Linux: plain IP packets on TUN, Ethernet frames on TAP. The 4-byte
+// address-family header these kernels put in front of TUN packets is
+// stripped on read and added on write, in the 4 bytes before the offset when
+// the caller leaves that much headroom (Headroom does), through a copy
+// otherwise.
+//
+// macOS has TUN devices only: utun interfaces, made through a kernel control
+// socket. Their names are utunN, chosen by the kernel: Config.Name "" or
+// "utun" takes the first free one, "utunN" asks for that one. A utun belongs
+// to the socket that made it, so Attach is not supported; FromFD wraps a utun
+// descriptor handed over by its owner (a Network Extension, launchd). macOS
+// has no TAP device: Ethernet frames need a feth pair (two fake Ethernet
+// interfaces wired together, one read through BPF and written through an
+// AF_NDRV socket, as ZeroTier does) or a third-party tap kext (tuntaposx),
+// which this package does not drive; Open with ModeTAP returns a
+// *NotSupportedError that says so.
+//
+// FreeBSD has both: tun(4) and tap(4) interfaces, made by opening the clone
+// devices /dev/tun and /dev/tap (the if_tuntap driver). The kernel names them
+// tunN and tapN; any other Config.Name (or a pattern with %d) is given to the
+// new interface by renaming it. A TUN device carries IPv4 and IPv6 (the
+// address-family header is on) and is in broadcast mode, so it takes a subnet
+// address such as 10.0.0.1/24. Close destroys an interface Open made, as it
+// would vanish on Linux; Attach opens an existing one through its device
+// node and leaves it in place.
 package tun

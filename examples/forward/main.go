@@ -13,6 +13,11 @@
 //
 // Without -netns-a/-netns-b the devices are made here, and can be moved with
 // `ip link set NAME netns NS` (then they must be configured again there).
+//
+// On macOS and FreeBSD there are no network namespaces: the devices are
+// made in the host's stack (on macOS as utunN, TUN only; -a and -b default
+// to "utun", the first free one). Give each its address with ifconfig;
+// traffic between them then needs routes or a VM or jail behind one of them.
 package main
 
 import (
@@ -23,14 +28,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/tapwire/tapwire/tun"
 )
 
 func main() {
-	a := flag.String("a", "fwa%d", "name of the first device")
-	b := flag.String("b", "fwb%d", "name of the second device")
+	a := flag.String("a", defaultName("fwa%d"), "name of the first device")
+	b := flag.String("b", defaultName("fwb%d"), "name of the second device")
 	mode := flag.String("mode", "tun", "tun (IP packets) or tap (Ethernet frames)")
 	nsA := flag.String("netns-a", "", "network namespace to create the first device in (default: this one)")
 	nsB := flag.String("netns-b", "", "network namespace to create the second device in (default: this one)")
@@ -57,6 +63,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "forward:", err)
 		os.Exit(1)
 	}
+}
+
+// defaultName is the default of -a or -b: pattern, except on macOS, which
+// names its utun devices itself.
+func defaultName(pattern string) string {
+	if runtime.GOOS == "darwin" {
+		return "utun"
+	}
+	return pattern
 }
 
 type options struct {
