@@ -45,6 +45,9 @@ type tapDev struct {
 // cannot read (Properties, adapters being removed) are skipped.
 func listAdapters() ([]winTAPAdapter, error) {
 	k, err := registry.OpenKey(registry.LOCAL_MACHINE, netClassKey, registry.ENUMERATE_SUB_KEYS)
+	if errors.Is(err, registry.ErrNotExist) {
+		return nil, nil // no network adapter class at all (wine): no adapters
+	}
 	if err != nil {
 		return nil, err
 	}
