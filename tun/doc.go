@@ -1,5 +1,6 @@
 // Package tun opens TUN and TAP devices and moves packets through them, on
-// Linux, macOS and FreeBSD (see "Other systems" for what differs there).
+// Linux, macOS, FreeBSD and Windows (see "Other systems" for what differs
+// there).
 //
 // A TUN device carries IP packets (layer 3); a TAP device carries Ethernet
 // frames (layer 2). Either way, a user-space program holding the device's file
@@ -121,4 +122,15 @@
 // address such as 10.0.0.1/24. Close destroys an interface Open made, as it
 // would vanish on Linux; Attach opens an existing one through its device
 // node and leaves it in place.
+//
+// On Windows, TUN devices are Wintun adapters (wintun.dll from
+// https://www.wintun.net next to the executable; Administrator) and TAP
+// devices are adapters of OpenVPN's TAP-Windows6 driver (tap0901), chosen
+// by connection name, as water does. A Wintun adapter exists while its
+// Device is open; names take one %d (default "tapwire%d"). The same
+// Config fields as on macOS and FreeBSD return a *NotSupportedError with OS
+// "windows". A blocked Read, ReadBatch or TAP Write waits on the driver's
+// event together with the device's close and deadline events, so Close and
+// deadlines wake it at once; the goroutine holds an OS thread while it
+// waits. The MTU is the interface's IP MTU, set for IPv4 and IPv6.
 package tun
