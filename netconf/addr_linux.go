@@ -3,26 +3,11 @@ package netconf
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// AddrOption modifies how [Handle.AddAddr] adds an address.
-type AddrOption func(*addrOptions)
-
-type addrOptions struct {
-	noDAD bool
-}
-
-// NoDAD adds an IPv6 address with IFA_F_NODAD, skipping duplicate address
-// detection, so that the address is usable at once instead of "tentative"
-// for about a second. It has no effect on IPv4 addresses.
-func NoDAD() AddrOption {
-	return func(o *addrOptions) { o.noDAD = true }
-}
 
 // AddAddr assigns the address p (for example 192.0.2.1/24; the address and
 // the prefix length of the attached subnet) to link, like ip addr add.
@@ -130,24 +115,6 @@ func addrsOf(nl *netlink.Handle, l netlink.Link, linkLocal bool) ([]netip.Prefix
 		out = append(out, netip.PrefixFrom(ip, ones))
 	}
 	return out, nil
-}
-
-// checkAddr rejects prefixes netlink would mangle.
-func checkAddr(a netip.Addr) error {
-	switch {
-	case !a.IsValid():
-		return errors.New("invalid address")
-	case a.Is4In6():
-		return errors.New("IPv4-mapped IPv6 addresses are not supported; use the IPv4 form")
-	case a.Zone() != "":
-		return errors.New("addresses with a zone are not supported; name the link instead")
-	}
-	return nil
-}
-
-// ipNet converts a valid prefix to a net.IPNet keeping the host bits.
-func ipNet(p netip.Prefix) *net.IPNet {
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // nlAddr converts an interface address to netlink's form.

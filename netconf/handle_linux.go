@@ -3,7 +3,6 @@ package netconf
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -12,31 +11,13 @@ import (
 	"github.com/tapwire/tapwire/internal/inns"
 )
 
-// ErrLinkNotFound is matched (with errors.Is) by errors about a link that
-// does not exist in the handle's namespace.
-var ErrLinkNotFound = errors.New("link not found")
-
-// ErrNotBridge is matched (with errors.Is) by errors about a link that exists
-// but is not a Linux bridge where a bridge is required: [Handle.AddBridge] on
-// a name taken by another kind of link, or [Handle.AttachToBridge] to a link
-// that is not a bridge.
-var ErrNotBridge = errors.New("not a bridge")
-
-// ErrClosed is matched (with errors.Is) by errors from a Handle after Close.
-var ErrClosed = errors.New("handle is closed")
-
 // dumpRetries bounds how often a netlink dump interrupted by a concurrent
 // change (NLM_F_DUMP_INTR) is repeated before the error is returned.
 const dumpRetries = 5
 
-// Handle configures links in one network namespace, without moving the
-// calling goroutine into it. It is safe for concurrent use; its calls are
-// serialized. Close it when done.
-type Handle struct {
-	mu sync.Mutex
-	nl *netlink.Handle // nil once closed
-	ns string          // as given to Open, for error messages
-}
+// sysHandle is what a Handle holds on Linux: a netlink socket in its
+// namespace.
+type sysHandle = netlink.Handle
 
 // Open returns a Handle on the network namespace ns: "" is the calling
 // thread's namespace, a reference containing "/" is a path to a namespace
@@ -73,42 +54,7 @@ func Open(ns string) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netconf: open netlink socket in %s: %w", where(ns), err)
 	}
-	return &Handle{nl: nh, ns: ns}, nil
-}
-
-// Close releases the handle's netlink socket. Later calls on the handle fail
-// with [ErrClosed]. Close may be called more than once.
-func (h *Handle) Close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.nl != nil {
-		h.nl.Close()
-		h.nl = nil
-	}
-}
-
-// where describes a namespace reference for error messages.
-func where(ns string) string {
-	if ns == "" {
-		return "current netns"
-	}
-	return "netns " + ns
-}
-
-// errorf wraps err with "netconf: <what> in <namespace>: ".
-func (h *Handle) errorf(err error, format string, args ...any) error {
-	return fmt.Errorf("netconf: %s in %s: %w", fmt.Sprintf(format, args...), where(h.ns), err)
-}
-
-// lock locks h and returns its netlink handle, or ErrClosed. The caller
-// unlocks h.mu. Using a closed netlink.Handle is dangerous: with its sockets
-// gone it silently falls back to a socket in the calling thread's namespace.
-func (h *Handle) lock() (*netlink.Handle, error) {
-	h.mu.Lock()
-	if h.nl == nil {
-		return nil, ErrClosed
-	}
-	return h.nl, nil
+	return &Handle{sys: nh, ns: ns}, nil
 }
 
 // retryDump repeats f while it reports an interrupted dump.

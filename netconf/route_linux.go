@@ -9,76 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Route is a unicast route.
-type Route struct {
-	// Dst is the destination network, without host bits set
-	// (198.51.100.0/24, not 198.51.100.1/24). 0.0.0.0/0 and ::/0 are the
-	// default routes.
-	Dst netip.Prefix
-	// Via is the gateway, of the same family as Dst. The zero Addr means a
-	// directly connected destination, reached through Link.
-	Via netip.Addr
-	// Link is the name of the output link. AddRoute needs Via, Link or both;
-	// with Via alone the kernel picks the link that reaches the gateway.
-	Link string
-	// Table is the routing table; 0 means the main table (254).
-	Table int
-	// Metric is the route's priority, lower preferred. 0 adds an IPv4 route
-	// with metric 0 and an IPv6 route with the kernel's default, 1024.
-	Metric int
-}
-
-// String formats r roughly as ip route does.
-func (r Route) String() string {
-	s := r.Dst.String()
-	if r.Via.IsValid() {
-		s += " via " + r.Via.String()
-	}
-	if r.Link != "" {
-		s += " dev " + r.Link
-	}
-	if r.Table != 0 {
-		s += fmt.Sprintf(" table %d", r.Table)
-	}
-	if r.Metric != 0 {
-		s += fmt.Sprintf(" metric %d", r.Metric)
-	}
-	return s
-}
-
 // table returns the table number the kernel uses for r.
 func (r Route) table() int {
 	if r.Table == 0 {
 		return unix.RT_TABLE_MAIN
 	}
 	return r.Table
-}
-
-// check validates r; needNexthop says whether Via or Link is required.
-func (r Route) check(needNexthop bool) error {
-	if !r.Dst.IsValid() {
-		return errors.New("invalid destination")
-	}
-	if err := checkAddr(r.Dst.Addr()); err != nil {
-		return fmt.Errorf("destination: %w", err)
-	}
-	if r.Dst.Masked() != r.Dst {
-		return fmt.Errorf("destination has host bits set (did you mean %s?)", r.Dst.Masked())
-	}
-	if r.Via.IsValid() {
-		if err := checkAddr(r.Via); err != nil {
-			return fmt.Errorf("gateway: %w", err)
-		}
-		if r.Via.Is4() != r.Dst.Addr().Is4() {
-			return errors.New("gateway and destination are of different address families")
-		}
-	} else if needNexthop && r.Link == "" {
-		return errors.New("route needs a gateway (Via) or a link")
-	}
-	if r.Table < 0 || r.Metric < 0 {
-		return errors.New("negative table or metric")
-	}
-	return nil
 }
 
 // nlRoute converts r to netlink's form, looking up r.Link. del selects the
@@ -250,4 +186,55 @@ func (h *Handle) TableEmpty(table int, v6 bool) (bool, error) {
 		return false, h.errorf(err, "list table %d", table)
 	}
 	return len(routes) == 0, nil
+}
+
+// DefaultGateway returns the gateway and the link of the main table's
+// default route for IPv4, or for IPv6 with v6: the one with the lowest
+// metric, the first nexthop of a multipath route. A route through a link
+// without a gateway gives the zero Addr and the link. A host without a
+// default route is an error matching fs.ErrNotExist.
+func (h *Handle) DefaultGateway(v6 bool) (netip.Addr, string, error) {
+	nl, err := h.lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		return netip.Addr{}, "", h.errorf(err, "look up the default route")
+	}
+	family := netlink.FAMILY_V4
+	if v6 {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := retryDump(func() ([]netlink.Route, error) {
+		return nl.RouteListFiltered(family, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	})
+	if err != nil {
+		return netip.Addr{}, "", h.errorf(err, "look up the default route")
+	}
+	var cands []gwRoute
+	for _, r := range routes {
+		if r.Type != unix.RTN_UNICAST || routeDst(r, family).Bits() != 0 {
+			continue
+		}
+		c := gwRoute{Link: r.LinkIndex, Metric: r.Priority}
+		gw := r.Gw
+		if len(r.MultiPath) > 0 {
+			c.Link, gw = r.MultiPath[0].LinkIndex, r.MultiPath[0].Gw
+		}
+		if a, ok := netip.AddrFromSlice(gw); ok {
+			c.Via = a.Unmap()
+		}
+		cands = append(cands, c)
+	}
+	best, ok := pickDefault(cands)
+	if !ok {
+		return netip.Addr{}, "", h.errorf(errNoDefault(v6), "look up the default route")
+	}
+	var name string
+	if best.Link != 0 {
+		l, err := nl.LinkByIndex(best.Link)
+		if err != nil {
+			return netip.Addr{}, "", h.errorf(err, "look up the default route's link #%d", best.Link)
+		}
+		name = l.Attrs().Name
+	}
+	return best.Via, name, nil
 }
