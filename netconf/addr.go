@@ -38,3 +38,48 @@ func checkAddr(a netip.Addr) error {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// checkPrefix rejects an interface address the kernels would mangle.
+func checkPrefix(p netip.Prefix) error {
+	if !p.IsValid() {
+		return errors.New("invalid prefix")
+	}
+	return checkAddr(p.Addr())
+}
+
+// broadcast returns the IPv4 broadcast address of p's subnet.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(a)
+}
+
+// ipNets converts the addresses Go's net package lists for an interface,
+// IPv4 first and otherwise in its order; IPv6 link-local ones only if
+// linkLocal.
+func ipNets(addrs []net.Addr, linkLocal bool) []netip.Prefix {
+	var v4, v6 []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		ones, _ := n.Mask.Size()
+		if ip.Is4() && len(n.Mask) == net.IPv6len {
+			ones -= 96
+		}
+		if ip.Is4() {
+			v4 = append(v4, netip.PrefixFrom(ip, ones))
+		} else if linkLocal || !ip.IsLinkLocalUnicast() {
+			v6 = append(v6, netip.PrefixFrom(ip.WithZone(""), ones))
+		}
+	}
+	return append(v4, v6...)
+}

@@ -76,6 +76,9 @@ func (r Route) check(needNexthop bool) error {
 	return nil
 }
 
+// mainTable is the main routing table, which Route.Table 0 means.
+const mainTable = 254
+
 // errNoDefault is why DefaultGateway fails on a host without a default
 // route; it matches fs.ErrNotExist.
 func errNoDefault(v6 bool) error {
