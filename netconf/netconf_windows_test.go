@@ -108,4 +108,3 @@ func inRoutePrint(t *testing.T, dst string) bool {
 	}
 	return strings.Contains(string(out), dst)
 }
-
