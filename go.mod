@@ -17,6 +17,7 @@ require (
 	golang.org/x/crypto v0.59.0
 	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2
 	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446
+	golang.zx2c4.com/wireguard/windows v1.1.1
 	kernel.org/pub/linux/libs/security/libcap/cap v1.2.78
 )
 

@@ -2,12 +2,8 @@ package netconf
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // AddrOption modifies how [Handle.AddAddr] adds an address.
@@ -17,122 +13,15 @@ type addrOptions struct {
 	noDAD bool
 }
 
-// NoDAD adds an IPv6 address with IFA_F_NODAD, skipping duplicate address
-// detection, so that the address is usable at once instead of "tentative"
-// for about a second. It has no effect on IPv4 addresses.
+// NoDAD adds an IPv6 address without duplicate address detection
+// (IFA_F_NODAD on Linux, IN6_IFF_NODAD on macOS and FreeBSD), so that the
+// address is usable at once instead of "tentative" for about a second. It
+// has no effect on IPv4 addresses, nor on Windows.
 func NoDAD() AddrOption {
 	return func(o *addrOptions) { o.noDAD = true }
 }
 
-// AddAddr assigns the address p (for example 192.0.2.1/24; the address and
-// the prefix length of the attached subnet) to link, like ip addr add.
-//
-// An address that is already present with the same prefix length is success;
-// its flags and lifetimes are left as they are. An IPv6 address that is
-// present with another prefix length is an error wrapping EEXIST (the kernel
-// allows an IPv6 address only once per link; IPv4 allows the same address
-// with different prefix lengths, and AddAddr then adds another entry). For
-// IPv4 the broadcast address is set from the prefix, as netlink does.
-func (h *Handle) AddAddr(link string, p netip.Prefix, opts ...AddrOption) error {
-	var o addrOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return h.onLink(fmt.Sprintf("add address %s to %s", p, link), link, func(nl *netlink.Handle, l netlink.Link) error {
-		addr, err := nlAddr(p)
-		if err != nil {
-			return err
-		}
-		if o.noDAD && p.Addr().Is6() {
-			addr.Flags |= unix.IFA_F_NODAD
-		}
-		err = nl.AddrAdd(l, addr)
-		if !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		// Present already: fine if with the same prefix length.
-		have, lerr := addrsOf(nl, l, true)
-		if lerr != nil {
-			return err
-		}
-		for _, q := range have {
-			if q == p {
-				return nil
-			}
-		}
-		for _, q := range have {
-			if q.Addr() == p.Addr() {
-				return fmt.Errorf("%s is already assigned: %w", q, err)
-			}
-		}
-		return err
-	})
-}
-
-// DelAddr removes the address p (address and prefix length, as given to
-// AddAddr) from link, like ip addr del. An address that is not there is
-// success. As with ip addr del, removing a primary IPv4 address also removes
-// the secondary addresses of its subnet unless the namespace's
-// net.ipv4.conf.*.promote_secondaries sysctl is set.
-func (h *Handle) DelAddr(link string, p netip.Prefix) error {
-	return h.onLink(fmt.Sprintf("delete address %s from %s", p, link), link, func(nl *netlink.Handle, l netlink.Link) error {
-		addr, err := nlAddr(p)
-		if err != nil {
-			return err
-		}
-		err = nl.AddrDel(l, addr)
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
-			return nil
-		}
-		return err
-	})
-}
-
-// Addrs returns the IPv4 and IPv6 addresses of link, each with the prefix
-// length it was added with, IPv4 first, in the kernel's order. IPv6
-// link-local addresses (fe80::/10), which the kernel makes by itself, are
-// left out; everything else is included, among them loopback addresses and
-// addresses that are still tentative. A point-to-point address is reported as
-// its local address with a full-length prefix.
-func (h *Handle) Addrs(link string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	err := h.onLink("list addresses of "+link, link, func(nl *netlink.Handle, l netlink.Link) error {
-		var err error
-		out, err = addrsOf(nl, l, false)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// addrsOf lists the addresses of l, IPv6 link-local ones only if linkLocal.
-func addrsOf(nl *netlink.Handle, l netlink.Link, linkLocal bool) ([]netip.Prefix, error) {
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return nl.AddrList(l, netlink.FAMILY_ALL) })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]netip.Prefix, 0, len(addrs))
-	for _, a := range addrs {
-		if a.IPNet == nil {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if !linkLocal && ip.Is6() && ip.IsLinkLocalUnicast() {
-			continue
-		}
-		ones, _ := a.Mask.Size()
-		out = append(out, netip.PrefixFrom(ip, ones))
-	}
-	return out, nil
-}
-
-// checkAddr rejects prefixes netlink would mangle.
+// checkAddr rejects addresses the kernels would mangle.
 func checkAddr(a netip.Addr) error {
 	switch {
 	case !a.IsValid():
@@ -150,13 +39,47 @@ func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// nlAddr converts an interface address to netlink's form.
-func nlAddr(p netip.Prefix) (*netlink.Addr, error) {
+// checkPrefix rejects an interface address the kernels would mangle.
+func checkPrefix(p netip.Prefix) error {
 	if !p.IsValid() {
-		return nil, errors.New("invalid prefix")
+		return errors.New("invalid prefix")
 	}
-	if err := checkAddr(p.Addr()); err != nil {
-		return nil, err
+	return checkAddr(p.Addr())
+}
+
+// broadcast returns the IPv4 broadcast address of p's subnet.
+func broadcast(p netip.Prefix) netip.Addr {
+	a := p.Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		a[i/8] |= 0x80 >> (i % 8)
 	}
-	return &netlink.Addr{IPNet: ipNet(p)}, nil
+	return netip.AddrFrom4(a)
+}
+
+// ipNets converts the addresses Go's net package lists for an interface,
+// IPv4 first and otherwise in its order; IPv6 link-local ones only if
+// linkLocal.
+func ipNets(addrs []net.Addr, linkLocal bool) []netip.Prefix {
+	var v4, v6 []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		ones, _ := n.Mask.Size()
+		if ip.Is4() && len(n.Mask) == net.IPv6len {
+			ones -= 96
+		}
+		if ip.Is4() {
+			v4 = append(v4, netip.PrefixFrom(ip, ones))
+		} else if linkLocal || !ip.IsLinkLocalUnicast() {
+			v6 = append(v6, netip.PrefixFrom(ip.WithZone(""), ones))
+		}
+	}
+	return append(v4, v6...)
 }

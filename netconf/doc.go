@@ -2,6 +2,20 @@
 // policy routing rules through rtnetlink, in the current or in another network
 // namespace, the way ip link, ip addr, ip route and ip rule do.
 //
+// # Systems
+//
+// The API is the same everywhere; what a system lacks fails with an error
+// matching [ErrNotSupported]. On Linux everything is there, through
+// rtnetlink. On macOS and FreeBSD there are no namespaces (Open takes ""
+// only); addresses, flags, MTU and hardware addresses go through the
+// interface ioctls (SIOCAIFADDR, SIOCAIFADDR_IN6, SIOCSIFFLAGS, SIOCSIFMTU,
+// SIOCSIFLLADDR, SIOCIFDESTROY), routes through the routing socket, in the
+// main table only and without metrics. On Windows (the IP Helper API,
+// through winipcfg) there are addresses, MTU and routes on a link; SetUp
+// only checks that the link exists. Policy rules, bridges and veth pairs
+// are Linux's. [Handle.DefaultGateway] reads the default route on all of
+// them.
+//
 // # Namespaces
 //
 // A [Handle] is bound to one network namespace when it is opened, and

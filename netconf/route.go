@@ -3,10 +3,8 @@ package netconf
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Route is a unicast route.
@@ -21,10 +19,15 @@ type Route struct {
 	// Link is the name of the output link. AddRoute needs Via, Link or both;
 	// with Via alone the kernel picks the link that reaches the gateway.
 	Link string
-	// Table is the routing table; 0 means the main table (254).
+	// Table is the routing table; 0 means the main table (254). Outside
+	// Linux only the main table exists: another is an error matching
+	// [ErrNotSupported].
 	Table int
-	// Metric is the route's priority, lower preferred. 0 adds an IPv4 route
-	// with metric 0 and an IPv6 route with the kernel's default, 1024.
+	// Metric is the route's priority, lower preferred. On Linux 0 adds an
+	// IPv4 route with metric 0 and an IPv6 route with the kernel's default,
+	// 1024; on Windows 0 is the system's default metric; macOS and FreeBSD
+	// have no route metrics, and another value than 0 is an error matching
+	// [ErrNotSupported].
 	Metric int
 }
 
@@ -44,14 +47,6 @@ func (r Route) String() string {
 		s += fmt.Sprintf(" metric %d", r.Metric)
 	}
 	return s
-}
-
-// table returns the table number the kernel uses for r.
-func (r Route) table() int {
-	if r.Table == 0 {
-		return unix.RT_TABLE_MAIN
-	}
-	return r.Table
 }
 
 // check validates r; needNexthop says whether Via or Link is required.
@@ -81,173 +76,37 @@ func (r Route) check(needNexthop bool) error {
 	return nil
 }
 
-// nlRoute converts r to netlink's form, looking up r.Link. del selects the
-// scope ip route uses for deletion.
-func (r Route) nlRoute(nl *netlink.Handle, del bool) (*netlink.Route, error) {
-	nr := &netlink.Route{
-		Dst:      ipNet(r.Dst),
-		Table:    r.Table,
-		Priority: r.Metric,
-	}
-	if r.Link != "" {
-		l, err := link(nl, r.Link)
-		if err != nil {
-			return nil, err
-		}
-		nr.LinkIndex = l.Attrs().Index
-	}
-	if r.Via.IsValid() {
-		nr.Gw = r.Via.AsSlice()
-	}
-	// Scopes as ip route chooses them. netlink copies Route.Scope into the
-	// request even for deletion, where its zero value (universe) would make
-	// the kernel match only universe-scope IPv4 routes.
-	switch {
-	case del:
-		nr.Scope = netlink.SCOPE_NOWHERE
-	case r.Dst.Addr().Is4() && !r.Via.IsValid():
-		nr.Scope = netlink.SCOPE_LINK
-	default:
-		nr.Scope = netlink.SCOPE_UNIVERSE
-	}
-	return nr, nil
-}
+// mainTable is the main routing table, which Route.Table 0 means.
+const mainTable = 254
 
-// AddRoute adds the route r, like ip route add. A route that is already there
-// (same table, destination and metric, and the same gateway and, if r.Link is
-// set, the same link) is success. A different route with the same table,
-// destination and metric is not replaced; AddRoute then fails with an error
-// wrapping EEXIST that describes it. Routes without a gateway get link scope
-// for IPv4, as with ip route.
-func (h *Handle) AddRoute(r Route) error {
-	nl, err := h.lock()
-	defer h.mu.Unlock()
-	if err == nil {
-		err = r.check(true)
-	}
-	if err == nil {
-		err = addRoute(nl, r)
-	}
-	if err != nil {
-		return h.errorf(err, "add route %s", r)
-	}
-	return nil
-}
-
-func addRoute(nl *netlink.Handle, r Route) error {
-	nr, err := r.nlRoute(nl, false)
-	if err != nil {
-		return err
-	}
-	err = nl.RouteAdd(nr)
-	if !errors.Is(err, unix.EEXIST) {
-		return err
-	}
-	// Something with the same key is there; find out whether it is r.
-	family := netlink.FAMILY_V6
-	metric := r.Metric
-	if r.Dst.Addr().Is4() {
-		family = netlink.FAMILY_V4
-	} else if metric == 0 {
-		metric = 1024 // IP6_RT_PRIO_USER
-	}
-	filter := &netlink.Route{Table: r.table(), Dst: nr.Dst}
-	routes, lerr := retryDump(func() ([]netlink.Route, error) {
-		return nl.RouteListFiltered(family, filter, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_DST)
-	})
-	if lerr != nil {
-		return err
-	}
-	for _, have := range routes {
-		if routeDst(have, family) != r.Dst || have.Priority != metric || have.Tos != 0 {
-			continue
-		}
-		sameGw := (have.Gw == nil && !r.Via.IsValid()) || (have.Gw != nil && r.Via.IsValid() && have.Gw.Equal(nr.Gw))
-		sameLink := nr.LinkIndex == 0 || have.LinkIndex == nr.LinkIndex
-		if have.Type == unix.RTN_UNICAST && len(have.MultiPath) == 0 && sameGw && sameLink {
-			return nil
-		}
-		return fmt.Errorf("a different route exists (%s): %w", describe(nl, have), err)
-	}
-	return err
-}
-
-// routeDst returns a listed route's destination as a prefix.
-func routeDst(r netlink.Route, family int) netip.Prefix {
-	if r.Dst == nil {
-		if family == netlink.FAMILY_V4 {
-			return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		}
-		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	}
-	ip, _ := netip.AddrFromSlice(r.Dst.IP)
-	ones, _ := r.Dst.Mask.Size()
-	return netip.PrefixFrom(ip.Unmap(), ones)
-}
-
-// describe formats a listed route for an error message.
-func describe(nl *netlink.Handle, r netlink.Route) string {
-	var s string
-	if r.Type != unix.RTN_UNICAST {
-		s = fmt.Sprintf("type %d ", r.Type)
-	}
-	s += routeDst(r, r.Family).String()
-	if r.Gw != nil {
-		s += " via " + r.Gw.String()
-	}
-	if r.LinkIndex != 0 {
-		if l, err := nl.LinkByIndex(r.LinkIndex); err == nil {
-			s += " dev " + l.Attrs().Name
-		} else {
-			s += fmt.Sprintf(" dev #%d", r.LinkIndex)
-		}
-	}
-	if len(r.MultiPath) > 0 {
-		s += fmt.Sprintf(" with %d nexthops", len(r.MultiPath))
-	}
-	return s + fmt.Sprintf(" metric %d", r.Priority)
-}
-
-// DelRoute deletes the route r, like ip route del; a route that is not there
-// is success. As with ip route del, the fields left zero match anything: with
-// no Via a route through any gateway, with no Link any link, with Metric 0
-// any metric, so DelRoute(Route{Dst: d}) deletes a route to d from the main
-// table. One route is deleted per call.
-func (h *Handle) DelRoute(r Route) error {
-	nl, err := h.lock()
-	defer h.mu.Unlock()
-	if err == nil {
-		err = r.check(false)
-	}
-	if err == nil {
-		var nr *netlink.Route
-		if nr, err = r.nlRoute(nl, true); err == nil {
-			err = nl.RouteDel(nr)
-			if errors.Is(err, unix.ESRCH) {
-				err = nil
-			}
-		}
-	}
-	if err != nil {
-		return h.errorf(err, "delete route %s", r)
-	}
-	return nil
-}
-
-// TableEmpty reports whether a routing table has no routes of the family.
-func (h *Handle) TableEmpty(table int, v6 bool) (bool, error) {
-	nl, err := h.lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		return false, h.errorf(err, "list table %d", table)
-	}
-	family := unix.AF_INET
+// errNoDefault is why DefaultGateway fails on a host without a default
+// route; it matches fs.ErrNotExist.
+func errNoDefault(v6 bool) error {
+	fam := "IPv4"
 	if v6 {
-		family = unix.AF_INET6
+		fam = "IPv6"
 	}
-	routes, err := nl.RouteListFiltered(family, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return false, h.errorf(err, "list table %d", table)
+	return fmt.Errorf("no %s default route: %w", fam, fs.ErrNotExist)
+}
+
+// gwRoute is a default route as a system lists it.
+type gwRoute struct {
+	Via    netip.Addr // the gateway; invalid for a route through a link alone
+	Link   int        // the output interface's index; 0: unknown
+	Metric int        // lower preferred
+}
+
+// pickDefault returns, of the default routes a system listed, the one it
+// prefers: the lowest metric, the first listed of equals. ok is false when
+// there is none.
+func pickDefault(rs []gwRoute) (best gwRoute, ok bool) {
+	for _, r := range rs {
+		if !r.Via.IsValid() && r.Link == 0 {
+			continue // nothing to go by
+		}
+		if !ok || r.Metric < best.Metric {
+			best, ok = r, true
+		}
 	}
-	return len(routes) == 0, nil
+	return best, ok
 }

@@ -1,14 +1,11 @@
 package netconf
 
-import (
-	"fmt"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-)
+import "fmt"
 
 // Rule is a policy routing rule, the kind wg-quick adds to send everything
-// through a tunnel except the tunnel's own packets.
+// through a tunnel except the tunnel's own packets. Policy rules are
+// Linux's: elsewhere [Handle.AddRule] and [Handle.DelRule] fail with
+// [ErrNotSupported].
 type Rule struct {
 	V6                bool   // an IPv6 rule (else IPv4)
 	Priority          int    // 0: the kernel picks
@@ -18,6 +15,7 @@ type Rule struct {
 	SuppressPrefixlen int    // with a value > -1, ignore routes this short or shorter (-1: off)
 }
 
+// String formats r roughly as ip rule does, with "-6 " first for IPv6.
 func (r Rule) String() string {
 	s := fmt.Sprintf("table %d", r.Table)
 	if r.Mark != 0 {
@@ -33,72 +31,4 @@ func (r Rule) String() string {
 		return "-6 " + s
 	}
 	return s
-}
-
-func (r Rule) nl() *netlink.Rule {
-	nr := netlink.NewRule()
-	nr.Family = unix.AF_INET
-	if r.V6 {
-		nr.Family = unix.AF_INET6
-	}
-	if r.Priority > 0 {
-		nr.Priority = r.Priority
-	}
-	nr.Table = r.Table
-	nr.Mark = r.Mark
-	nr.Invert = r.Invert
-	nr.SuppressPrefixlen = r.SuppressPrefixlen
-	return nr
-}
-
-// findRule reports whether a rule with r's selector and action exists.
-func findRule(nl *netlink.Handle, r Rule) (bool, error) {
-	want := r.nl()
-	rules, err := nl.RuleList(want.Family)
-	if err != nil {
-		return false, err
-	}
-	for _, x := range rules {
-		if x.Table == want.Table && x.Mark == want.Mark && x.Invert == want.Invert &&
-			x.SuppressPrefixlen == want.SuppressPrefixlen && (r.Priority == 0 || x.Priority == r.Priority) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// AddRule adds a policy routing rule (ip rule add). A rule that is already
-// there is success.
-func (h *Handle) AddRule(r Rule) error {
-	nl, err := h.lock()
-	defer h.mu.Unlock()
-	var found bool
-	if err == nil {
-		found, err = findRule(nl, r)
-	}
-	if err == nil && !found {
-		err = nl.RuleAdd(r.nl())
-	}
-	if err != nil {
-		return h.errorf(err, "add rule %s", r)
-	}
-	return nil
-}
-
-// DelRule deletes a policy routing rule (ip rule del). A rule that is not
-// there is success.
-func (h *Handle) DelRule(r Rule) error {
-	nl, err := h.lock()
-	defer h.mu.Unlock()
-	for err == nil {
-		var found bool
-		if found, err = findRule(nl, r); err != nil || !found {
-			break
-		}
-		err = nl.RuleDel(r.nl())
-	}
-	if err != nil {
-		return h.errorf(err, "delete rule %s", r)
-	}
-	return nil
 }

@@ -1,8 +1,6 @@
 package wgquick
 
 import (
-	"golang.org/x/sys/unix"
-
 	"bytes"
 	"context"
 	"errors"
@@ -12,9 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/netconf"
@@ -34,16 +32,32 @@ type Device interface {
 // FirstAutoTable up have routes when the plan will choose a fwmark (a table
 // that cannot be listed counts as empty), and for a file with DNS the tool
 // that applies it and resolvconf's prefix (from this process's $PATH and
-// /etc, as the tools will see them).
+// /etc, as the tools will see them). Host.OS is runtime.GOOS; outside
+// Linux, when the tunnel takes a default route, the host's default
+// gateways are read (netconf.DefaultGateway; none is the zero Gateway).
 func ReadHost(nc *netconf.Handle, cfg *config.Config) Host {
-	var h Host
+	h := Host{OS: runtime.GOOS}
 	in := &cfg.Interface
+	if !h.linux() {
+		v4, v6 := splitDefaults(cfg)
+		for _, f := range []struct {
+			on bool
+			v6 bool
+			gw *Gateway
+		}{{v4, false, &h.Gateway4}, {v6, true, &h.Gateway6}} {
+			if f.on {
+				if via, link, err := nc.DefaultGateway(f.v6); err == nil {
+					*f.gw = Gateway{Via: via, Link: link}
+				}
+			}
+		}
+	}
 	if in.Bridge != "" {
 		if _, err := nc.LinkIndex(in.Bridge); err == nil {
 			h.Links = append(h.Links, in.Bridge)
 		}
 	}
-	if v4, v6 := defaultRoutes(cfg); (v4 || v6) && in.FwMark == 0 {
+	if v4, v6 := defaultRoutes(cfg); (v4 || v6) && in.FwMark == 0 && h.linux() {
 		for t := uint32(FirstAutoTable); ; t++ {
 			e4, err4 := nc.TableEmpty(int(t), false)
 			e6, err6 := nc.TableEmpty(int(t), true)
@@ -90,7 +104,7 @@ type Runner struct {
 	// bash with it.
 	lookPath  func(file string) (string, error)
 	shellOnce sync.Once
-	shell     []string // the hooks' shell and its options, before -c
+	shell     []string // the hooks' shell and its options, up to -c
 }
 
 // Applied is a plan that is up.
@@ -137,6 +151,11 @@ func (r *Runner) Up(ctx context.Context, p *Plan, start func(StartDevice) (Devic
 		case AddRule:
 			left.Rules = append(left.Rules, s.Rule)
 			r.journal(left)
+		case AddRoute:
+			if s.Route.Link != p.Name {
+				left.Routes = append(left.Routes, s.Route)
+				r.journal(left)
+			}
 		case SetDNS:
 			left.DNS = &s.Unset
 			r.journal(left)
@@ -153,6 +172,10 @@ func (r *Runner) Up(ctx context.Context, p *Plan, start func(StartDevice) (Devic
 			}
 		case AddRule:
 			undo = append(undo, DelRule(s))
+		case AddRoute:
+			if s.Route.Link != p.Name { // the interface's go with it
+				undo = append(undo, DelRoute(s))
+			}
 		case SetDNS:
 			undo = append(undo, UnsetDNS{s.Unset})
 		}
@@ -267,6 +290,10 @@ func (a *Applied) undo(s Step) {
 		if err := nc.DelAddr(s.Link, s.Addr); err != nil && !errors.Is(err, netconf.ErrLinkNotFound) {
 			r.log().Warn("remove address", "link", s.Link, "addr", s.Addr.String(), "err", err)
 		}
+	case DelRoute:
+		if err := nc.DelRoute(s.Route); err != nil {
+			r.log().Warn("remove route", "route", s.Route.String(), "err", err)
+		}
 	case DelRule:
 		if err := nc.DelRule(s.Rule); err != nil {
 			r.log().Warn("remove policy rule", "rule", s.Rule.String(), "err", err)
@@ -281,32 +308,26 @@ func (a *Applied) undo(s Step) {
 }
 
 // hook runs a hook as wg-quick does, with bash, errexit and pipefail (a
-// command that fails fails the hook), its output to r.Output. The hook is
-// the leader of a process group of its own, which is killed when ctx ends;
-// except on a terminal (tapwire up -f typed by a user), where a process
-// group of its own would be a background one, stopped (SIGTTIN, SIGTTOU) if
-// it reads or writes the terminal (a sudo prompt, say): there it stays in
-// tapwire's group, as under wg-quick, and only the hook's shell is killed.
+// command that fails fails the hook; on Windows with cmd /c), its output
+// to r.Output. The hook is the leader of a process group of its own,
+// which is killed when ctx ends; except on a terminal (tapwire up -f typed
+// by a user), where a process group of its own would be a background one,
+// stopped (SIGTTIN, SIGTTOU) if it reads or writes the terminal (a sudo
+// prompt, say): there it stays in tapwire's group, as under wg-quick, and
+// only the hook's shell is killed. On Windows only the shell is killed.
 func (r *Runner) hook(ctx context.Context, h RunHook) error {
 	r.log().Info("running hook", "stage", h.Stage, "cmd", h.Cmd)
 	sh := r.hookShell()
-	cmd := r.command(sh[0], append(sh[1:], "-c", h.Cmd)...)
+	cmd := r.command(sh[0], append(sh[1:], h.Cmd)...)
 	if r.Output != nil {
 		cmd.Stdout, cmd.Stderr = r.Output, r.Output
 	}
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
 	group := !onTerminal()
-	cmd.SysProcAttr.Setpgid = group
+	ownGroup(cmd, group)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s hook %q: %w", h.Stage, h.Cmd, err)
 	}
-	pid := cmd.Process.Pid
-	if group {
-		pid = -pid // the group
-	}
-	stop := context.AfterFunc(ctx, func() { syscall.Kill(pid, syscall.SIGKILL) })
+	stop := context.AfterFunc(ctx, func() { kill(cmd, group) })
 	err := cmd.Wait()
 	if !stop() {
 		return fmt.Errorf("%s hook %q: stopped: %w", h.Stage, h.Cmd, context.Cause(ctx))
@@ -317,21 +338,26 @@ func (r *Runner) hook(ctx context.Context, h RunHook) error {
 	return nil
 }
 
-// hookShell returns the shell hooks run with and its options: bash where
-// it is installed, as wg-quick (a bash script) runs them, so that bash's
-// syntax, such as wg-quick(8)'s own example with <(...), works; sh where
-// it is not, which the log says once.
+// hookShell returns the shell hooks run with and its options, up to the
+// one the command follows: bash where it is installed, as wg-quick (a
+// bash script) runs them, so that bash's syntax, such as wg-quick(8)'s own
+// example with <(...), works; sh where it is not, which the log says
+// once; on Windows cmd /c, as wireguard-windows runs them.
 func (r *Runner) hookShell() []string {
 	r.shellOnce.Do(func() {
+		if runtime.GOOS == "windows" {
+			r.shell = []string{"cmd", "/c"}
+			return
+		}
 		look := r.lookPath
 		if look == nil {
 			look = exec.LookPath
 		}
 		if _, err := look("bash"); err == nil {
-			r.shell = []string{"bash", "-e", "-o", "pipefail"}
+			r.shell = []string{"bash", "-e", "-o", "pipefail", "-c"}
 			return
 		}
-		r.shell = []string{"sh", "-e"}
+		r.shell = []string{"sh", "-e", "-c"}
 		r.log().Warn("bash is not installed: hooks run with sh, where bash's syntax, such as <(...), fails")
 	})
 	return r.shell
@@ -352,15 +378,4 @@ func (r *Runner) sysctl(key, value string) error {
 		return r.Sysctl(key, value)
 	}
 	return os.WriteFile(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/")), []byte(value), 0o644)
-}
-
-// onTerminal reports whether this process runs on a terminal (its standard
-// input, output or error is one).
-func onTerminal() bool {
-	for _, fd := range []int{0, 1, 2} {
-		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -25,6 +25,12 @@
 // (frames are switched by MAC address); and tapwire sets no firewall rules
 // against spoofed packets to the tunnel's addresses (wg-quick's nftables or
 // iptables raw rules).
+//
+// On macOS, FreeBSD and Windows (Host.OS) a plan does what wg-quick does on
+// the BSDs: routes in the main table, a default route as its two halves,
+// host routes to the peers' endpoints through the host's gateway, hooks
+// with bash (cmd /c on Windows); no fwmark, policy rules or bridge, and
+// DNS only through resolvconf (FreeBSD).
 package wgquick
 
 import (
@@ -35,8 +41,10 @@ import (
 
 	"github.com/tapwire/tapwire/config"
 	"github.com/tapwire/tapwire/netconf"
-	"golang.org/x/sys/unix"
 )
+
+// rtTableMain is the main routing table (RT_TABLE_MAIN).
+const rtTableMain = 254
 
 // FirstAutoTable is where wg-quick starts looking for a table for a default
 // route (and the fwmark that keeps the tunnel's packets out of it), when the
@@ -56,7 +64,25 @@ type Host struct {
 	// ResolvconfPrefix is what resolvconf knows tunnels by (see
 	// ResolvconfPrefix); "" for none.
 	ResolvconfPrefix string
+	// OS is the operating system, as runtime.GOOS names it; "" is linux.
+	// Elsewhere there are no policy rules, fwmarks or bridges: a default
+	// route is split in two halves in the main table (see NewPlan).
+	OS string
+	// Gateway4 and Gateway6 are the host's default routes, outside Linux,
+	// where the peers' endpoints are routed through them while the
+	// tunnel has the default route; the zero Gateway: none.
+	Gateway4, Gateway6 Gateway
 }
+
+// Gateway is a default route: its gateway (the zero Addr for a route
+// through a link alone) and its link.
+type Gateway struct {
+	Via  netip.Addr
+	Link string
+}
+
+// linux reports whether the host is Linux.
+func (h Host) linux() bool { return h.OS == "" || h.OS == "linux" }
 
 // Plan is what bringing one interface up does to the host, and what taking
 // it down does.
@@ -93,15 +119,31 @@ func (p *Plan) String() string {
 }
 
 // NewPlan returns the plan for bringing up cfg as the interface name on a
-// host with the given facts. The only error is a file with DNS on a host
-// without a tool to apply it (a *config.Error, as CheckDNS returns).
+// host with the given facts. The errors are *config.Error values naming
+// the key: a file with DNS on a host without a tool to apply it (as
+// CheckDNS returns), and outside Linux what only Linux has (see
+// checkOS).
+//
+// Outside Linux (Host.OS) routes go to the interface in the main table,
+// as wg-quick does on macOS and FreeBSD: a default route (0.0.0.0/0, ::/0)
+// becomes its two halves (0.0.0.0/1 and 128.0.0.0/1, ::/1 and 8000::/1),
+// which win over the host's default route without replacing it, and each
+// peer endpoint given as an IP address gets a host route through the
+// host's default gateway (Host.Gateway4, Gateway6), so that the tunnel's
+// own packets do not enter it. Those routes outlive the device: Down
+// deletes them.
 func NewPlan(cfg *config.Config, name string, host Host) (*Plan, error) {
 	in := &cfg.Interface
+	if err := checkOS(cfg, host); err != nil {
+		return nil, err
+	}
 	if len(in.DNS) > 0 && host.DNS.Kind == "" {
 		return nil, dnsError(cfg, noDNSTool)
 	}
 	p := &Plan{Name: name, AddrLink: name}
-	var up, down, undoBridge []Step
+	// outlive: what outlives the device (a bridge's addresses, endpoint
+	// routes), taken back at the end of Down.
+	var up, down, outlive []Step
 
 	for _, c := range in.PreUp {
 		up = append(up, hook("PreUp", c, name))
@@ -119,7 +161,7 @@ func NewPlan(cfg *config.Config, name string, host Host) (*Plan, error) {
 	for _, a := range in.Addresses {
 		up = append(up, AddAddr{Link: p.AddrLink, Addr: a})
 		if p.AddrLink != name { // the bridge stays: its addresses go
-			undoBridge = append(undoBridge, DelAddr{Link: p.AddrLink, Addr: a})
+			outlive = append(outlive, DelAddr{Link: p.AddrLink, Addr: a})
 		}
 	}
 	up = append(up, SetUp{name})
@@ -134,10 +176,17 @@ func NewPlan(cfg *config.Config, name string, host Host) (*Plan, error) {
 				break
 			}
 		}
-	} else {
+	} else if host.linux() {
 		var routes []Step
 		routes, rules, p.FwMark = routeSteps(cfg, name, host)
 		up = append(up, routes...)
+	} else {
+		routes, endpoints := splitRouteSteps(cfg, name, host)
+		up = append(up, routes...)
+		for _, r := range endpoints {
+			up = append(up, AddRoute{r})
+			outlive = append(outlive, DelRoute{r})
+		}
 	}
 
 	if len(in.DNS) > 0 {
@@ -166,7 +215,7 @@ func NewPlan(cfg *config.Config, name string, host Host) (*Plan, error) {
 	for _, c := range in.PostDown {
 		down = append(down, hook("PostDown", c, name))
 	}
-	p.Up, p.Down = up, append(down, undoBridge...)
+	p.Up, p.Down = up, append(down, outlive...)
 	return p, nil
 }
 
@@ -222,7 +271,7 @@ func routeSteps(cfg *config.Config, name string, host Host) (steps []Step, rules
 		steps = append(steps, AddRoute{netconf.Route{Dst: f.dst, Link: name, Table: int(mark)}})
 		for _, r := range []netconf.Rule{
 			{V6: f.v6, Table: int(mark), Mark: mark, Invert: true, SuppressPrefixlen: -1},
-			{V6: f.v6, Table: unix.RT_TABLE_MAIN, SuppressPrefixlen: 0},
+			{V6: f.v6, Table: rtTableMain, SuppressPrefixlen: 0},
 		} {
 			steps = append(steps, AddRule{r})
 			rules = append(rules, r)

@@ -189,3 +189,10 @@ func (UnsetDNS) step()     {}
 func (Log) step()          {}
 func (SaveConfig) step()   {}
 func (CloseDevice) step()  {}
+
+// DelRoute deletes a route that outlives the device: a host route to a
+// peer's endpoint through the host's gateway.
+type DelRoute struct{ Route netconf.Route }
+
+func (s DelRoute) String() string { return "ip route del " + s.Route.String() }
+func (DelRoute) step()            {}
