@@ -189,6 +189,14 @@ func run(o options, log *slog.Logger, child *daemon.Child) error {
 		return err
 	}
 	defer s.Close()
+	name = s.Device.Name() // the system's choice: macOS names a "utun" utunN
+	// wg-quick on macOS asks for "utun" and learns the name the kernel
+	// gave from the file WG_TUN_NAME_FILE names, as wireguard-go writes it.
+	if f := os.Getenv("WG_TUN_NAME_FILE"); f != "" {
+		if err := os.WriteFile(f, []byte(name), 0o400); err != nil {
+			return fmt.Errorf("WG_TUN_NAME_FILE: %w", err)
+		}
+	}
 	log.Info("interface up", "name", name, "uapi", uapi.SocketPath(name))
 	dropPrivileges(o.keepPrivs, log)
 	child.Ready(nil)

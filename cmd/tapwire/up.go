@@ -71,6 +71,9 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 	if err != nil {
 		return err
 	}
+	if err := checkIfaceName(name); err != nil {
+		return err
+	}
 	if err := wgquick.CheckDNS(cfg); err != nil {
 		return err
 	}
@@ -398,12 +401,8 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error 
 		fmt.Fprintf(stdout, "%s is down\n", name)
 		return nil
 	}
-	// Not ours (tapwire-go, wireguard-go): deleting the interface stops
-	// whoever serves it.
-	if _, err := findDevice("", name); err != nil {
-		return fmt.Errorf("%s is not up", name)
-	}
-	if err := delLink(name); err != nil {
+	// Not ours (tapwire-go, wireguard-go): stopped as wg-quick stops it.
+	if err := downForeign(name); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s is down\n", name)

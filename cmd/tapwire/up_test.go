@@ -102,14 +102,6 @@ func writeConf(t *testing.T, dir, name string, me wgEnd, extra string, peers ...
 	return path
 }
 
-func key(t *testing.T) protocol.Key {
-	k, err := protocol.GeneratePrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // tapwireIn runs the built tapwire in ns.
 func tapwireIn(t *testing.T, ns *nstest.NS, args ...string) (string, error) {
 	return ns.Output(filepath.Join(binaries(t), "tapwire"), args...)
