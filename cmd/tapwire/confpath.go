@@ -6,17 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tapwire/tapwire/config"
-)
-
-// Where tapwire up looks for NAME.conf when given a bare interface name:
-// tapwire's own directory first, then wg-quick's, so that
-// `systemctl start tapwire@wg0` brings up what `wg-quick up wg0` would.
-const (
-	tapwireConfDir   = "/etc/tapwire"
-	wireguardConfDir = "/etc/wireguard"
 )
 
 // isBareName reports whether the argument of tapwire up or down names an
@@ -37,7 +30,7 @@ func configPath(arg string, dirs ...string) (string, error) {
 		return "", fmt.Errorf("%q is not an interface name: 1 to 15 of a-z A-Z 0-9 _ = + . - (or give a file: a path, or NAME.conf)", arg)
 	}
 	var tried []string
-	for _, d := range dirs {
+	for _, d := range slices.Compact(dirs) {
 		p := filepath.Join(d, arg+".conf")
 		if _, err := os.Stat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			return p, nil

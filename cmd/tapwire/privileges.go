@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"github.com/tapwire/tapwire/config"
@@ -124,6 +125,11 @@ func ownerOf(fi fs.FileInfo) string {
 // says, logs what it kept, and returns it as tapwire status shows it:
 // "CAP_NET_ADMIN (dropped after start)" or "root (kept: WHY)".
 func dropPrivileges(cfg *config.Config, path string, keepFlag bool, log *slog.Logger) string {
+	if runtime.GOOS != "linux" {
+		s := "the user's (kept: capabilities are Linux's; nothing is dropped on " + runtime.GOOS + ")"
+		log.Info("privileges", "kept", s)
+		return s
+	}
 	who := "root"
 	if os.Geteuid() != 0 {
 		who = "uid " + strconv.Itoa(os.Geteuid()) + "'s capabilities"

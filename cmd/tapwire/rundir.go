@@ -8,12 +8,10 @@ import "os"
 // it to a temporary directory so that they leave nothing in /var/run.
 const runDirEnv = "TAPWIRE_RUN_DIR"
 
-// defaultRunDir is where pid files and logs go when runDirEnv is unset.
-const defaultRunDir = "/var/run/tapwire"
-
 // runDir returns the directory for the pid files (NAME.pid) and logs
 // (NAME.log) of interfaces tapwire up brought up: $TAPWIRE_RUN_DIR if set and
-// not empty, else /var/run/tapwire.
+// not empty, else defaultRunDir (/var/run/tapwire; on Windows under
+// ProgramData).
 func runDir() string {
 	if d := os.Getenv(runDirEnv); d != "" {
 		return d
