@@ -16,6 +16,9 @@ import (
 // SocketDir is where wg(8) looks for userspace interfaces' sockets.
 const SocketDir = "/var/run/wireguard"
 
+// SocketSuffix ends the name of an interface's UAPI socket in SocketDir.
+const SocketSuffix = ".sock"
+
 // SocketPath returns where the UAPI socket of iface is: SocketDir/IFACE.sock.
 func SocketPath(iface string) string { return filepath.Join(SocketDir, iface+".sock") }
 

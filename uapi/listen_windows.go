@@ -22,6 +22,10 @@ const SocketDir = `\\.\pipe\ProtectedPrefix\Administrators\WireGuard`
 // connect.
 const pipeSDDL = "O:SYD:P(A;;GA;;;SY)(A;;GA;;;BA)S:(ML;;NWNRNX;;;HI)"
 
+// SocketSuffix ends the name of an interface's pipe in SocketDir: nothing,
+// the pipe is named as the interface.
+const SocketSuffix = ""
+
 // SocketPath returns the named pipe of iface: SocketDir\IFACE.
 func SocketPath(iface string) string { return SocketDir + `\` + iface }
 

@@ -249,7 +249,7 @@ func cleanStale(name string, rf runFiles, w io.Writer, prefix string) bool {
 	// A live socket is another implementation's (tapwire-go): it stays.
 	if removed, _ := uapi.RemoveStale(name); removed {
 		found = true
-		fmt.Fprintf(w, "%sremoved the stale socket %s\n", prefix, filepath.Join(uapi.SocketDir, name+".sock"))
+		fmt.Fprintf(w, "%sremoved the stale socket %s\n", prefix, uapi.SocketPath(name))
 	}
 	return found
 }

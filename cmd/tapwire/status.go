@@ -21,6 +21,9 @@ import (
 
 // runStatus is tapwire status [INTERFACE...] (names).
 func runStatus(ctx context.Context, stdout, stderr io.Writer, f statusFlags, names []string) error {
+	for i, n := range names {
+		names[i] = resolveIface(n) // macOS: wg0's utun
+	}
 	infos, err := statusInfos(uapi.SocketDir, names)
 	if f.json {
 		out := []statusJSON{}
@@ -83,7 +86,7 @@ func statusInfos(dir string, names []string) ([]tunnel.Info, error) {
 			return nil, fmt.Errorf("list the interfaces' sockets: %w", err)
 		}
 		for _, e := range entries {
-			if name, ok := strings.CutSuffix(e.Name(), ".sock"); ok && name != "" {
+			if name, ok := strings.CutSuffix(e.Name(), uapi.SocketSuffix); ok && name != "" {
 				names = append(names, name)
 			}
 		}
@@ -93,7 +96,7 @@ func statusInfos(dir string, names []string) ([]tunnel.Info, error) {
 	var errs []error
 	var denied []string
 	for _, name := range names {
-		path := filepath.Join(dir, name+".sock")
+		path := filepath.Join(dir, name+uapi.SocketSuffix)
 		var in tunnel.Info
 		err := uapi.GetInfoPath(path, &in)
 		switch {

@@ -71,9 +71,6 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 	if err != nil {
 		return err
 	}
-	if err := checkIfaceName(name); err != nil {
-		return err
-	}
 	if err := wgquick.CheckDNS(cfg); err != nil {
 		return err
 	}
@@ -88,11 +85,12 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 		// A pid file of a live tapwire up of this interface: up already.
 		// One whose process is gone (killed): its files go, and what its
 		// state says it left on the host is taken back.
-		rf := lookRunFiles(name)
+		iface := resolveIface(name) // macOS: wg0's utun, if it has one
+		rf := lookRunFiles(iface)
 		if rf.live {
 			return fmt.Errorf("%s is up already (process %d); take it down first: tapwire down %s", name, rf.pid, name)
 		}
-		cleanStale(name, rf, stderr, "tapwire up: "+name+": ")
+		cleanStale(iface, rf, stderr, "tapwire up: "+iface+": ")
 	}
 	if !f.foreground && child == nil && !daemon.CanBackground() {
 		fmt.Fprintf(stderr, "tapwire up: %s stays in the foreground on this system; stop it with Ctrl-C or tapwire down %s\n", name, name)
@@ -175,6 +173,11 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		return err
 	}
 	defer nc.Close()
+	// From here on name is the interface's: on macOS a utun for wg0.
+	cfgName := name
+	if name, err = systemIfaceName(name); err != nil {
+		return err
+	}
 	plan, err := wgquick.NewPlan(cfg, name, wgquick.ReadHost(nc, cfg))
 	if err != nil {
 		return err
@@ -218,6 +221,14 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 		return err
 	}
 
+	if name != cfgName {
+		forget, err := recordIfaceName(cfgName, name)
+		if err != nil {
+			log.Warn("tapwire down and status will know it by its own name only", "err", err, "interface", name)
+		} else {
+			defer forget()
+		}
+	}
 	log.Info("interface up", "name", name, "mode", s.Device.Mode().String(), "peers", len(cfg.Peers))
 	st.Privileges = dropPrivileges(cfg, path, f.keepPrivileges, log)
 	if err := writeState(name, st); err != nil {
@@ -373,6 +384,7 @@ func runDown(ctx context.Context, stdout, stderr io.Writer, pos []string) error 
 			return err
 		}
 	}
+	name = resolveIface(name) // macOS: wg0's utun
 	prefix := "tapwire down: " + name + ": "
 	if rf := lookRunFiles(name); rf.live {
 		// Ours: it runs PreDown and PostDown and takes everything back.
