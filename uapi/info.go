@@ -59,3 +59,27 @@ func GetInfoPath(path string, v any) error {
 		}
 	}
 }
+
+// RequestStop asks the tapwire interface whose UAPI socket (or pipe) is at
+// path to take itself down, as tapwire down does on Windows: the request
+// "stop=tapwire", answered errno=0 by a server made WithStop. It returns
+// once the interface has been asked, not when it is down.
+func RequestStop(path string) error {
+	c, err := dialUAPI(path, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", path, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("stop=tapwire\n\n")); err != nil {
+		return fmt.Errorf("ask %s: %w", path, err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read the answer of %s: %w", path, err)
+	}
+	if line = strings.TrimSuffix(line, "\n"); line != "errno=0" {
+		return fmt.Errorf("%s: %s (not a tapwire interface?)", path, line)
+	}
+	return nil
+}

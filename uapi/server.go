@@ -47,8 +47,19 @@ func WithMaxSetSize(n int) Option {
 	}
 }
 
+// WithStop makes the Server answer tapwire's extension request
+// "stop=tapwire\n\n" by calling stop (once per request; stop must return
+// promptly) and answering errno=0: how tapwire down asks a tapwire up to
+// take its interface down where there are no signals to send (Windows).
+// Only who may configure the device (the socket's or pipe's owner) can
+// ask. Without it the request is answered with EINVAL.
+func WithStop(stop func()) Option {
+	return func(s *Server) { s.stop = stop }
+}
+
 // Server answers UAPI requests on a unix socket (on Windows, a named pipe).
 type Server struct {
+	stop   func() // WithStop's, or nil
 	log    *slog.Logger
 	maxSet int // bytes of one set=1 transaction
 	path   string
@@ -233,6 +244,21 @@ func (s *Server) handle(c net.Conn, b Backend) {
 			if !s.write(c, log, out.Bytes()) {
 				return
 			}
+		case "stop=tapwire":
+			// tapwire's extension: take the interface down (WithStop).
+			blank, err := readLine(br, MaxLineLen)
+			if err != nil || blank != "" {
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "trailing data after stop=tapwire"))
+				return
+			}
+			if s.stop == nil {
+				s.answer(c, log, devconf.Errorf(syscall.EINVAL, "this device cannot be stopped over its UAPI socket"))
+				return
+			}
+			log.Info("uapi: asked to take the interface down")
+			s.stop()
+			s.answer(c, log, nil)
+			return
 		case "set=1":
 			cfg, terminated, err := parseSet(br, s.maxSet)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/tapwire/tapwire/uapi"
 	"golang.org/x/sys/windows"
 )
 
@@ -31,13 +32,19 @@ func procStat(pid int) (state byte, start uint64, err error) {
 // netnsID returns "": network namespaces are Linux's.
 func netnsID(string) string { return "" }
 
-// signalUp ends the tapwire up that rf found live, once its identity is
-// checked again. Windows has no SIGTERM for a process on another console:
-// it is terminated, and its Wintun adapter goes with it, addresses and
-// routes included; PreDown and PostDown hooks do not run.
+// signalUp asks the tapwire up that rf found live, once its identity is
+// checked again, to take its interface down: Windows has no SIGTERM for a
+// process on another console, so the request goes over the interface's
+// UAPI pipe (uapi.RequestStop), and the process runs PreDown, SaveConfig
+// and PostDown and takes back its routes and addresses as on SIGTERM. A
+// process that does not answer is terminated, and its Wintun adapter goes
+// with it, addresses and routes included, but no hook runs.
 func signalUp(rf runFiles, name string, sig syscall.Signal) error {
 	if live, why := isUpOf(rf.pid, name, rf.state); !live {
 		return errors.New(why)
+	}
+	if err := uapi.RequestStop(uapi.SocketPath(name)); err == nil {
+		return nil
 	}
 	p, err := os.FindProcess(rf.pid)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/tapwire/tapwire/metrics"
@@ -36,6 +37,8 @@ type Service struct {
 	Device *tunnel.Device
 	uapi   *uapi.Server
 	served chan error
+	stop   chan struct{} // closed when the UAPI asks the interface to go (uapi.WithStop)
+	once   sync.Once
 	log    *slog.Logger
 
 	metricsLn  net.Listener // nil: no metrics
@@ -100,13 +103,14 @@ func Start(o Options) (*Service, error) {
 		dev.Close()
 		return nil, err
 	}
-	srv, err := uapi.Listen(dev.Name(), uapi.WithLogger(o.Log))
+	s := &Service{Device: eng, served: make(chan error, 1), stop: make(chan struct{}), log: o.Log}
+	srv, err := uapi.Listen(dev.Name(), uapi.WithLogger(o.Log), uapi.WithStop(func() { s.once.Do(func() { close(s.stop) }) }))
 	if err != nil {
 		closeLn()
 		eng.Close()
 		return nil, fmt.Errorf("UAPI socket for %s: %w", dev.Name(), err)
 	}
-	s := &Service{Device: eng, uapi: srv, served: make(chan error, 1), log: o.Log}
+	s.uapi = srv
 	go func() { s.served <- srv.Serve(eng) }()
 	if ln != nil {
 		s.serveMetrics(ln)
@@ -137,14 +141,19 @@ func (s *Service) MetricsAddr() net.Addr {
 	return s.metricsLn.Addr()
 }
 
-// Wait blocks until ctx ends, the interface disappears (ip link del), or
-// its UAPI socket file is deleted (which stops wireguard-go too).
+// Wait blocks until ctx ends, the interface disappears (ip link del), its
+// UAPI socket file is deleted (which stops wireguard-go too), or a client
+// of the UAPI socket asks it to stop (uapi.RequestStop: tapwire down on
+// Windows).
 func (s *Service) Wait(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.stop:
+			s.log.Info("asked over the UAPI socket to stop, exiting")
 			return
 		case <-s.Device.Done():
 			s.log.Info("interface removed, exiting")
