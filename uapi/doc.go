@@ -1,8 +1,11 @@
 // Package uapi implements WireGuard's cross-platform userspace API
 // (https://www.wireguard.com/xplatform/), the text protocol that the wg(8)
 // tool speaks over /var/run/wireguard/IFACE.sock to userspace
-// implementations, so that `wg show`, `wg set`, `wg setconf`, `wg syncconf`
-// and `wg showconf` work against a tapwire device.
+// implementations (on Windows, the named pipe
+// \\.\pipe\ProtectedPrefix\Administrators\WireGuard\IFACE that wg.exe and
+// wireguard-go use, open to SYSTEM and Administrators only), so that
+// `wg show`, `wg set`, `wg setconf`, `wg syncconf` and `wg showconf` work
+// against a tapwire device. SocketPath names the endpoint on each system.
 //
 // The package parses and formats the protocol and runs the socket server;
 // the tunnel engine implements [Backend]. A set=1 transaction is parsed in
@@ -52,7 +55,9 @@
 // (0: no limit; see devconf.DeviceConfig.FloodLimit), and
 // tapwire_transport=udp, tcp or auto (a peer key) says how the peer is
 // reached. "get=tapwire" answers with the device's Info as JSON (see
-// InfoBackend). A get=1 answer holds nothing wg would not understand.
+// InfoBackend); "stop=tapwire" asks the interface to take itself down (see
+// WithStop and RequestStop: tapwire down on Windows, which has no signals
+// to send). A get=1 answer holds nothing wg would not understand.
 //
 // Error numbers (a [*devconf.Error] carries one): EINVAL for bad input
 // (unknown key, bad value, key in the wrong section), EPROTO for a line
