@@ -69,6 +69,7 @@ func ReadHost(nc *netconf.Handle, cfg *config.Config) Host {
 	}
 	if len(in.DNS) > 0 {
 		h.DNS, _ = FindDNSTool()
+		h.DNSServices = readDNSServices(h.DNS)
 		if b, err := os.ReadFile("/etc/resolvconf/interface-order"); err == nil {
 			h.ResolvconfPrefix = ResolvconfPrefix(b)
 		}

@@ -96,7 +96,7 @@ func TestRunnerOrderAndRollback(t *testing.T) {
 	t.Parallel()
 	tool, dnsCalls := fakeDNSTool(t)
 	hookCmd, hooksRan := hookRecorder(t)
-	set, unset := dnsSteps(tool, "", "wg0", []string{"192.0.2.53", "example.test"}, false)
+	set, unset := dnsSteps(tool, "", "wg0", []string{"192.0.2.53", "example.test"}, false, nil)
 	plan := &Plan{
 		Name: "wg0", AddrLink: "wg0",
 		Up: []Step{RunHook{"PreUp", hookCmd("pre1")}, RunHook{"PreUp", hookCmd("pre2")}, StartDevice{Name: "wg0"},
@@ -176,7 +176,7 @@ func TestRunnerRollback(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			tool, dnsCalls := fakeDNSTool(t)
-			set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false)
+			set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false, nil)
 			if c.fail == 2 {
 				set.Cmds[0].Args = append(set.Cmds[0].Args, "fail") // the fake tool refuses
 			}
@@ -298,7 +298,7 @@ func TestRunnerInterrupted(t *testing.T) {
 	ev := &events{}
 	var journals []Leftovers
 	tool, dnsCalls := fakeDNSTool(t)
-	set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false)
+	set, _ := dnsSteps(tool, "", "wg0", []string{"192.0.2.53"}, false, nil)
 	plan := &Plan{Name: "wg0", AddrLink: "wg0", Up: []Step{StartDevice{Name: "wg0"}, set,
 		RunHook{"PostUp", "echo $$ > " + pidFile + ".new; mv " + pidFile + ".new " + pidFile + "; exec sleep 600"},
 		RunHook{"PostUp", "echo never > " + filepath.Join(dir, "second")}}}

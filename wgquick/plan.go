@@ -29,8 +29,9 @@
 // On macOS, FreeBSD and Windows (Host.OS) a plan does what wg-quick does on
 // the BSDs: routes in the main table, a default route as its two halves,
 // host routes to the peers' endpoints through the host's gateway, hooks
-// with bash (cmd /c on Windows); no fwmark, policy rules or bridge, and
-// DNS only through resolvconf (FreeBSD).
+// with bash (cmd /c on Windows); no fwmark, policy rules or bridge; DNS
+// through resolvconf (FreeBSD), networksetup for every network service
+// (macOS) or netsh on the tunnel's interface (Windows).
 package wgquick
 
 import (
@@ -68,6 +69,9 @@ type Host struct {
 	// Elsewhere there are no policy rules, fwmarks or bridges: a default
 	// route is split in two halves in the main table (see NewPlan).
 	OS string
+	// DNSServices are macOS's network services with the DNS settings they
+	// have now, which a plan with DNS sets and gives back (networksetup).
+	DNSServices []DNSService
 	// Gateway4 and Gateway6 are the host's default routes, outside Linux,
 	// where the peers' endpoints are routed through them while the
 	// tunnel has the default route; the zero Gateway: none.
@@ -190,7 +194,13 @@ func NewPlan(cfg *config.Config, name string, host Host) (*Plan, error) {
 	}
 
 	if len(in.DNS) > 0 {
-		set, unset := dnsSteps(host.DNS, host.ResolvconfPrefix, name, in.DNS, routesAll(cfg))
+		set, unset := dnsSteps(host.DNS, host.ResolvconfPrefix, name, in.DNS, routesAll(cfg), host.DNSServices)
+		if _, search := splitDNS(in.DNS); host.DNS.Kind == Netsh && len(search) > 0 {
+			up = append(up, Log{"DNS search domains are not set on Windows: only the servers are", []any{"domains", search}})
+		}
+		if host.DNS.Kind == Networksetup && len(host.DNSServices) == 0 {
+			up = append(up, Log{"no enabled network service: DNS is not set", nil})
+		}
 		up = append(up, set)
 		down = append(down, unset)
 	}

@@ -10,9 +10,8 @@ import (
 )
 
 // checkOS refuses, outside Linux, what cfg asks for that only Linux has
-// here: a Bridge, a Table other than auto, main and off, and DNS where
-// tapwire cannot set it yet (macOS, Windows). Each is a *config.Error
-// naming the key.
+// here: a Bridge, and a Table other than auto, main and off. Each is a
+// *config.Error naming the key.
 func checkOS(cfg *config.Config, host Host) error {
 	if host.linux() {
 		return nil
@@ -26,16 +25,6 @@ func checkOS(cfg *config.Config, host Host) error {
 	}
 	if id, ok := in.Table.ID(); ok && id != 0 && id != rtTableMain {
 		return keyErr("Table", 0, fmt.Sprintf("routing tables other than main are Linux-only (this host is %s): use auto, main or off", host.OS))
-	}
-	if len(in.DNS) > 0 {
-		switch host.OS {
-		case "darwin":
-			return keyErr("DNS", in.DNSLine, "DNS = is not supported on darwin yet: remove it and set the servers in a PostUp hook "+
-				"(networksetup -setdnsservers SERVICE ADDRS, as wg-quick does for each network service)")
-		case "windows":
-			return keyErr("DNS", in.DNSLine, "DNS = is not supported on windows yet: remove it and set the servers in a PostUp hook "+
-				"(netsh interface ip set dns)")
-		}
 	}
 	return nil
 }

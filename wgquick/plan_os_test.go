@@ -87,8 +87,6 @@ func TestNewPlanOtherOSRefuses(t *testing.T) {
 		{"darwin", "Table = vpn", "Table", "Linux-only"},
 		{"freebsd", "Table = 1234", "Table", "Linux-only"},
 		{"windows", "Mode = tap\nBridge = br0", "Bridge", "Linux-only"},
-		{"darwin", "DNS = 192.0.2.53", "DNS", "not supported on darwin yet"},
-		{"windows", "DNS = 192.0.2.53", "DNS", "not supported on windows yet"},
 	} {
 		_, err := NewPlan(parse(t, c.iface, "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: c.os, DNS: resolvconf})
 		var ce *config.Error
@@ -114,5 +112,82 @@ func TestLeftoversRoutes(t *testing.T) {
 	c.Routes[0].Link = "x"
 	if l.Routes[0].Link != "en0" {
 		t.Error("clone shares its routes")
+	}
+}
+
+// TestDNSOtherOS: on macOS every network service gets the tunnel's DNS
+// and down gives each back what it had; on Windows netsh sets the servers
+// on the tunnel's interface, by family.
+func TestDNSOtherOS(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, "DNS = 192.0.2.53, 2001:db8::53, 192.0.2.54, corp.example", "AllowedIPs = 10.9.0.0/16")
+	mac := Host{OS: "darwin", DNS: DNSTool{Networksetup, "/usr/sbin/networksetup"}, DNSServices: []DNSService{
+		{Name: "Wi-Fi", Servers: []string{"198.51.100.1"}},
+		{Name: "Bob's Ethernet", Search: []string{"home.arpa"}},
+	}}
+	p, err := NewPlan(cfg, "utun5", mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set *SetDNS
+	for _, s := range p.Up {
+		if s, ok := s.(SetDNS); ok {
+			set = &s
+		}
+	}
+	if set == nil {
+		t.Fatalf("no SetDNS in %q", strs(p.Up))
+	}
+	want := []string{
+		"/usr/sbin/networksetup -setdnsservers Wi-Fi 192.0.2.53 2001:db8::53 192.0.2.54",
+		"/usr/sbin/networksetup -setsearchdomains Wi-Fi corp.example",
+		"/usr/sbin/networksetup -setdnsservers Bob's Ethernet 192.0.2.53 2001:db8::53 192.0.2.54",
+		"/usr/sbin/networksetup -setsearchdomains Bob's Ethernet corp.example",
+	}
+	var got []string
+	for _, c := range set.Cmds {
+		got = append(got, c.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("macOS DNS:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	restore := "'/usr/sbin/networksetup' '-setdnsservers' 'Wi-Fi' '198.51.100.1'\n" +
+		"'/usr/sbin/networksetup' '-setsearchdomains' 'Wi-Fi' 'Empty'\n" +
+		"'/usr/sbin/networksetup' '-setdnsservers' 'Bob'\\''s Ethernet' 'Empty'\n" +
+		"'/usr/sbin/networksetup' '-setsearchdomains' 'Bob'\\''s Ethernet' 'home.arpa'\n"
+	if u := set.Unset; !slices.Equal(u.Args, []string{"/bin/sh", "-s"}) || u.Stdin != restore {
+		t.Errorf("macOS DNS given back by %q with\n%s\nwant\n%s", u.Args, u.Stdin, restore)
+	}
+
+	win := Host{OS: "windows", DNS: DNSTool{Netsh, `C:\Windows\system32\netsh.exe`}}
+	p, err = NewPlan(cfg, "wg0", win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := strings.Join(strs(p.Up), "\n")
+	for _, w := range []string{
+		`netsh.exe interface ipv4 set dnsservers name=wg0 source=static address=192.0.2.53 register=none validate=no`,
+		`netsh.exe interface ipv4 add dnsservers name=wg0 address=192.0.2.54 index=2 validate=no`,
+		`netsh.exe interface ipv6 set dnsservers name=wg0 source=static address=2001:db8::53 register=none validate=no`,
+		"log: DNS search domains are not set on Windows: only the servers are domains=[corp.example]",
+	} {
+		if !strings.Contains(up, w) {
+			t.Errorf("Windows plan lacks %q:\n%s", w, up)
+		}
+	}
+}
+
+// TestParseNetworksetup reads what macOS's networksetup prints.
+func TestParseNetworksetup(t *testing.T) {
+	t.Parallel()
+	out := "An asterisk (*) denotes that a network service is disabled.\nWi-Fi\n*Bluetooth PAN\nThunderbolt Bridge\n"
+	if got := ParseNetworkServices(out); !slices.Equal(got, []string{"Wi-Fi", "Thunderbolt Bridge"}) {
+		t.Errorf("services: %q", got)
+	}
+	if got := ParseNetworksetupList("There aren't any DNS Servers set on Wi-Fi.\n"); got != nil {
+		t.Errorf("no servers: %q", got)
+	}
+	if got := ParseNetworksetupList("192.0.2.1\n2001:db8::1\n"); !slices.Equal(got, []string{"192.0.2.1", "2001:db8::1"}) {
+		t.Errorf("servers: %q", got)
 	}
 }
