@@ -39,9 +39,10 @@ func signalUp(rf runFiles, name string, sig syscall.Signal) error {
 	if live, why := isUpOf(rf.pid, name, rf.state); !live {
 		return errors.New(why)
 	}
-	p, err := os.FindProcess(rf.pid)
+	p, err := os.FindProcess(rf.pid) // on Windows a process handle
 	if err != nil {
 		return err
 	}
+	defer p.Release()
 	return p.Kill()
 }
