@@ -114,7 +114,8 @@ func (h *Handle) SetDown(link string) error {
 // SetMTU sets the link's IPv4 and IPv6 MTU (the IP interfaces' NlMtu, as
 // netsh interface ipv4|ipv6 set subinterface mtu= does). A family that is
 // not bound to the link is skipped, and one that already has the MTU is
-// left alone.
+// left alone. Below 1280, IPv6's minimum, which Windows refuses for an IPv6
+// interface, only the IPv4 MTU is set.
 func (h *Handle) SetMTU(link string, mtu int) error {
 	what := fmt.Sprintf("set MTU %d on %s", mtu, link)
 	if mtu <= 0 {
@@ -122,6 +123,9 @@ func (h *Handle) SetMTU(link string, mtu int) error {
 	}
 	return h.onLink(what, link, func(l winLink) error {
 		for _, fam := range []winipcfg.AddressFamily{windows.AF_INET, windows.AF_INET6} {
+			if fam == windows.AF_INET6 && mtu < 1280 {
+				continue
+			}
 			row, err := l.luid.IPInterface(fam)
 			if notFound(err) {
 				continue
@@ -172,8 +176,9 @@ func (h *Handle) DelLink(name string) error {
 // attached subnet) to link, with infinite lifetimes, as netsh interface ip
 // add address does. Options have no effect (no duplicate address
 // detection is asked for). An address that is already present with the
-// same prefix length is success; one present with another prefix length is
-// an error matching fs.ErrExist.
+// same prefix length is success; one present with another prefix length,
+// or on another interface (Windows refuses an address two interfaces
+// share), is an error matching fs.ErrExist.
 func (h *Handle) AddAddr(link string, p netip.Prefix, opts ...AddrOption) error {
 	return h.onLink(fmt.Sprintf("add address %s to %s", p, link), link, func(l winLink) error {
 		if err := checkPrefix(p); err != nil {
@@ -187,10 +192,16 @@ func (h *Handle) AddAddr(link string, p netip.Prefix, opts ...AddrOption) error 
 			return fmt.Errorf("%s is already assigned: %w", q, fs.ErrExist)
 		}
 		err := l.luid.AddIPAddress(p)
-		if exists(err) {
-			return nil // made meanwhile
+		if !exists(err) {
+			return err
 		}
-		return err
+		// Windows refuses an address that another interface holds, often
+		// a disconnected adapter of an earlier run, with the same error as
+		// one made on this link meanwhile: tell them apart.
+		if _, gerr := l.luid.IPAddress(p.Addr()); gerr == nil {
+			return nil
+		}
+		return fmt.Errorf("%s is assigned to another interface (remove it there, e.g. from a disconnected adapter): %w", p.Addr(), fs.ErrExist)
 	})
 }
 

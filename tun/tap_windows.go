@@ -6,10 +6,10 @@ import (
 	"net"
 	"sort"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
+	"golang.zx2c4.com/wireguard/windows/tunnel/winipcfg"
 )
 
 // The registry keys where Windows lists network adapters (the Net device
@@ -276,11 +276,11 @@ func tapRefused(err error) bool {
 }
 
 func (t *tapDev) luid() (uint64, error) {
-	var l uint64
-	if err := iphlpapi("ConvertInterfaceGuidToLuid", uintptr(unsafe.Pointer(&t.guid)), uintptr(unsafe.Pointer(&l))); err != nil {
+	l, err := winipcfg.LUIDFromGUID(&t.guid)
+	if err != nil {
 		return 0, err
 	}
-	return l, nil
+	return uint64(l), nil
 }
 
 func (t *tapDev) hardwareAddr() (net.HardwareAddr, error) {

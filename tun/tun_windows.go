@@ -6,10 +6,12 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+	"golang.zx2c4.com/wireguard/windows/tunnel/winipcfg"
 )
 
 // Device is an open TUN or TAP device on Windows: a Wintun adapter (TUN) or
@@ -420,27 +422,25 @@ func (d *Device) setMTU(mtu int, wait time.Duration) error {
 }
 
 // setIPMTU sets the NlMtu of the interface's IPv4 and IPv6 configuration and
-// returns how many of them it set; one that does not exist is skipped.
+// returns how many of them it set; one that does not exist is skipped, and
+// IPv6 is left alone below its minimum MTU of 1280. winipcfg's
+// IPInterface clears the SitePrefixLength that GetIpInterfaceEntry can
+// report out of range, which SetIpInterfaceEntry would refuse.
 func setIPMTU(luid uint64, mtu int) (int, error) {
 	set := 0
-	for _, fam := range []uint16{windows.AF_INET, windows.AF_INET6} {
+	for _, fam := range []winipcfg.AddressFamily{windows.AF_INET, windows.AF_INET6} {
 		if fam == windows.AF_INET6 && mtu < 1280 {
 			continue
 		}
-		row := windows.MibIpInterfaceRow{Family: fam, InterfaceLuid: luid}
-		if err := windows.GetIpInterfaceEntry(&row); err != nil {
+		row, err := winipcfg.LUID(luid).IPInterface(fam)
+		if err != nil {
 			if errors.Is(err, windows.ERROR_NOT_FOUND) {
 				continue
 			}
 			return set, err
 		}
-		row.NlMtu = uint32(mtu)
-		if fam == windows.AF_INET {
-			// SetIpInterfaceEntry refuses an IPv4 row whose
-			// SitePrefixLength is not 0, which Get fills in.
-			row.SitePrefixLength = 0
-		}
-		if err := iphlpapi("SetIpInterfaceEntry", uintptr(unsafe.Pointer(&row))); err != nil {
+		row.NLMTU = uint32(mtu)
+		if err := row.Set(); err != nil {
 			return set, err
 		}
 		set++
@@ -448,32 +448,27 @@ func setIPMTU(luid uint64, mtu int) (int, error) {
 	return set, nil
 }
 
-// iphlpapi calls a function of iphlpapi.dll that golang.org/x/sys/windows
-// does not wrap and that returns a Win32 error code. Its arguments may be
-// pointers converted to uintptr at the call: uintptrescapes keeps what they
-// point to on the heap and alive until it returns, as for LazyProc.Call.
-//
-//go:uintptrescapes
-func iphlpapi(fn string, args ...uintptr) error {
-	p := windows.NewLazySystemDLL("iphlpapi.dll").NewProc(fn)
-	if err := p.Find(); err != nil {
-		return err
-	}
-	r, _, _ := p.Call(args...)
-	if r != 0 {
-		return windows.Errno(r)
-	}
-	return nil
-}
-
-// aliasExists reports whether an interface has the connection name alias.
+// aliasExists reports whether an interface has the connection name alias
+// (ConvertInterfaceAliasToLuid, which neither golang.org/x/sys/windows nor
+// winipcfg wraps). iphlpapi.dll is loaded for the call and released after
+// it, so that repeated calls hold no reference to it.
 func aliasExists(alias string) bool {
 	a, err := windows.UTF16PtrFromString(alias)
 	if err != nil {
 		return false
 	}
+	dll, err := windows.LoadLibraryEx("iphlpapi.dll", 0, windows.LOAD_LIBRARY_SEARCH_SYSTEM32)
+	if err != nil {
+		return false
+	}
+	defer windows.FreeLibrary(dll)
+	proc, err := windows.GetProcAddress(dll, "ConvertInterfaceAliasToLuid")
+	if err != nil {
+		return false
+	}
 	var luid uint64
-	return iphlpapi("ConvertInterfaceAliasToLuid", uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(&luid))) == nil
+	r, _, _ := syscall.SyscallN(proc, uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(&luid)))
+	return r == 0
 }
 
 // Index returns the interface index.

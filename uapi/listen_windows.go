@@ -1,9 +1,11 @@
 package uapi
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 
@@ -42,7 +44,11 @@ func Listen(iface string, opts ...Option) (*Server, error) {
 }
 
 // ListenPath listens on the named pipe path, readable and writable by
-// SYSTEM and Administrators only. A pipe of that name that another process
+// SYSTEM and Administrators only, and owned by SYSTEM, as wg.exe requires
+// of a userspace interface's pipe (it refuses one of another owner). A
+// process that is not SYSTEM may name SYSTEM as an object's owner only
+// with the restore privilege enabled: an elevated Administrator holds it,
+// and ListenPath enables it for the call on its own thread only. A pipe of that name that another process
 // serves makes it fail (Windows removes a pipe with its last handle, so
 // nothing stale is ever left).
 func ListenPath(path string, opts ...Option) (*Server, error) {
@@ -59,13 +65,69 @@ func ListenPath(path string, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uapi: security descriptor: %w", err)
 	}
-	ln, err := (&namedpipe.ListenConfig{SecurityDescriptor: sd}).Listen(path)
+	ln, err := listenOwnedBySystem(path, sd)
 	if err != nil {
-		return nil, fmt.Errorf("uapi: listen on %s: %w", path, err)
+		err = fmt.Errorf("uapi: listen on %s: %w", path, err)
+		if errors.Is(err, windows.ERROR_INVALID_OWNER) || errors.Is(err, windows.ERROR_ACCESS_DENIED) ||
+			errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD) {
+			err = fmt.Errorf("%w (the pipe is made for Administrators and owned by SYSTEM, as wg.exe checks: run elevated, or as SYSTEM)", err)
+		}
+		return nil, err
 	}
 	s.ln = ln
 	s.log.Debug("uapi: listening", "path", path)
 	return s, nil
+}
+
+// listenOwnedBySystem creates the pipe's first instance, which alone takes
+// the security descriptor, with SeRestorePrivilege enabled so that its
+// owner may be SYSTEM: wireguard-go's descriptor fails with
+// ERROR_INVALID_OWNER for an elevated Administrator otherwise (wgctrl-go
+// issue 108). The privilege is enabled in a copy of the process token
+// that only this locked thread impersonates, never in the process's own.
+// A thread that cannot stop impersonating is not given back to the Go
+// scheduler: its goroutine ends with it locked, which ends the thread.
+func listenOwnedBySystem(path string, sd *windows.SECURITY_DESCRIPTOR) (net.Listener, error) {
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := windows.ImpersonateSelf(windows.SecurityImpersonation); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("impersonate self: %w", err)}
+			return
+		}
+		// Best effort: SYSTEM needs no privilege to own its objects, and
+		// without it the listen below says what is missing.
+		enableRestorePrivilege()
+		ln, err := (&namedpipe.ListenConfig{SecurityDescriptor: sd}).Listen(path)
+		if windows.RevertToSelf() == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{ln, err}
+	}()
+	r := <-ch
+	return r.ln, r.err
+}
+
+// enableRestorePrivilege enables SeRestorePrivilege in the token the
+// calling thread impersonates, if the token holds it.
+func enableRestorePrivilege() {
+	var tok windows.Token
+	if err := windows.OpenThreadToken(windows.CurrentThread(), windows.TOKEN_ADJUST_PRIVILEGES, false, &tok); err != nil {
+		return
+	}
+	defer tok.Close()
+	tp := windows.Tokenprivileges{PrivilegeCount: 1}
+	tp.Privileges[0].Attributes = windows.SE_PRIVILEGE_ENABLED
+	name, err := windows.UTF16PtrFromString("SeRestorePrivilege")
+	if err != nil || windows.LookupPrivilegeValue(nil, name, &tp.Privileges[0].Luid) != nil {
+		return
+	}
+	_ = windows.AdjustTokenPrivileges(tok, false, &tp, 0, nil, nil)
 }
 
 // RemoveStale reports false: a named pipe goes with the last process that

@@ -46,9 +46,10 @@ func signalUp(rf runFiles, name string, sig syscall.Signal) error {
 	if err := uapi.RequestStop(uapi.SocketPath(name)); err == nil {
 		return nil
 	}
-	p, err := os.FindProcess(rf.pid)
+	p, err := os.FindProcess(rf.pid) // on Windows a process handle
 	if err != nil {
 		return err
 	}
+	defer p.Release()
 	return p.Kill()
 }
