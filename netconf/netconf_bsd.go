@@ -355,7 +355,8 @@ func addrsOf(ifi *net.Interface, linkLocal bool) ([]netip.Prefix, error) {
 // gateway, or the same link) is success; a different one to the same
 // destination is not replaced, and AddRoute fails with an error wrapping
 // EEXIST that describes it. r.Table must be 0 (or 254, main) and r.Metric
-// 0: anything else matches [ErrNotSupported].
+// 0: anything else matches [ErrNotSupported]. An IPv6 link-local gateway
+// (fe80::/10) needs r.Link, whose index is its scope.
 func (h *Handle) AddRoute(r Route) error {
 	_, err := h.lock()
 	defer h.mu.Unlock()
