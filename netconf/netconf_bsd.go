@@ -266,7 +266,7 @@ func addAddr(s *sysHandle, ifi *net.Interface, p netip.Prefix, p2p bool, o addrO
 		if err != nil {
 			return err
 		}
-		if err := ioctl(s.fd4, siocAIFADDR, b); err != nil {
+		if err := ioctl(s.fd4, l.siocAIFADDR, b); err != nil {
 			return fmt.Errorf("SIOCAIFADDR: %w", err)
 		}
 		return nil
@@ -282,7 +282,7 @@ func addAddr(s *sysHandle, ifi *net.Interface, p netip.Prefix, p2p bool, o addrO
 	if err != nil {
 		return err
 	}
-	if err := ioctl(s.fd6, siocAIFADDR6, b); err != nil {
+	if err := ioctl(s.fd6, l.siocAIFADDR6, b); err != nil {
 		return fmt.Errorf("SIOCAIFADDR_IN6: %w", err)
 	}
 	return nil
@@ -355,7 +355,8 @@ func addrsOf(ifi *net.Interface, linkLocal bool) ([]netip.Prefix, error) {
 // gateway, or the same link) is success; a different one to the same
 // destination is not replaced, and AddRoute fails with an error wrapping
 // EEXIST that describes it. r.Table must be 0 (or 254, main) and r.Metric
-// 0: anything else matches [ErrNotSupported].
+// 0: anything else matches [ErrNotSupported]. An IPv6 link-local gateway
+// (fe80::/10) needs r.Link, whose index is its scope.
 func (h *Handle) AddRoute(r Route) error {
 	_, err := h.lock()
 	defer h.mu.Unlock()
@@ -446,6 +447,9 @@ func checkBSDRoute(r Route, needNexthop bool) error {
 	if r.Metric != 0 {
 		return notSupported(goos, "route metrics")
 	}
+	if r.Via.Is6() && r.Via.IsLinkLocalUnicast() && r.Link == "" {
+		return fmt.Errorf("the link-local gateway %s needs a link", r.Via)
+	}
 	return nil
 }
 
@@ -462,47 +466,28 @@ func bsdRtReq(r Route) (rtReq, error) {
 	return newRtReq(r, idx), nil
 }
 
-// sockaddr converts an address for golang.org/x/net/route.
-func sockaddr(a netip.Addr) route.Addr {
+// sockaddr converts an address for golang.org/x/net/route; an IPv6
+// link-local one gets the link scope in its bytes (embedScope).
+func sockaddr(a netip.Addr, scope int) route.Addr {
 	if a.Is4() {
 		return &route.Inet4Addr{IP: a.As4()}
 	}
-	return &route.Inet6Addr{IP: a.As16()}
+	return &route.Inet6Addr{IP: embedScope(a, scope)}
+}
+
+// linkAddr is the sockaddr_dl naming the interface of index idx. It is
+// written as raw bytes (a DefaultAddr is marshalled as it is) because
+// route.LinkAddr makes one too short for FreeBSD 13 (linkSockaddr).
+func linkAddr(idx int) route.Addr {
+	return &route.DefaultAddr{Raw: linkSockaddr(idx)}
 }
 
 // routeMsg writes one request (RTM_ADD, RTM_DELETE) for q to a routing
 // socket of its own; the kernel's answer to it is the write's error.
 func routeMsg(typ int, q rtReq) error {
-	flags := unix.RTF_UP | unix.RTF_STATIC
-	addrs := make([]route.Addr, unix.RTAX_NETMASK+1, unix.RTAX_IFP+1)
-	addrs[unix.RTAX_DST] = sockaddr(q.Dst)
-	switch {
-	case q.Gateway.IsValid():
-		flags |= unix.RTF_GATEWAY
-		addrs[unix.RTAX_GATEWAY] = sockaddr(q.Gateway)
-		if q.Link != 0 {
-			addrs = addrs[:unix.RTAX_IFP+1]
-			addrs[unix.RTAX_IFP] = &route.LinkAddr{Index: q.Link}
-		}
-	case q.Link != 0:
-		addrs[unix.RTAX_GATEWAY] = &route.LinkAddr{Index: q.Link}
-	}
-	if q.Host() {
-		flags |= unix.RTF_HOST
-	} else {
-		addrs[unix.RTAX_NETMASK] = sockaddr(q.Mask)
-	}
-	m := route.RouteMessage{
-		Version: unix.RTM_VERSION,
-		Type:    typ,
-		Flags:   flags,
-		ID:      uintptr(os.Getpid()),
-		Seq:     1,
-		Addrs:   addrs,
-	}
-	b, err := m.Marshal()
+	b, err := routeMessage(typ, q)
 	if err != nil {
-		return fmt.Errorf("routing message: %w", err)
+		return err
 	}
 	fd, err := socket(unix.AF_ROUTE, unix.SOCK_RAW, unix.AF_UNSPEC)
 	if err != nil {
@@ -517,6 +502,43 @@ func routeMsg(typ int, q rtReq) error {
 		return err
 	}
 	return nil
+}
+
+// routeMessage builds the routing socket message (struct rt_msghdr and the
+// sockaddrs rtm_addrs names) of type typ for q.
+func routeMessage(typ int, q rtReq) ([]byte, error) {
+	flags := unix.RTF_UP | unix.RTF_STATIC
+	addrs := make([]route.Addr, unix.RTAX_NETMASK+1, unix.RTAX_IFP+1)
+	addrs[unix.RTAX_DST] = sockaddr(q.Dst, 0)
+	switch {
+	case q.Gateway.IsValid():
+		flags |= unix.RTF_GATEWAY
+		addrs[unix.RTAX_GATEWAY] = sockaddr(q.Gateway, q.Link)
+		if q.Link != 0 {
+			addrs = addrs[:unix.RTAX_IFP+1]
+			addrs[unix.RTAX_IFP] = linkAddr(q.Link)
+		}
+	case q.Link != 0:
+		addrs[unix.RTAX_GATEWAY] = linkAddr(q.Link)
+	}
+	if q.Host() {
+		flags |= unix.RTF_HOST
+	} else {
+		addrs[unix.RTAX_NETMASK] = sockaddr(q.Mask, 0)
+	}
+	m := route.RouteMessage{
+		Version: unix.RTM_VERSION,
+		Type:    typ,
+		Flags:   flags,
+		ID:      uintptr(os.Getpid()),
+		Seq:     1,
+		Addrs:   addrs,
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("routing message: %w", err)
+	}
+	return b, nil
 }
 
 // dumpRoutes lists the IPv4 or IPv6 routing table.

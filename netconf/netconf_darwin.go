@@ -6,13 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// macOS's requests.
 const (
-	goos         = "darwin"
-	siocAIFADDR  = unix.SIOCAIFADDR // _IOW('i', 26, struct ifaliasreq)
-	siocAIFADDR6 = 0x8080691a       // _IOW('i', 26, struct in6_aliasreq)
-	siocDIFADDR6 = 0x81206919       // _IOW('i', 25, struct in6_ifreq)
-	rtfIfscope   = unix.RTF_IFSCOPE // a default route scoped to one interface
+	goos       = "darwin"
+	rtfIfscope = unix.RTF_IFSCOPE // a default route scoped to one interface
 )
 
 func layout() bsdLayout { return darwinLayout() }

@@ -1,8 +1,43 @@
 package netconf
 
 import (
+	"encoding/binary"
 	"net/netip"
 )
+
+// sizeofSockaddrDl is the length given to the link-level sockaddr (struct
+// sockaddr_dl) that names an interface in a route message: the gateway of
+// an interface route, or RTA_IFP. It is macOS's sizeof(struct sockaddr_dl).
+// FreeBSD 13 refuses a gateway shorter than its struct sockaddr_dl_short,
+// 16 bytes ("gw sdl_len too small", net/rtsock.c), and golang.org/x/net/route's
+// LinkAddr writes 8; route(8) sends the interface's whole sockaddr_dl.
+const sizeofSockaddrDl = 20
+
+// afLink is AF_LINK, the same on macOS and FreeBSD.
+const afLink = 18
+
+// linkSockaddr is a struct sockaddr_dl naming the interface of index idx
+// and nothing else: sdl_len, sdl_family, sdl_index (in the machine's order,
+// little-endian on amd64 and arm64), then zeros (no type, name or address).
+func linkSockaddr(idx int) []byte {
+	b := make([]byte, sizeofSockaddrDl)
+	b[0], b[1] = sizeofSockaddrDl, afLink
+	binary.LittleEndian.PutUint16(b[2:4], uint16(idx))
+	return b
+}
+
+// embedScope returns the 16 bytes of the IPv6 address a as the macOS and
+// FreeBSD kernels take a link-local one in a route message: with the index
+// of its link, scope, in bytes 2 and 3, big-endian (KAME's embedded scope,
+// as route(8) writes fe80::1%em0). Other addresses, and scope 0, are left
+// as they are.
+func embedScope(a netip.Addr, scope int) [16]byte {
+	b := a.As16()
+	if scope > 0 && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()) {
+		binary.BigEndian.PutUint16(b[2:4], uint16(scope))
+	}
+	return b
+}
 
 // rtReq is a route as a BSD routing socket takes it (RTM_ADD, RTM_DELETE),
 // in plain values, so that building it is tested on every system; the

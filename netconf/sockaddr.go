@@ -23,21 +23,37 @@ const (
 	nd6InfiniteLifetm = 0xffffffff // ND6_INFINITE_LIFETIME
 )
 
+// siocDIFADDR6 is SIOCDIFADDR_IN6, _IOW('i', 25, struct in6_ifreq), the
+// same on macOS and FreeBSD (netinet6/in6_var.h): a 288-byte in6_ifreq,
+// whose union's largest member is struct icmp6_ifstat (34 uint64s).
+const siocDIFADDR6 = 0x81206919
+
 // bsdLayout is what differs between macOS and FreeBSD in the requests.
 type bsdLayout struct {
 	af6             byte // AF_INET6: 30 on macOS, 28 on FreeBSD
 	sizeofAliasReq  int  // struct ifaliasreq: FreeBSD's ends with ifra_vhid
 	sizeofAliasReq6 int  // struct in6_aliasreq: likewise
+	// The add-address requests, whose numbers encode the sizes above.
+	siocAIFADDR  uint // SIOCAIFADDR
+	siocAIFADDR6 uint // SIOCAIFADDR_IN6
 }
 
-// darwinLayout is macOS's.
+// darwinLayout is macOS's (xnu bsd/sys/sockio.h, bsd/netinet6/in6_var.h):
+// SIOCAIFADDR is _IOW('i', 26, struct ifaliasreq), SIOCAIFADDR_IN6 is
+// _IOW('i', 26, struct in6_aliasreq).
 func darwinLayout() bsdLayout {
-	return bsdLayout{af6: 30, sizeofAliasReq: 64, sizeofAliasReq6: 128}
+	return bsdLayout{af6: 30, sizeofAliasReq: 64, sizeofAliasReq6: 128,
+		siocAIFADDR: 0x8040691a, siocAIFADDR6: 0x8080691a}
 }
 
-// freebsdLayout is FreeBSD's.
+// freebsdLayout is FreeBSD's (sys/sockio.h, netinet/in_var.h,
+// netinet6/in6_var.h): SIOCAIFADDR is _IOW('i', 43, struct in_aliasreq)
+// and SIOCAIFADDR_IN6 _IOW('i', 27, struct in6_aliasreq), both with
+// ifra_vhid; 26 is the FreeBSD 9 form without it (OSIOCAIFADDR), which is
+// golang.org/x/sys/unix's SIOCAIFADDR.
 func freebsdLayout() bsdLayout {
-	return bsdLayout{af6: 28, sizeofAliasReq: 68, sizeofAliasReq6: 136}
+	return bsdLayout{af6: 28, sizeofAliasReq: 68, sizeofAliasReq6: 136,
+		siocAIFADDR: 0x8044692b, siocAIFADDR6: 0x8088691b}
 }
 
 // putName writes an interface name at the start of a request.

@@ -1,11 +1,14 @@
 package netconf
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -198,5 +201,111 @@ func TestNotSupported(t *testing.T) {
 	err := notSupported("darwin", "policy routing rules are Linux's")
 	if !errors.Is(err, ErrNotSupported) || err.Error() != "policy routing rules are Linux's on darwin: not supported" {
 		t.Errorf("notSupported = %v", err)
+	}
+}
+
+// unhex decodes a hand-written byte image: hex digits, spaces and dots
+// ignored (a dot marks a field boundary).
+func unhex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.NewReplacer(" ", "", ".", "", "\n", "", "\t", "").Replace(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRequestImages compares whole requests with byte images written by
+// hand from the headers: xnu bsd/net/if.h (struct ifaliasreq), FreeBSD
+// netinet6/in6_var.h (struct in6_aliasreq, with ifra_vhid, 8-byte time_t).
+func TestRequestImages(t *testing.T) {
+	t.Parallel()
+	b, err := darwinLayout().aliasReq4("utun3", netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("255.255.255.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := unhex(t, `
+		75 74 75 6e 33 00 00 00 00 00 00 00 00 00 00 00
+		10 02 0000 0a000002 0000000000000000
+		10 02 0000 0a000002 0000000000000000
+		10 02 0000 ffffff00 0000000000000000`)
+	if !bytes.Equal(b, want) {
+		t.Errorf("macOS ifaliasreq\n got % x\nwant % x", b, want)
+	}
+
+	b, err = freebsdLayout().aliasReq6("tun0", netip.MustParseAddr("fd00::2"), maskAddr(64, netip.MustParseAddr("fd00::")), in6IffNodad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = unhex(t, `
+		74 75 6e 30 00 00 00 00 00 00 00 00 00 00 00 00
+		1c 1c 0000 00000000 fd000000000000000000000000000002 00000000
+		00000000 00000000 00000000000000000000000000000000 00000000
+		1c 1c 0000 00000000 ffffffffffffffff0000000000000000 00000000
+		20000000
+		0000000000000000 . 0000000000000000 . ffffffff . ffffffff
+		00000000 . 00000000`)
+	if !bytes.Equal(b, want) {
+		t.Errorf("FreeBSD in6_aliasreq\n got % x\nwant % x", b, want)
+	}
+	// FreeBSD's in_aliasreq is macOS's ifaliasreq and ifra_vhid (0).
+	b, _ = freebsdLayout().aliasReq4("tun0", netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.255"), netip.MustParseAddr("255.255.255.0"))
+	if len(b) != 68 || !slices.Equal(b[64:], []byte{0, 0, 0, 0}) || !slices.Equal(b[32:40], []byte{16, 2, 0, 0, 10, 0, 0, 255}) {
+		t.Errorf("FreeBSD in_aliasreq = % x", b)
+	}
+}
+
+// bsdIOW is _IOW(group, num, size) of the BSD kernels' sys/ioccom.h.
+func bsdIOW(group byte, num, size int) uint {
+	return 0x80000000 | uint(size&0x1fff)<<16 | uint(group)<<8 | uint(num)
+}
+
+// TestRequestNumbers recomputes the ioctl numbers from their definitions
+// and the structure sizes.
+func TestRequestNumbers(t *testing.T) {
+	t.Parallel()
+	d, f := darwinLayout(), freebsdLayout()
+	for _, c := range []struct {
+		name      string
+		got, want uint
+	}{
+		{"macOS SIOCAIFADDR", d.siocAIFADDR, bsdIOW('i', 26, d.sizeofAliasReq)},
+		{"macOS SIOCAIFADDR_IN6", d.siocAIFADDR6, bsdIOW('i', 26, d.sizeofAliasReq6)},
+		{"FreeBSD SIOCAIFADDR", f.siocAIFADDR, bsdIOW('i', 43, f.sizeofAliasReq)},
+		{"FreeBSD SIOCAIFADDR_IN6", f.siocAIFADDR6, bsdIOW('i', 27, f.sizeofAliasReq6)},
+		{"SIOCDIFADDR_IN6", siocDIFADDR6, bsdIOW('i', 25, sizeofIn6Ifreq)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+	// struct in6_ifreq: the name and a union whose largest member is
+	// struct icmp6_ifstat, 34 64-bit counters.
+	if sizeofIn6Ifreq != 16+34*8 {
+		t.Errorf("sizeof(struct in6_ifreq) = %d", sizeofIn6Ifreq)
+	}
+}
+
+// TestRouteSockaddrs checks what route messages carry besides x/net/route's
+// own sockaddrs: the interface's sockaddr_dl and a link-local gateway.
+func TestRouteSockaddrs(t *testing.T) {
+	t.Parallel()
+	want := []byte{20, 18, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	if b := linkSockaddr(0x107); !bytes.Equal(b, want) {
+		t.Errorf("linkSockaddr(0x107) = % x, want % x", b, want)
+	}
+	for _, c := range []struct {
+		a     string
+		scope int
+		want  string
+	}{
+		{"fe80::1", 5, "fe80:5::1"},
+		{"fe80::1", 0, "fe80::1"},
+		{"ff02::1", 0x102, "ff02:102::1"},
+		{"2001:db8::1", 5, "2001:db8::1"},
+	} {
+		if b := embedScope(netip.MustParseAddr(c.a), c.scope); netip.AddrFrom16(b).String() != c.want {
+			t.Errorf("embedScope(%s, %d) = %s, want %s", c.a, c.scope, netip.AddrFrom16(b), c.want)
+		}
 	}
 }

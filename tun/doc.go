@@ -118,10 +118,10 @@
 // devices /dev/tun and /dev/tap (the if_tuntap driver). The kernel names them
 // tunN and tapN; any other Config.Name (or a pattern with %d) is given to the
 // new interface by renaming it. A TUN device carries IPv4 and IPv6 (the
-// address-family header is on) and is in broadcast mode, so it takes a subnet
-// address such as 10.0.0.1/24. Close destroys an interface Open made, as it
-// would vanish on Linux; Attach opens an existing one through its device
-// node and leaves it in place.
+// address-family header is on), and one Open makes is in broadcast mode, so
+// it takes a subnet address such as 10.0.0.1/24. Close destroys an interface
+// Open made, as it would vanish on Linux; Attach opens an existing one
+// through its device node and leaves it in place, in the mode it has.
 //
 // On Windows, TUN devices are Wintun adapters (wintun.dll from
 // https://www.wintun.net next to the executable; Administrator) and TAP

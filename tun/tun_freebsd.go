@@ -121,9 +121,12 @@ func Open(cfg Config) (*Device, error) {
 		}
 	}
 	if !keep {
-		if name, err = renameInterface(name, pattern); err != nil {
+		// On failure name must stay the kernel's, for fail to destroy.
+		newName, err := renameInterface(name, pattern)
+		if err != nil {
 			return fail(err)
 		}
+		name = newName
 	}
 	destroy := func() error { return destroyInterface(name) }
 	dev, err := newDevice(fd, node, name, cfg.Mode, destroy)
@@ -138,13 +141,16 @@ func Open(cfg Config) (*Device, error) {
 }
 
 // Attach opens the existing tun or tap interface cfg.Name through its device
-// node /dev/NAME, for example one made with `ifconfig tun0 create` (an
-// interface renamed after it was created has no node of its new name, and
-// cannot be attached). It
+// node /dev/NAME, for example one made with `ifconfig tun0 create` (FreeBSD
+// 13 and later also give a renamed interface a node of its new name). It
 // never creates one. The mode is taken from the interface (TAP if it has a
-// hardware address); cfg.Mode is ignored. Closing the device leaves the
-// interface in place. The other options apply as in Open. A device another
-// process has open fails with an error wrapping unix.EBUSY.
+// hardware address); cfg.Mode is ignored. A TUN device gets the
+// address-family header, as in Open, but keeps its point-to-point or
+// broadcast mode and its IPv6 settings: the kernel refuses to change the
+// mode of an interface that is up, and the interface is its creator's.
+// Closing the device leaves the interface in place. The other options apply
+// as in Open. A device another process has open fails with an error
+// wrapping unix.EBUSY.
 func Attach(cfg Config) (*Device, error) {
 	if cfg.Name == "" {
 		return nil, &OpError{Op: "attach", Err: errors.New("a device name is needed")}
@@ -171,7 +177,7 @@ func Attach(cfg Config) (*Device, error) {
 	fd, err := openNode(node, cfg.Name)
 	if err != nil {
 		if e := (*OpError)(nil); errors.As(err, &e) && errors.Is(err, unix.ENOENT) {
-			e.Hint = "the interface has no device node of its name: it is not a tun or tap interface, or it was renamed"
+			e.Hint = "the interface has no device node of its name: it is not a tun or tap interface (or, before FreeBSD 13, it was renamed)"
 		}
 		return nil, err
 	}
@@ -181,7 +187,7 @@ func Attach(cfg Config) (*Device, error) {
 		return nil, &OpError{Op: "attach", Name: cfg.Name, Err: err, Hint: "the device is not a tun or tap device"}
 	}
 	if cfg.Mode == ModeTUN {
-		if err := setupTUN(fd, name); err != nil {
+		if err := setIfHead(fd, name); err != nil {
 			unix.Close(fd)
 			return nil, err
 		}
@@ -250,11 +256,22 @@ func tunName(fd int) (string, error) {
 	return unix.ByteSliceToString(ifr.name[:]), nil
 }
 
-// setupTUN puts a tun descriptor in the mode Open documents.
-func setupTUN(fd int, name string) error {
+// setIfHead turns on a tun descriptor's address-family header (TUNSIFHEAD),
+// which the kernel allows at any time.
+func setIfHead(fd int, name string) error {
 	one := int32(1)
 	if err := ioctl(fd, tunSIFHEAD, unsafe.Pointer(&one)); err != nil {
 		return &OpError{Op: "turn on the address-family header of", Name: name, Err: err}
+	}
+	return nil
+}
+
+// setupTUN puts the descriptor of a tun interface Open has just made, still
+// down, in the mode Open documents. TUNSIFMODE fails with EBUSY once the
+// interface is up (if_tuntap.c), so it is for new interfaces only.
+func setupTUN(fd int, name string) error {
+	if err := setIfHead(fd, name); err != nil {
+		return err
 	}
 	mode := int32(unix.IFF_BROADCAST | unix.IFF_MULTICAST)
 	if err := ioctl(fd, tunSIFMODE, unsafe.Pointer(&mode)); err != nil {
@@ -337,9 +354,8 @@ func FromFD(fd int) (*Device, error) {
 		mode = ModeTAP
 	}
 	if mode == ModeTUN {
-		one := int32(1)
-		if err := ioctl(fd, tunSIFHEAD, unsafe.Pointer(&one)); err != nil {
-			return nil, &OpError{Op: "turn on the address-family header of", Name: name, Err: err}
+		if err := setIfHead(fd, name); err != nil {
+			return nil, err
 		}
 	}
 	return newDevice(fd, "/dev/"+name, name, mode, nil)

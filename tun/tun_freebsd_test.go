@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -112,4 +113,33 @@ func TestTAP(t *testing.T) {
 		ip, ok := parseIP(f[14:])
 		return ok && ip.proto == 17 && ip.dst == a.peer4 && len(ip.payload) > 8 && string(ip.payload[8:]) == "hello"
 	})
+}
+
+// TestAttachUpTUN attaches to a tun interface that is up, made with
+// ifconfig: the kernel refuses TUNSIFMODE on it (EBUSY), so Attach must
+// leave the mode alone, and still strip and add the address-family header.
+func TestAttachUpTUN(t *testing.T) {
+	requireRoot(t)
+	out, err := exec.Command("ifconfig", "tun", "create").Output()
+	if err != nil {
+		t.Skipf("ifconfig tun create: %v", err)
+	}
+	name := strings.TrimSpace(string(out))
+	defer exec.Command("ifconfig", name, "destroy").Run()
+	run(t, "ifconfig", name, "up")
+	dev, err := tun.Attach(tun.Config{Name: name})
+	if err != nil {
+		t.Fatalf("Attach(%s) of an interface that is up: %v", name, err)
+	}
+	defer dev.Close()
+	if dev.Name() != name || dev.Mode() != tun.ModeTUN {
+		t.Errorf("attached %s, mode %v", dev.Name(), dev.Mode())
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ifi.Flags&net.FlagPointToPoint == 0 {
+		t.Errorf("flags %v: Attach changed the point-to-point mode", ifi.Flags)
+	}
 }
