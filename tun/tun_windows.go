@@ -141,6 +141,9 @@ func openWindows(cfg Config, attach bool) (dev *Device, err error) {
 			return nil, err
 		}
 	}
+	if cfg.Mode == ModeTUN {
+		d.quietIPv6()
+	}
 	if cfg.Mode == ModeTAP && !cfg.CarrierOff {
 		if err := d.SetCarrier(true); err != nil {
 			return nil, err
@@ -419,6 +422,25 @@ func (d *Device) setMTU(mtu int, wait time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// quietIPv6 turns off, on a Wintun adapter's IPv6 interface, what has no
+// use on a tunnel and would send packets into it or delay its addresses:
+// duplicate address detection and router discovery (as WireGuard for
+// Windows does). Best effort: an interface Windows has not made yet keeps
+// its defaults.
+func (d *Device) quietIPv6() {
+	l, err := d.be.luid()
+	if err != nil {
+		return
+	}
+	row, err := winipcfg.LUID(l).IPInterface(windows.AF_INET6)
+	if err != nil {
+		return
+	}
+	row.DadTransmits = 0
+	row.RouterDiscoveryBehavior = winipcfg.RouterDiscoveryDisabled
+	row.Set()
 }
 
 // setIPMTU sets the NlMtu of the interface's IPv4 and IPv6 configuration and
