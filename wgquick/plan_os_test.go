@@ -191,3 +191,38 @@ func TestParseNetworksetup(t *testing.T) {
 		t.Errorf("servers: %q", got)
 	}
 }
+
+// TestCmdLine checks the command lines of Windows' "cmd /c" commands (the
+// hooks, and the netsh that gives DNS back): the script as written, its
+// quotes left for cmd.exe and netsh, not escaped as \" by Go.
+func TestCmdLine(t *testing.T) {
+	t.Parallel()
+	hook := `netsh interface ipv4 add route 0.0.0.0/0 "wg0" & echo "up"`
+	if line, ok := cmdLine("cmd", []string{"/c", hook}); !ok || line != "cmd /c "+hook {
+		t.Errorf("hook: %q, %v", line, ok)
+	}
+	cfg := &config.Config{Interface: config.Interface{DNS: []string{"192.0.2.53", "2001:db8::53"}}}
+	p, err := NewPlan(cfg, "wg0", Host{OS: "windows", DNS: DNSTool{Netsh, `C:\Windows\system32\netsh.exe`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unset []string
+	for _, s := range p.Down {
+		if u, ok := s.(UnsetDNS); ok {
+			unset = u.Cmd.Args
+		}
+	}
+	want := `cmd /c C:\Windows\system32\netsh.exe interface ipv4 delete dnsservers name="wg0" address=all validate=no & ` +
+		`C:\Windows\system32\netsh.exe interface ipv6 delete dnsservers name="wg0" address=all validate=no`
+	if len(unset) == 0 {
+		t.Fatalf("no UnsetDNS in %v", strs(p.Down))
+	}
+	if line, ok := cmdLine(unset[0], unset[1:]); !ok || line != want {
+		t.Errorf("DNS given back by\n%q, want\n%q", line, want)
+	}
+	for _, args := range [][]string{{"bash", "-c", "true"}, {"cmd"}, {"cmd", "/k", "x"}} {
+		if line, ok := cmdLine(args[0], args[1:]); ok {
+			t.Errorf("cmdLine(%q) = %q, want none", args, line)
+		}
+	}
+}
