@@ -36,14 +36,7 @@ func splitDefaults(cfg *config.Config) (v4, v6 bool) {
 	if cfg.Interface.Mode.TAP() || cfg.Interface.Table.Off() {
 		return false, false
 	}
-	for _, peer := range cfg.Peers {
-		for _, a := range peer.AllowedIPs {
-			if a.Bits() == 0 {
-				v4, v6 = v4 || a.Addr().Is4(), v6 || a.Addr().Is6()
-			}
-		}
-	}
-	return v4, v6
+	return peerDefaults(cfg)
 }
 
 // splitRouteSteps routes each peer's allowed IPs through the interface in
