@@ -87,6 +87,8 @@ func TestNewPlanOtherOSRefuses(t *testing.T) {
 		{"darwin", "Table = vpn", "Table", "Linux-only"},
 		{"freebsd", "Table = 1234", "Table", "Linux-only"},
 		{"windows", "Mode = tap\nBridge = br0", "Bridge", "Linux-only"},
+		{"darwin", "FwMark = 0x1234", "FwMark", "no mark on darwin"},
+		{"windows", "FwMark = 51820", "FwMark", "no mark on windows"},
 	} {
 		_, err := NewPlan(parse(t, c.iface, "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: c.os, DNS: resolvconf})
 		var ce *config.Error
@@ -94,7 +96,10 @@ func TestNewPlanOtherOSRefuses(t *testing.T) {
 			t.Errorf("%s %q: %v, want a %s error saying %q", c.os, c.iface, err, c.key, c.msg)
 		}
 	}
-	// FreeBSD has resolvconf.
+	// FreeBSD has marks (SO_USER_COOKIE) and resolvconf.
+	if _, err := NewPlan(parse(t, "FwMark = 51820", "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: "freebsd"}); err != nil {
+		t.Errorf("FwMark on FreeBSD: %v", err)
+	}
 	if _, err := NewPlan(parse(t, "DNS = 192.0.2.53", "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: "freebsd", DNS: resolvconf}); err != nil {
 		t.Errorf("DNS on FreeBSD with resolvconf: %v", err)
 	}
