@@ -2,7 +2,6 @@ package tun
 
 import (
 	"errors"
-	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -126,27 +125,3 @@ func fromUtun(fd int) (*Device, error) {
 // the Device owns fd and closes it on Close; on error fd is left open, the
 // caller's. The name is read from the socket (UTUN_OPT_IFNAME).
 func FromFD(fd int) (*Device, error) { return fromUtun(fd) }
-
-// FromFile is FromFD on a duplicate of f's descriptor; f stays the caller's.
-func FromFile(f *os.File) (*Device, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, &OpError{Op: "wrap file", Name: f.Name(), Err: err}
-	}
-	var nfd int
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, &OpError{Op: "wrap file", Name: f.Name(), Err: err}
-	}
-	if derr != nil {
-		return nil, &OpError{Op: "duplicate descriptor of", Name: f.Name(), Err: derr}
-	}
-	dev, err := FromFD(nfd)
-	if err != nil {
-		unix.Close(nfd)
-		return nil, err
-	}
-	return dev, nil
-}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"unsafe"
@@ -486,30 +485,6 @@ func FromFD(fd int) (*Device, error) {
 	dev.first = q
 	if dev.off != nil && (dev.off.TSO || dev.off.USO) {
 		_ = dev.inNS("limit GSO segments", func() error { limitGSOSegments(name); return nil })
-	}
-	return dev, nil
-}
-
-// FromFile is FromFD on a duplicate of f's descriptor; f stays the caller's.
-func FromFile(f *os.File) (*Device, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil, &OpError{Op: "wrap file", Name: f.Name(), Err: err}
-	}
-	var nfd int
-	var derr error
-	if err := rc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, &OpError{Op: "wrap file", Name: f.Name(), Err: err}
-	}
-	if derr != nil {
-		return nil, &OpError{Op: "duplicate descriptor of", Name: f.Name(), Err: derr}
-	}
-	dev, err := FromFD(nfd)
-	if err != nil {
-		unix.Close(nfd)
-		return nil, err
 	}
 	return dev, nil
 }

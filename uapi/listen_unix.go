@@ -172,3 +172,13 @@ func (s *Server) removeOwn() error {
 func dialUAPI(path string, timeout time.Duration) (net.Conn, error) {
 	return net.DialTimeout("unix", path, timeout)
 }
+
+// listDir returns the names of the files in dir.
+func listDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -145,4 +146,39 @@ func (s *Server) removeOwn() error { return nil }
 // dialUAPI connects to the UAPI pipe at path.
 func dialUAPI(path string, timeout time.Duration) (net.Conn, error) {
 	return namedpipe.DialTimeout(path, timeout)
+}
+
+// listDir returns the names of the pipes under dir, a directory under
+// \\.\pipe\ (SocketDir), by listing every pipe as wg.exe does; of any
+// other dir, the names of its files.
+func listDir(dir string) ([]string, error) {
+	var pipes []string
+	if _, ok := pipesUnder(nil, dir); !ok {
+		entries, err := os.ReadDir(dir)
+		for _, e := range entries {
+			pipes = append(pipes, e.Name())
+		}
+		return pipes, err
+	}
+	pattern, err := windows.UTF16PtrFromString(`\\.\pipe\*`)
+	if err != nil {
+		return nil, err
+	}
+	var fd windows.Win32finddata
+	h, err := windows.FindFirstFile(pattern, &fd)
+	if err != nil {
+		return nil, err
+	}
+	defer windows.FindClose(h)
+	for {
+		pipes = append(pipes, windows.UTF16ToString(fd.FileName[:]))
+		if err := windows.FindNextFile(h, &fd); err != nil {
+			if errors.Is(err, windows.ERROR_NO_MORE_FILES) {
+				break
+			}
+			return nil, err
+		}
+	}
+	names, _ := pipesUnder(pipes, dir)
+	return names, nil
 }

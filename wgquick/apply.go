@@ -222,10 +222,29 @@ func (r *Runner) log() *slog.Logger {
 }
 
 func (r *Runner) command(name string, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
 	if r.Command == nil {
-		return exec.Command(name, args...)
+		cmd = exec.Command(name, args...)
+	} else {
+		cmd = r.Command(name, args...)
 	}
-	return r.Command(name, args...)
+	if line, ok := cmdLine(name, args); ok {
+		setCmdLine(cmd, line)
+	}
+	return cmd
+}
+
+// cmdLine returns the command line that runs "cmd /c SCRIPT..." as
+// wireguard-windows runs its hooks: the script as written, not quoted.
+// Windows hands a program its command line as one string, and Go quotes
+// each argument the way CommandLineToArgvW reads it (a " as \"), which
+// cmd.exe does not read: a hook such as `netsh ... name="wg0"` would reach
+// netsh as name=\"wg0\". ok is false for any other command.
+func cmdLine(name string, args []string) (line string, ok bool) {
+	if name != "cmd" || len(args) < 2 || args[0] != "/c" {
+		return "", false
+	}
+	return "cmd /c " + strings.Join(args[1:], " "), true
 }
 
 // do carries out one step of Up.

@@ -302,6 +302,12 @@ func defaultRoutes(cfg *config.Config) (v4, v6 bool) {
 	if cfg.Interface.Mode.TAP() || !cfg.Interface.Table.Auto() {
 		return false, false
 	}
+	return peerDefaults(cfg)
+}
+
+// peerDefaults reports whether a peer of cfg allows 0.0.0.0/0 (v4) or ::/0
+// (v6).
+func peerDefaults(cfg *config.Config) (v4, v6 bool) {
 	for _, peer := range cfg.Peers {
 		for _, a := range peer.AllowedIPs {
 			if a.Bits() == 0 {

@@ -10,8 +10,9 @@ import (
 )
 
 // checkOS refuses, outside Linux, what cfg asks for that only Linux has
-// here: a Bridge, and a Table other than auto, main and off. Each is a
-// *config.Error naming the key.
+// here: a Bridge, a Table other than auto, main and off, and a FwMark
+// where sockets have no mark (macOS, Windows). Each is a *config.Error
+// naming the key.
 func checkOS(cfg *config.Config, host Host) error {
 	if host.linux() {
 		return nil
@@ -19,6 +20,9 @@ func checkOS(cfg *config.Config, host Host) error {
 	in := &cfg.Interface
 	keyErr := func(key string, line int, msg string) error {
 		return &config.Error{File: cfg.Path, Line: line, Key: key, Msg: msg}
+	}
+	if in.FwMark != 0 && host.OS != "freebsd" {
+		return keyErr("FwMark", 0, fmt.Sprintf("sockets have no mark on %s (FwMark is Linux's SO_MARK and FreeBSD's SO_USER_COOKIE): remove it or set it off", host.OS))
 	}
 	if in.Bridge != "" {
 		return keyErr("Bridge", 0, fmt.Sprintf("bridges are Linux-only (this host is %s)", host.OS))
@@ -36,14 +40,7 @@ func splitDefaults(cfg *config.Config) (v4, v6 bool) {
 	if cfg.Interface.Mode.TAP() || cfg.Interface.Table.Off() {
 		return false, false
 	}
-	for _, peer := range cfg.Peers {
-		for _, a := range peer.AllowedIPs {
-			if a.Bits() == 0 {
-				v4, v6 = v4 || a.Addr().Is4(), v6 || a.Addr().Is6()
-			}
-		}
-	}
-	return v4, v6
+	return peerDefaults(cfg)
 }
 
 // splitRouteSteps routes each peer's allowed IPs through the interface in

@@ -87,6 +87,8 @@ func TestNewPlanOtherOSRefuses(t *testing.T) {
 		{"darwin", "Table = vpn", "Table", "Linux-only"},
 		{"freebsd", "Table = 1234", "Table", "Linux-only"},
 		{"windows", "Mode = tap\nBridge = br0", "Bridge", "Linux-only"},
+		{"darwin", "FwMark = 0x1234", "FwMark", "no mark on darwin"},
+		{"windows", "FwMark = 51820", "FwMark", "no mark on windows"},
 	} {
 		_, err := NewPlan(parse(t, c.iface, "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: c.os, DNS: resolvconf})
 		var ce *config.Error
@@ -94,7 +96,10 @@ func TestNewPlanOtherOSRefuses(t *testing.T) {
 			t.Errorf("%s %q: %v, want a %s error saying %q", c.os, c.iface, err, c.key, c.msg)
 		}
 	}
-	// FreeBSD has resolvconf.
+	// FreeBSD has marks (SO_USER_COOKIE) and resolvconf.
+	if _, err := NewPlan(parse(t, "FwMark = 51820", "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: "freebsd"}); err != nil {
+		t.Errorf("FwMark on FreeBSD: %v", err)
+	}
 	if _, err := NewPlan(parse(t, "DNS = 192.0.2.53", "AllowedIPs = 10.9.0.0/16"), "tun0", Host{OS: "freebsd", DNS: resolvconf}); err != nil {
 		t.Errorf("DNS on FreeBSD with resolvconf: %v", err)
 	}
@@ -189,5 +194,40 @@ func TestParseNetworksetup(t *testing.T) {
 	}
 	if got := ParseNetworksetupList("192.0.2.1\n2001:db8::1\n"); !slices.Equal(got, []string{"192.0.2.1", "2001:db8::1"}) {
 		t.Errorf("servers: %q", got)
+	}
+}
+
+// TestCmdLine checks the command lines of Windows' "cmd /c" commands (the
+// hooks, and the netsh that gives DNS back): the script as written, its
+// quotes left for cmd.exe and netsh, not escaped as \" by Go.
+func TestCmdLine(t *testing.T) {
+	t.Parallel()
+	hook := `netsh interface ipv4 add route 0.0.0.0/0 "wg0" & echo "up"`
+	if line, ok := cmdLine("cmd", []string{"/c", hook}); !ok || line != "cmd /c "+hook {
+		t.Errorf("hook: %q, %v", line, ok)
+	}
+	cfg := &config.Config{Interface: config.Interface{DNS: []string{"192.0.2.53", "2001:db8::53"}}}
+	p, err := NewPlan(cfg, "wg0", Host{OS: "windows", DNS: DNSTool{Netsh, `C:\Windows\system32\netsh.exe`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unset []string
+	for _, s := range p.Down {
+		if u, ok := s.(UnsetDNS); ok {
+			unset = u.Cmd.Args
+		}
+	}
+	want := `cmd /c C:\Windows\system32\netsh.exe interface ipv4 delete dnsservers name="wg0" address=all validate=no & ` +
+		`C:\Windows\system32\netsh.exe interface ipv6 delete dnsservers name="wg0" address=all validate=no`
+	if len(unset) == 0 {
+		t.Fatalf("no UnsetDNS in %v", strs(p.Down))
+	}
+	if line, ok := cmdLine(unset[0], unset[1:]); !ok || line != want {
+		t.Errorf("DNS given back by\n%q, want\n%q", line, want)
+	}
+	for _, args := range [][]string{{"bash", "-c", "true"}, {"cmd"}, {"cmd", "/k", "x"}} {
+		if line, ok := cmdLine(args[0], args[1:]); ok {
+			t.Errorf("cmdLine(%q) = %q, want none", args, line)
+		}
 	}
 }

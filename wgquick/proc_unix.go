@@ -24,3 +24,6 @@ func kill(cmd *exec.Cmd, group bool) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 }
+
+// setCmdLine does nothing: only Windows hands a program one command line.
+func setCmdLine(*exec.Cmd, string) {}

@@ -78,19 +78,14 @@ func daemonPrivileges(name string) string {
 func statusInfos(dir string, names []string) ([]tunnel.Info, error) {
 	explicit := len(names) > 0
 	if !explicit {
-		entries, err := os.ReadDir(dir)
+		var err error
+		names, err = uapi.Interfaces(dir)
 		switch {
 		case errors.Is(err, fs.ErrPermission):
 			return nil, fmt.Errorf("cannot list %s: permission denied; %s", dir, statusNeedsRoot)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("list the interfaces' sockets: %w", err)
 		}
-		for _, e := range entries {
-			if name, ok := strings.CutSuffix(e.Name(), uapi.SocketSuffix); ok && name != "" {
-				names = append(names, name)
-			}
-		}
-		sort.Strings(names)
 	}
 	var infos []tunnel.Info
 	var errs []error
