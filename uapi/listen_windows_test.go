@@ -14,7 +14,7 @@ import (
 // interface's pipe: that it lives under SocketDir and is owned by SYSTEM.
 // It needs an elevated prompt (or SYSTEM) and skips otherwise.
 func TestListenPipeOwnedBySystem(t *testing.T) {
-	name := fmt.Sprintf("tapwire-test-%d", os.Getpid())
+	name := fmt.Sprintf("twtest%d", os.Getpid()%100000) // at most 15 bytes, as wg(8) takes
 	s, err := Listen(name)
 	if errors.Is(err, windows.ERROR_ACCESS_DENIED) || errors.Is(err, windows.ERROR_PRIVILEGE_NOT_HELD) {
 		t.Skipf("needs Administrator: %v", err)
