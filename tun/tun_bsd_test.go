@@ -287,35 +287,10 @@ func TestCloseUnblocksRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		bufs := [][]byte{make([]byte, tun.Headroom+tun.MaxPacket)}
-		sizes := make([]int, 1)
-		for {
-			if _, err := dev.ReadBatch(bufs, sizes, tun.Headroom); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	time.Sleep(100 * time.Millisecond)
 	name := dev.Name()
-	if err := dev.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, tun.ErrClosed) {
-			t.Fatalf("ReadBatch after Close = %v, want ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not unblock ReadBatch")
-	}
-	if err := dev.Close(); err != nil {
-		t.Errorf("second Close = %v", err)
-	}
+	closeUnblocks(t, dev)
 	if _, err := dev.Write(echoRequest(netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.18.0.1"), 1)); !errors.Is(err, tun.ErrClosed) {
-		t.Errorf("Write after Close = %v, want ErrClosed", err)
+		t.Errorf("Write of a whole packet after Close = %v, want ErrClosed", err)
 	}
 	// The interface goes with the device.
 	deadline := time.Now().Add(5 * time.Second)

@@ -391,17 +391,9 @@ func (r *runner) response(msg, buf []byte) {
 		r.badResponses.Add(1)
 		return
 	}
-	i, attempt := unindex(receiver)
-	if i >= len(r.clients) {
-		r.badResponses.Add(1)
-		return
-	}
-	c := &r.clients[i]
 	now := r.since()
-	c.mu.Lock()
-	if c.state != stateWaiting || c.attempt != attempt {
-		c.mu.Unlock()
-		r.stale.Add(1)
+	i, c := r.waiting(receiver, &r.badResponses)
+	if c == nil {
 		return
 	}
 	// mac1 of a response is keyed with the initiator's public key.
@@ -442,6 +434,26 @@ func (r *runner) response(msg, buf []byte) {
 	r.dataSent.Add(1)
 }
 
+// waiting returns, locked, the client that the receiver index of an
+// answer names, with its number, when it waits for the answer to that very
+// attempt. Otherwise it counts the answer, in bad when the index is no
+// client's and as stale when it answers another attempt, and returns nil.
+func (r *runner) waiting(receiver uint32, bad *atomic.Uint64) (int, *client) {
+	i, attempt := unindex(receiver)
+	if i >= len(r.clients) {
+		bad.Add(1)
+		return i, nil
+	}
+	c := &r.clients[i]
+	c.mu.Lock()
+	if c.state != stateWaiting || c.attempt != attempt {
+		c.mu.Unlock()
+		r.stale.Add(1)
+		return i, nil
+	}
+	return i, c
+}
+
 // cookieReply keeps the cookie for client i's next initiation. As
 // WireGuard does, it sends nothing now: the retry timer does.
 func (r *runner) cookieReply(msg []byte) {
@@ -450,16 +462,8 @@ func (r *runner) cookieReply(msg []byte) {
 		r.cookieErrors.Add(1)
 		return
 	}
-	i, attempt := unindex(receiver)
-	if i >= len(r.clients) {
-		r.cookieErrors.Add(1)
-		return
-	}
-	c := &r.clients[i]
-	c.mu.Lock()
-	if c.state != stateWaiting || c.attempt != attempt {
-		c.mu.Unlock()
-		r.stale.Add(1)
+	_, c := r.waiting(receiver, &r.cookieErrors)
+	if c == nil {
 		return
 	}
 	err = c.cookies.ConsumeReply(msg)

@@ -21,6 +21,7 @@ import (
 	"github.com/tapwire/tapwire/internal/pingtest"
 	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/protocol"
+	"github.com/tapwire/tapwire/uapi"
 )
 
 var (
@@ -528,4 +529,42 @@ func processOf(t *testing.T, exe, arg string) int {
 	}
 	t.Fatalf("no process runs %s %s", exe, arg)
 	return 0
+}
+
+// TestUpStopOverUAPI asks a running tapwire up to take its interface down
+// over its UAPI socket (stop=tapwire, what tapwire down does on Windows):
+// it runs PostDown, takes the interface and the socket away and exits, as
+// on SIGTERM.
+func TestUpStopOverUAPI(t *testing.T) {
+	ns := nstest.New(t)
+	dir := t.TempDir()
+	me := wgEnd{key: key(t), addr: []string{"198.51.100.1/24"}, under: "192.0.2.1", port: 51031}
+	peer := wgEnd{key: key(t), addr: []string{"198.51.100.2/24"}, under: "192.0.2.2", port: 51032}
+	hook := filepath.Join(dir, "hook")
+	conf := writeConf(t, dir, "twstop0", me, "PostDown = echo down %i > "+hook, peer)
+	up(t, ns, conf)
+	rf := lookRunFiles("twstop0")
+	if !rf.live {
+		t.Fatal("no live tapwire up after tapwire up")
+	}
+	if err := uapi.RequestStop(uapi.SocketPath("twstop0")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if live, _ := isUpOf(rf.pid, "twstop0", rf.state); !live {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still up 10 s after stop=tapwire", rf.pid)
+		}
+	}
+	if b, _ := os.ReadFile(hook); strings.TrimSpace(string(b)) != "down twstop0" {
+		t.Errorf("PostDown wrote %q", b)
+	}
+	if _, err := ns.Output("ip", "link", "show", "twstop0"); err == nil {
+		t.Error("interface still there")
+	}
+	if _, err := os.Stat(uapi.SocketPath("twstop0")); err == nil {
+		t.Error("UAPI socket left behind")
+	}
 }
