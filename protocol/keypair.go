@@ -85,6 +85,22 @@ func (kp *Keypair) SealTransportMTU(buf []byte, n, mtu int) (int, error) {
 // SealTransportType is SealTransportMTU for a message of type typ,
 // TypeTransport or one of tapwire's transport types (see IsTransportType).
 func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, error) {
+	m, err := CheckSeal(buf, n, mtu, typ)
+	if err != nil {
+		return 0, err
+	}
+	counter, err := kp.TakeCounter()
+	if err != nil {
+		return 0, err
+	}
+	kp.SealTransportCounter(buf, n, mtu, typ, counter)
+	return m, nil
+}
+
+// CheckSeal returns the length of the message SealTransportType(buf, n,
+// mtu, typ) would make, or the error it would fail with before taking a
+// counter. It touches neither buf nor any keypair.
+func CheckSeal(buf []byte, n, mtu int, typ uint32) (int, error) {
 	if !IsTransportType(typ) {
 		return 0, errSealType
 	}
@@ -95,11 +111,29 @@ func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, e
 	if len(buf)-TransportOverhead < padded {
 		return 0, errSealShort
 	}
+	return TransportOverhead + padded, nil
+}
+
+// TakeCounter takes the next send counter for a later SealTransportCounter,
+// or fails with ErrKeypairExhausted past RejectAfterMessages. A sender that
+// seals on several goroutines takes the counters in the order its packets
+// are to leave, and seals them in any order. A counter taken and never
+// used is harmless: the receiver's window does not wait for it.
+func (kp *Keypair) TakeCounter() (uint64, error) {
 	counter := kp.sendCounter.Add(1) - 1
 	if counter >= RejectAfterMessages {
 		kp.sendCounter.Store(RejectAfterMessages)
 		return 0, errSealExhausted
 	}
+	return counter, nil
+}
+
+// SealTransportCounter is SealTransportType with a counter from
+// TakeCounter, each used once, and arguments CheckSeal accepted (with
+// others it may panic). It returns the message length and does not
+// allocate. Calls for different buffers may run concurrently.
+func (kp *Keypair) SealTransportCounter(buf []byte, n, mtu int, typ uint32, counter uint64) int {
+	padded := PaddedLen(n, mtu)
 	clear(buf[TransportHeaderSize+n : TransportHeaderSize+padded])
 	// The AEAD nonce is 32 zero bits then the little-endian counter. It is
 	// built in buf[4:16], where the counter belongs anyway, and the
@@ -110,7 +144,7 @@ func (kp *Keypair) SealTransportType(buf []byte, n, mtu int, typ uint32) (int, e
 	binary.LittleEndian.PutUint64(buf[8:16], counter)
 	kp.send.Seal(buf[:TransportHeaderSize], buf[4:16], buf[TransportHeaderSize:TransportHeaderSize+padded], typeAD(buf, typ))
 	binary.LittleEndian.PutUint32(buf[4:8], kp.RemoteIndex)
-	return TransportOverhead + padded, nil
+	return TransportOverhead + padded
 }
 
 // typeAD is the additional data of a message of type typ: none for
@@ -136,18 +170,34 @@ func typeAD(msg []byte, typ uint32) []byte {
 // ErrAuth (bad tag: msg's content is then garbage), ErrReplay. It does not
 // allocate. The engine also drops messages for an Expired keypair.
 func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
+	plain, counter, err := kp.AuthenticateTransport(msg)
+	if err != nil {
+		return nil, err
+	}
+	if !kp.CheckReplay(counter) {
+		return nil, errOpenReplay
+	}
+	return plain, nil
+}
+
+// AuthenticateTransport is OpenTransport without the replay window: it
+// authenticates and decrypts msg in place and returns the plaintext and
+// the message's counter. The caller must pass the counter to CheckReplay,
+// in the order it handles messages, and use the plaintext only if that
+// reports it fresh. Calls for different messages may run concurrently.
+func (kp *Keypair) AuthenticateTransport(msg []byte) ([]byte, uint64, error) {
 	if len(msg) < TransportOverhead {
-		return nil, errOpenShort
+		return nil, 0, errOpenShort
 	}
 	if typ := binary.LittleEndian.Uint32(msg[0:4]); !IsTransportType(typ) {
-		return nil, errOpenType
+		return nil, 0, errOpenType
 	}
 	if binary.LittleEndian.Uint32(msg[4:8]) != kp.LocalIndex {
-		return nil, errOpenIndex
+		return nil, 0, errOpenIndex
 	}
 	counter := binary.LittleEndian.Uint64(msg[offsetTransportCounter:])
 	if counter >= RejectAfterMessages {
-		return nil, errOpenExhausted
+		return nil, 0, errOpenExhausted
 	}
 	// The nonce is built in msg[4:16] as in SealTransport.
 	binary.LittleEndian.PutUint32(msg[4:8], 0)
@@ -155,15 +205,19 @@ func (kp *Keypair) OpenTransport(msg []byte) ([]byte, error) {
 	plain, err := kp.recv.Open(msg[TransportHeaderSize:TransportHeaderSize], msg[4:16], msg[TransportHeaderSize:], typeAD(msg, typ))
 	binary.LittleEndian.PutUint32(msg[4:8], kp.LocalIndex)
 	if err != nil {
-		return nil, errOpenAuth
+		return nil, 0, errOpenAuth
 	}
+	return plain, counter, nil
+}
+
+// CheckReplay enters counter, of a message AuthenticateTransport accepted,
+// into the replay window, and reports whether it was fresh (not seen and
+// not too old).
+func (kp *Keypair) CheckReplay(counter uint64) bool {
 	kp.mu.Lock()
 	fresh := kp.replay.Check(counter)
 	kp.mu.Unlock()
-	if !fresh {
-		return nil, errOpenReplay
-	}
-	return plain, nil
+	return fresh
 }
 
 // SendCount returns how many counters SealTransport has used: the number of

@@ -13,8 +13,6 @@ import (
 	"github.com/tapwire/tapwire/protocol"
 )
 
-func isReplay(err error) bool { return errors.Is(err, protocol.ErrReplay) }
-
 // Apply changes the configuration as one `wg set` transaction does (see
 // package devconf): private key, listen port, fwmark, TCP listener, flood
 // limit, peers and their keys, endpoints, keepalives, transports and

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,10 @@ type Options struct {
 	Network Network
 	// Clock tells the time and paces the timers; nil: the system's.
 	Clock Clock
+	// Workers is how many goroutines seal and authenticate data messages
+	// (see pipeline.go); 0: one per CPU the Go runtime uses (GOMAXPROCS);
+	// 1: each direction on one goroutine, without pipelines.
+	Workers int
 }
 
 // Device is a WireGuard interface: a TUN device, a UDP socket and peers;
@@ -111,6 +116,10 @@ type Device struct {
 	hsSecond  atomic.Int64
 	hsCount   atomic.Int64
 	loadUntil atomic.Int64 // unix nanoseconds until which the device stays under load
+
+	// The pipelines' workers (see pipeline.go): how many, and their work.
+	workers int
+	work    chan workItem
 
 	stats  Stats
 	closed chan struct{}
@@ -233,9 +242,22 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 	d.pinTapMAC(d.now())
 	d.onPathError = d.pathTooBig
 	d.indices.m = make(map[uint32]indexEntry)
+	d.workers = opts.Workers
+	if d.workers <= 0 {
+		d.workers = runtime.GOMAXPROCS(0)
+	}
+	if d.parallel() {
+		d.work = make(chan workItem, 4*pipeSlots*d.workers)
+	}
 	if err := d.bind(0); err != nil {
 		d.closeRouteMTUs()
 		return nil, err
+	}
+	if d.parallel() {
+		d.wg.Add(d.workers)
+		for range d.workers {
+			go d.worker()
+		}
 	}
 	d.wg.Add(2)
 	if d.mode == tun.ModeTAP {
@@ -393,24 +415,32 @@ func (d *Device) send(p *Peer, msg []byte) error {
 	return nil
 }
 
-// readDevice reads the device in batches, at offset tun.Headroom, and
-// hands each batch to handle with the current socket, until the device is
-// closed or removed (which stops the Device).
-func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn PacketConn)) {
+// readDevice reads the device in batches, at offset tun.Headroom, into
+// the slots of its send pipeline, and hands each batch to handle, which
+// queues its messages in the slot, then to the pipeline (see pipeline.go),
+// until the device is closed or removed (which stops the Device).
+func (d *Device) readDevice(handle func(s *txSlot)) {
 	defer d.wg.Done()
+	p := d.newTxPipe(d.tun.BatchSize())
+	if d.parallel() {
+		d.wg.Add(1)
+		go d.writeTx(p)
+	}
 	defer func() {
+		close(p.ordered) // the writer sends what is in flight, then stops
 		// Stopped, not freed: Close, which the owner still calls, lets go
 		// of the device, the socket and the keys.
 		d.stop.Do(func() { close(d.closed) })
 		d.closeConn()
 	}()
-	bufs := make([][]byte, d.tun.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
-	}
-	sizes := make([]int, len(bufs))
 	for {
-		n, err := d.tun.ReadBatch(bufs, sizes, tun.Headroom)
+		var s *txSlot
+		select {
+		case s = <-p.free:
+		case <-d.closed:
+			return
+		}
+		n, err := d.tun.ReadBatch(s.bufs, s.sizes, tun.Headroom)
 		if err != nil {
 			if !errors.Is(err, tun.ErrClosed) {
 				d.log.Info("device gone, stopping", "mode", d.mode, "err", err)
@@ -420,7 +450,10 @@ func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn 
 		d.mu.RLock()
 		conn := d.conn
 		d.mu.RUnlock()
-		handle(bufs, sizes, n, conn)
+		d.setConn(s, conn)
+		s.n = n
+		handle(s)
+		d.submitTx(p, s)
 	}
 }
 
@@ -429,19 +462,12 @@ func (d *Device) readDevice(handle func(bufs [][]byte, sizes []int, n int, conn 
 // batch with one sendmmsg.
 func (d *Device) readTUN() {
 	const off = tun.Headroom
-	var last PacketConn
-	var sb *udpBatch
 	ptb := make([]byte, packet.TooBigMaxLen)
 	var lim ptbLimiter
-	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn PacketConn) {
-		if conn != last {
-			last, sb = conn, nil
-			if conn != nil {
-				sb = newUDPBatch(conn, len(bufs), 0)
-			}
-		}
-		for i := range n {
-			pkt := bufs[i][off : off+sizes[i]]
+	d.readDevice(func(s *txSlot) {
+		bufs, sb := s.bufs, s.sb
+		for i := range s.n {
+			pkt := bufs[i][off : off+s.sizes[i]]
 			p, ok := d.routes.LookupDst(pkt)
 			if !ok {
 				d.stats.NoRoute.Add(1)
@@ -452,11 +478,7 @@ func (d *Device) readTUN() {
 				continue
 			}
 			// The message is built in place: header in the headroom.
-			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], sizes[i], sb)
-		}
-		if sb != nil {
-			sb.flush()
-			d.stats.GSOSends.Add(uint64(sb.gsoMsgs))
+			p.sendPacket(bufs[i][off-protocol.TransportHeaderSize:], s.sizes[i], sb)
 		}
 	})
 }
@@ -470,22 +492,32 @@ func (d *Device) closeConn() {
 }
 
 // readUDP handles the messages arriving on one socket until it is closed:
-// many datagrams per recvmmsg, each decrypted in place, the packets written
-// to the TUN device in one batch (which coalesces TCP and UDP flows into
-// super-packets when the device has offloads).
+// many datagrams per recvmmsg into the slots of its receive pipeline (see
+// pipeline.go), the transport messages authenticated and decrypted in
+// place by the workers, then in order checked and their packets written to
+// the TUN device in one batch (which coalesces TCP and UDP flows into
+// super-packets when the device has offloads). Other messages are handled
+// here as they come (handshake messages go to their worker's queue).
 func (d *Device) readUDP(conn PacketConn) {
 	defer d.wg.Done()
-	b := newUDPBatch(conn, batchSize, maxDatagram)
-	w := newTUNWriter(d.tun, batchSize)
-	var out *l2out // TAP: frames switched to other peers
-	if d.mode == tun.ModeTAP {
-		out = d.newL2Out(conn, batchSize)
+	p := d.newRxPipe(conn)
+	o := d.newRxOut(conn)
+	if d.parallel() {
+		d.wg.Add(1)
+		go d.writeRx(p, o)
 	}
-	rx := make([]byte, d.maxReassembled()) // what fragments put together
-	fails := 0                             // receive errors in a row
+	defer close(p.ordered) // the writer delivers what is in flight, then stops
+	fails := 0             // receive errors in a row
 	for {
-		n, err := b.recv()
+		var s *rxSlot
+		select {
+		case s = <-p.free:
+		case <-d.closed:
+			return
+		}
+		n, err := s.b.recv()
 		if err != nil {
+			p.free <- s
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -504,10 +536,9 @@ func (d *Device) readUDP(conn PacketConn) {
 			continue
 		}
 		fails = 0
-		now := d.now()
 		for i := range n {
-			data := b.rx[i].Buf[:b.rx[i].N]
-			seg := b.rx[i].Segment
+			data := s.b.rx[i].Buf[:s.b.rx[i].N]
+			seg := s.b.rx[i].Segment
 			if seg <= 0 {
 				seg = len(data)
 			} else if seg < len(data) {
@@ -517,21 +548,41 @@ func (d *Device) readUDP(conn PacketConn) {
 			for len(data) > 0 {
 				msg := data[:min(seg, len(data))]
 				data = data[len(msg):]
-				pkt, p := d.receive(msg, b.rx[i].Addr, rx, nil)
-				switch {
-				case len(pkt) == 0:
-				case out != nil:
-					d.switchFrame(pkt, p, now, w, out)
-				default:
-					w.add(pkt)
-				}
+				d.classify(s, msg, s.b.rx[i].Addr)
 			}
 		}
-		w.flush()
-		if out != nil {
-			out.flush()
+		s.chunks.n = 0
+		if len(s.jobs) > 0 && !d.dispatch(s, &s.chunks, len(s.jobs)) {
+			return
 		}
+		if !d.parallel() {
+			d.deliverRx(s, o)
+			p.free <- s
+			continue
+		}
+		p.ordered <- s // never blocks: there are as many places as slots
 	}
+}
+
+// classify queues a transport message of a known keypair in s for its
+// workers, and handles any other message at once.
+func (d *Device) classify(s *rxSlot, msg []byte, src netip.AddrPort) {
+	typ, ok := protocol.MessageType(msg)
+	if !ok || !protocol.IsTransportType(typ) {
+		d.receive(msg, src, nil, nil) // never a packet: handshakes are queued, the rest dropped
+		return
+	}
+	receiver, _, err := protocol.ParseTransportHeader(msg)
+	if err != nil {
+		d.stats.Malformed.Add(1)
+		return
+	}
+	e, ok := d.indices.get(receiver)
+	if !ok || e.kp == nil {
+		d.stats.UnknownIndex.Add(1)
+		return
+	}
+	s.jobs = append(s.jobs, openJob{msg: msg, typ: typ, src: src, peer: e.peer, kp: e.kp})
 }
 
 // tunWriter gathers decrypted packets into buffers with headroom and writes

@@ -63,12 +63,13 @@ func (p *Peer) sealFragments(kp *protocol.Keypair, plain []byte, limit int, sb *
 		}
 		fragment.Header{Kind: d.fragmentKind(), Total: len(data), ID: id, Offset: off, Len: n}.Put(buf[protocol.TransportHeaderSize:])
 		copy(buf[protocol.TransportHeaderSize+fragment.HeaderSize:], data[off:off+n])
-		m, err := kp.SealTransportType(buf, fragment.HeaderSize+n, limit, protocol.TypeFragment)
-		if err != nil {
+		job := sealJob{kp: kp, buf: buf, n: fragment.HeaderSize + n, pad: limit, typ: protocol.TypeFragment}
+		m, ok := job.prepare()
+		if !ok {
 			return
 		}
 		d.stats.FragmentsSent.Add(1)
-		p.queue(buf[:m], sb)
+		p.queue(buf[:m], &job, sb)
 	}
 }
 

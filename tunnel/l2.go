@@ -61,6 +61,9 @@ type l2out struct {
 	sb      *udpBatch // nil: send one message at a time
 	scratch [][]byte
 	used    int
+	// elastic: a pipeline's, flushed by its writer only: more scratch
+	// buffers are made instead (and kept).
+	elastic bool
 }
 
 func (d *Device) newL2Out(conn PacketConn, n int) *l2out {
@@ -85,7 +88,11 @@ func (o *l2out) send(p *Peer, buf []byte, n int) {
 // sendCopy sends a copy of frame to p.
 func (o *l2out) sendCopy(p *Peer, frame []byte) {
 	if o.used == len(o.scratch) {
-		o.flush()
+		if o.elastic {
+			o.scratch = append(o.scratch, make([]byte, len(o.scratch[0])))
+		} else {
+			o.flush()
+		}
 	}
 	buf := o.scratch[o.used]
 	o.used++
@@ -131,29 +138,23 @@ func (o *l2out) flush() {
 // its destination MAC was learned on, or floods it to every peer.
 func (d *Device) readTAP() {
 	const off = tun.Headroom
-	var last PacketConn
-	var out *l2out
-	d.readDevice(func(bufs [][]byte, sizes []int, n int, conn PacketConn) {
-		if out == nil || conn != last {
-			last = conn
-			out = d.newL2Out(conn, 2*len(bufs))
-		}
+	d.readDevice(func(s *txSlot) {
 		now := d.now()
-		for i := range n {
-			frame := bufs[i][off : off+sizes[i]]
+		out := s.out
+		for i := range s.n {
+			frame := s.bufs[i][off : off+s.sizes[i]]
 			if !d.checkFrame(frame) {
 				continue
 			}
 			switch v, p := d.sw.Decide(frame, nil, now); v {
 			case l2switch.Unicast:
 				if p != nil {
-					out.send(p, bufs[i][off-frameHeadroom:], len(frame))
+					out.send(p, s.bufs[i][off-frameHeadroom:], len(frame))
 				}
 			case l2switch.Flood:
-				out.flood(nil, frame, bufs[i][off-frameHeadroom:])
+				out.flood(nil, frame, s.bufs[i][off-frameHeadroom:])
 			}
 		}
-		out.flush()
 	})
 }
 

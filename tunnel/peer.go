@@ -148,11 +148,12 @@ func (p *Peer) seal(kp *protocol.Keypair, buf []byte, n int, sb *udpBatch) {
 		}
 		pad = min(pad, max(limit, n)) // padding never makes a message too big
 	}
-	m, err := kp.SealTransportType(buf, n, pad, d.msgType)
-	if err != nil {
+	job := sealJob{kp: kp, buf: buf, n: n, pad: pad, typ: d.msgType}
+	m, ok := job.prepare()
+	if !ok {
 		return
 	}
-	p.queue(buf[:m], sb)
+	p.queue(buf[:m], &job, sb)
 }
 
 // limit returns the largest plaintext one message carries on p's path: on
@@ -169,10 +170,15 @@ func (p *Peer) limit() int {
 	return p.maxPlain(*ep)
 }
 
-// queue sends a sealed message on p's path: its stream, or its UDP
-// endpoint (now when sb is nil, else with sb's next flush).
-func (p *Peer) queue(msg []byte, sb *udpBatch) {
+// queue sends a message on p's path: its stream, or its UDP endpoint (now
+// when sb is nil, else with sb's next flush). job, when not nil, is the
+// work that seals msg: msg leaves sealed whichever way it goes (sb seals
+// it at its flush at the latest, and nowhere else is it kept unsealed).
+func (p *Peer) queue(msg []byte, job *sealJob, sb *udpBatch) {
 	if s := p.liveStream(); s != nil {
+		if job != nil {
+			job.seal()
+		}
 		if s.enqueue(msg) {
 			p.txBytes.Add(uint64(len(msg)))
 			p.lastSent.Store(p.dev.now().UnixNano())
@@ -184,6 +190,9 @@ func (p *Peer) queue(msg []byte, sb *udpBatch) {
 		return
 	}
 	if sb == nil {
+		if job != nil {
+			job.seal()
+		}
 		p.dev.send(p, msg)
 		return
 	}
@@ -192,7 +201,13 @@ func (p *Peer) queue(msg []byte, sb *udpBatch) {
 		p.dev.stats.NoEndpoint.Add(1)
 		return
 	}
-	if !sb.add(msg, *ep) {
+	ok := false
+	if job != nil {
+		ok = sb.addJob(msg, *ep, job)
+	} else {
+		ok = sb.add(msg, *ep)
+	}
+	if !ok {
 		p.dev.stats.NoEndpoint.Add(1) // an IPv6 endpoint on an IPv4-only socket
 		return
 	}
@@ -426,6 +441,14 @@ func (p *Peer) rotate(kp *protocol.Keypair) {
 // and what it completes is returned like the packet or frame of a whole
 // message; a probe is answered. Both count as keepalives for the timers.
 func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src netip.AddrPort, rx []byte, via *stream) []byte {
+	plain, counter, err := kp.AuthenticateTransport(msg)
+	return p.deliver(kp, msg, plain, counter, err, typ, src, rx, via)
+}
+
+// deliver is handleTransport once kp.AuthenticateTransport(msg) returned
+// plain, counter and err, possibly on another goroutine: the replay window
+// and everything after it, in the order the messages are to be handled.
+func (p *Peer) deliver(kp *protocol.Keypair, msg, plain []byte, counter uint64, err error, typ uint32, src netip.AddrPort, rx []byte, via *stream) []byte {
 	if p.gone.Load() {
 		// Removed meanwhile: nothing it sent is delivered, and the switch
 		// learns none of its addresses (its port is gone with its AllowedMACs).
@@ -437,15 +460,15 @@ func (p *Peer) handleTransport(kp *protocol.Keypair, msg []byte, typ uint32, src
 		d.stats.BadPacket.Add(1)
 		return nil
 	}
-	pkt, err := kp.OpenTransport(msg)
-	if err != nil {
-		if isReplay(err) {
-			d.stats.Replayed.Add(1)
-		} else {
-			d.stats.BadPacket.Add(1)
-		}
+	if err == nil && !kp.CheckReplay(counter) {
+		d.stats.Replayed.Add(1)
 		return nil
 	}
+	if err != nil {
+		d.stats.BadPacket.Add(1)
+		return nil
+	}
+	pkt := plain
 	p.rxBytes.Add(uint64(len(msg)))
 	whole := false // pkt is a frame or packet put together from fragments
 	switch typ {
