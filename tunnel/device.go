@@ -43,8 +43,11 @@ type Options struct {
 	// Clock tells the time and paces the timers; nil: the system's.
 	Clock Clock
 	// Workers is how many goroutines seal and authenticate data messages
-	// (see pipeline.go); 0: one per CPU the Go runtime uses (GOMAXPROCS);
-	// 1: each direction on one goroutine, without pipelines.
+	// beside the readers (see pipeline.go). 0: one per CPU the Go runtime
+	// uses (GOMAXPROCS), given work while the system has about half a CPU
+	// idle or more (on Linux; elsewhere always), since on busy CPUs the
+	// handing over costs more than it gives; N > 1: N, always given work;
+	// 1: none, each direction on one goroutine.
 	Workers int
 }
 
@@ -117,9 +120,13 @@ type Device struct {
 	hsCount   atomic.Int64
 	loadUntil atomic.Int64 // unix nanoseconds until which the device stays under load
 
-	// The pipelines' workers (see pipeline.go): how many, and their work.
+	// The pipelines' workers (see pipeline.go): how many, their work,
+	// whether chunks go to them now, and what tells (see spare.go; nil:
+	// they always do).
 	workers int
 	work    chan workItem
+	spread  atomic.Bool
+	meter   *idleMeter
 
 	stats  Stats
 	closed chan struct{}
@@ -248,6 +255,10 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 	}
 	if d.parallel() {
 		d.work = make(chan workItem, 4*pipeSlots*d.workers)
+		d.spread.Store(true)
+		if opts.Workers == 0 {
+			d.meter = newIdleMeter()
+		}
 	}
 	if err := d.bind(0); err != nil {
 		d.closeRouteMTUs()
@@ -313,6 +324,9 @@ func (d *Device) Close() error {
 func (d *Device) closeRouteMTUs() {
 	if d.rtmtu != nil {
 		d.rtmtu.close()
+	}
+	if d.meter != nil {
+		d.meter.close()
 	}
 }
 
@@ -422,7 +436,7 @@ func (d *Device) send(p *Peer, msg []byte) error {
 func (d *Device) readDevice(handle func(s *txSlot)) {
 	defer d.wg.Done()
 	p := d.newTxPipe(d.tun.BatchSize())
-	if d.parallel() {
+	if d.pipelined() {
 		d.wg.Add(1)
 		go d.writeTx(p)
 	}
@@ -502,7 +516,7 @@ func (d *Device) readUDP(conn PacketConn) {
 	defer d.wg.Done()
 	p := d.newRxPipe(conn)
 	o := d.newRxOut(conn)
-	if d.parallel() {
+	if d.pipelined() {
 		d.wg.Add(1)
 		go d.writeRx(p, o)
 	}
@@ -555,7 +569,10 @@ func (d *Device) readUDP(conn PacketConn) {
 		if len(s.jobs) > 0 && !d.dispatch(s, &s.chunks, len(s.jobs)) {
 			return
 		}
-		if !d.parallel() {
+		if !d.pipelined() {
+			if !s.wait(d.closed) {
+				return
+			}
 			d.deliverRx(s, o)
 			p.free <- s
 			continue
@@ -836,6 +853,11 @@ func (d *Device) timerTick(now time.Time) {
 		d.expired = now
 	}
 	d.drainPathErrors(d.udpConn())
+	if d.meter != nil {
+		if spare, ok := d.meter.spare(); ok {
+			d.spread.Store(nextSpread(d.spread.Load(), spare))
+		}
+	}
 	d.tickPeers(now)
 }
 

@@ -142,6 +142,9 @@ func startEngineKey(t testing.TB, ns *nstest.NS, name string, key protocol.Key, 
 		opts.Log = testLog(t)
 	}
 	opts.NetNS = ns.Name
+	if opts.Workers == 0 {
+		opts.Workers = 4 // the pipelines with writers (TestWorkers runs the other ways)
+	}
 	eng, err := tunnel.New(dev, opts)
 	if err != nil {
 		dev.Close()

@@ -30,6 +30,11 @@ type memWorld struct {
 	net   *memnet.Network
 	clock *memnet.Clock
 	log   *slog.Logger // the engines' log; nil: memLog's
+	// workers is Options.Workers for the engines started next; 0: they
+	// take turns at 2 (workers, the readers write) and 4 (pipelines with
+	// writers), so that every test runs both.
+	workers int
+	started int
 }
 
 func newMemWorld() *memWorld {
@@ -75,7 +80,12 @@ func (w *memWorld) start(t testing.TB, name string, mode tun.Mode, under, inner 
 	if log == nil {
 		log = memLog(t)
 	}
-	d, err := New(e.dev, Options{Log: log, Network: w.net.Host(e.under.Addr()), Clock: w.clock})
+	workers := w.workers
+	if workers == 0 {
+		workers = 2 + 2*(w.started%2)
+	}
+	w.started++
+	d, err := New(e.dev, Options{Log: log, Network: w.net.Host(e.under.Addr()), Clock: w.clock, Workers: workers})
 	if err != nil {
 		t.Fatal(err)
 	}

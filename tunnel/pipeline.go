@@ -78,8 +78,16 @@ func (c *chunks) wait(closed <-chan struct{}) bool {
 	}
 }
 
-// parallel reports whether the device runs its data path as pipelines.
+// parallel reports whether the device has workers.
 func (d *Device) parallel() bool { return d.workers > 1 }
+
+// minPipelined is the fewest workers with which each direction also has a
+// writer goroutine, and batches in flight while the next is read.
+const minPipelined = 4
+
+// pipelined reports whether the data path runs as pipelines with writers:
+// with fewer workers the reader waits for its batch's chunks and writes it.
+func (d *Device) pipelined() bool { return d.workers >= minPipelined }
 
 // worker does chunks of work until the device closes.
 func (d *Device) worker() {
@@ -100,22 +108,22 @@ func (d *Device) worker() {
 // state. It returns false if the device closed meanwhile.
 func (d *Device) dispatch(s pipeSlot, c *chunks, n int) bool {
 	k := min(d.workers, (n+minChunk-1)/minChunk)
-	if k <= 1 {
+	if k <= 1 || !d.spread.Load() {
 		c.n = 1
 		s.work(0, n)
 		return true
 	}
-	size := (n + k - 1) / k
-	c.n = (n + size - 1) / size
-	c.pending.Store(int32(c.n - 1))
-	for lo := size; lo < n; lo += size {
+	// Chunk i is messages i*n/k to (i+1)*n/k: k of them, sizes within one.
+	c.n = k
+	c.pending.Store(int32(k - 1))
+	for i := 1; i < k; i++ {
 		select {
-		case d.work <- workItem{slot: s, lo: lo, hi: min(lo+size, n)}:
+		case d.work <- workItem{slot: s, lo: i * n / k, hi: (i + 1) * n / k}:
 		case <-d.closed:
 			return false
 		}
 	}
-	s.work(0, size)
+	s.work(0, n/k)
 	return true
 }
 
@@ -141,7 +149,7 @@ type txPipe struct {
 
 func (d *Device) newTxPipe(batch int) *txPipe {
 	k := 1
-	if d.parallel() {
+	if d.pipelined() {
 		k = pipeSlots
 	}
 	p := &txPipe{free: make(chan *txSlot, k), ordered: make(chan *txSlot, k)}
@@ -165,13 +173,13 @@ func (d *Device) setConn(s *txSlot, conn PacketConn) {
 	if d.mode == tun.ModeTAP {
 		// Flooded copies go in scratch buffers: room for two per frame.
 		s.out = d.newL2Out(conn, 2*len(s.bufs))
-		s.out.elastic = d.parallel()
+		s.out.elastic = d.pipelined()
 		s.sb = s.out.sb
 	} else if conn != nil {
 		s.sb = newUDPBatch(conn, len(s.bufs), 0)
 	}
 	if s.sb != nil {
-		s.sb.elastic = d.parallel()
+		s.sb.elastic = d.pipelined()
 	}
 }
 
@@ -199,9 +207,11 @@ func (d *Device) submitTx(p *txPipe, s *txSlot) {
 	if s.n > 0 && !d.dispatch(s, &s.chunks, s.n) {
 		return // closing: the slot is dropped with its batch
 	}
-	if !d.parallel() {
-		d.flushTx(s)
-		p.free <- s
+	if !d.pipelined() {
+		if s.wait(d.closed) {
+			d.flushTx(s)
+			p.free <- s
+		}
 		return
 	}
 	p.ordered <- s // never blocks: there are as many places as slots
@@ -254,7 +264,7 @@ type rxPipe struct {
 
 func (d *Device) newRxPipe(conn PacketConn) *rxPipe {
 	k := 1
-	if d.parallel() {
+	if d.pipelined() {
 		k = pipeSlots
 	}
 	p := &rxPipe{free: make(chan *rxSlot, k), ordered: make(chan *rxSlot, k)}

@@ -14,7 +14,9 @@
 // LOG_LEVEL=verbose (or debug) logs handshakes, error logs errors only,
 // silent logs nothing. The log is text (key=value) on stderr, or with
 // LOG_FORMAT=json or --log-format json (the flag wins) one JSON object a
-// line. No level logs a private or preshared key.
+// line. No level logs a private or preshared key. TAPWIRE_WORKERS=N sets
+// how many goroutines seal and open data messages (default: one per CPU;
+// 1: the two readers do it all, one goroutine per direction).
 //
 // Once the device, its UAPI socket (and the metrics port) exist, it drops
 // every capability but CAP_NET_ADMIN (SO_MARK, the device) and
@@ -33,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +44,7 @@ import (
 	"github.com/tapwire/tapwire/internal/logging"
 	"github.com/tapwire/tapwire/internal/privdrop"
 	"github.com/tapwire/tapwire/internal/service"
+	"github.com/tapwire/tapwire/tunnel"
 	"github.com/tapwire/tapwire/uapi"
 )
 
@@ -51,6 +55,11 @@ func usage(w io.Writer) {
 // metricsEnv sets the metrics address when --metrics-address does not.
 const metricsEnv = "TAPWIRE_METRICS_ADDRESS"
 
+// workersEnv sets how many goroutines seal and open data messages
+// (tunnel.Options.Workers): unset or 0 one per CPU, 1 none beside the
+// readers (one goroutine per direction).
+const workersEnv = "TAPWIRE_WORKERS"
+
 // options are tapwire-go's command line: wireguard-go's, the metrics
 // address and the log's format.
 type options struct {
@@ -58,6 +67,7 @@ type options struct {
 	foreground    bool
 	help, version bool
 	metrics       netip.AddrPort // zero: no metrics
+	workers       int            // TAPWIRE_WORKERS: the engine's crypto workers (0: one per CPU)
 	logFormat     string         // logging.Text or logging.JSON
 	keepPrivs     bool           // --keep-privileges: no drop after start
 }
@@ -109,6 +119,13 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	}
 	if o.name == "" {
 		return o, errors.New("no interface name")
+	}
+	if w := getenv(workersEnv); w != "" {
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 0 || n > 1024 {
+			return o, fmt.Errorf("%s %q: want a number of workers from 0 (one per CPU) to 1024", workersEnv, w)
+		}
+		o.workers = n
 	}
 	if metrics != "" {
 		ap, err := netip.ParseAddrPort(metrics)
@@ -184,7 +201,7 @@ func run(o options, log *slog.Logger, child *daemon.Child) error {
 	name := o.name
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := service.Start(service.Options{Name: name, Log: log, MetricsAddress: o.metrics})
+	s, err := service.Start(service.Options{Name: name, Log: log, MetricsAddress: o.metrics, Engine: tunnel.Options{Workers: o.workers}})
 	if err != nil {
 		return err
 	}

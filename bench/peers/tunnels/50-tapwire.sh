@@ -36,8 +36,11 @@ tunnel_tapwire_up() {
       wg genkey >"$WORK/a.key"; wg pubkey <"$WORK/a.key" >"$WORK/a.pub"
       wg genkey >"$WORK/b.key"; wg pubkey <"$WORK/b.key" >"$WORK/b.pub" ) || return 1
 
-    bench_spawn "$NS_A" tapwire-A env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error "$bin" -f "$TAPWIRE_IF_A"
-    bench_spawn "$NS_B" tapwire-B env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error "$bin" -f "$TAPWIRE_IF_B"
+    # TAPWIRE_ENV: more environment for both ends (the tapwire-1w config's).
+    # shellcheck disable=SC2086
+    bench_spawn "$NS_A" tapwire-A env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error ${TAPWIRE_ENV:-} "$bin" -f "$TAPWIRE_IF_A"
+    # shellcheck disable=SC2086
+    bench_spawn "$NS_B" tapwire-B env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error ${TAPWIRE_ENV:-} "$bin" -f "$TAPWIRE_IF_B"
     wait_until 10 test -S /var/run/wireguard/$TAPWIRE_IF_A.sock || { log "tapwire-go A did not come up"; return 1; }
     wait_until 10 test -S /var/run/wireguard/$TAPWIRE_IF_B.sock || { log "tapwire-go B did not come up"; return 1; }
 

@@ -1,0 +1,207 @@
+package tunnel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/tapwire/tapwire/internal/memnet"
+)
+
+// Every way of running the data path (the readers alone, workers, workers
+// and writers) delivers a burst of numbered packets each way complete and
+// in order: the pipelines keep each peer's order.
+func TestMemPipelinesKeepOrder(t *testing.T) {
+	t.Parallel()
+	for _, workers := range []int{1, 2, 3, 4, 8} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			t.Parallel()
+			w := newMemWorld()
+			w.workers = workers
+			a, b := w.tunPair(t)
+			udpIn(t, a, b, "first")
+			expectUDP(t, b, "first")
+			burstInOrder(t, a, b, 3000)
+			burstInOrder(t, b, a, 3000)
+		})
+	}
+}
+
+// burstInOrder sends n packets of various sizes from a to b as fast as a's
+// device takes them, and checks that b's device delivers all of them, in
+// the order sent.
+func burstInOrder(t *testing.T, a, b *memEnd, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	src, dst := netip.AddrPortFrom(a.inner, 1000), netip.AddrPortFrom(b.inner, 2000)
+	go func() {
+		payload := make([]byte, 1300)
+		for i := range n {
+			binary.BigEndian.PutUint32(payload, uint32(i))
+			// Sizes vary, so that batches mix GSO runs and single messages.
+			if a.dev.Send(ctx, memnet.UDP(src, dst, payload[:8+(i*97)%1290])) != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		pkt, err := b.dev.Recv(ctx)
+		if err != nil {
+			t.Fatalf("packet %d of %d never arrived: %v", i, n, err)
+		}
+		p := memnet.Payload(pkt)
+		if len(p) < 4 {
+			t.Fatalf("packet %d: payload %q", i, p)
+		}
+		if got := binary.BigEndian.Uint32(p); got != uint32(i) {
+			t.Fatalf("packet %d arrived as number %d: out of order or lost", i, got)
+		}
+	}
+	if d := b.dev.Dropped.Load(); d != 0 {
+		t.Errorf("%d packets dropped at b's device", d)
+	}
+}
+
+// The chunks of a batch cover its messages once each, whatever the number
+// of workers and messages.
+func TestDispatchCoversEveryMessage(t *testing.T) {
+	for _, workers := range []int{2, 3, 4, 7, 16} {
+		for n := 1; n <= 200; n++ {
+			d := &Device{workers: workers, work: make(chan workItem, 64), closed: make(chan struct{})}
+			d.spread.Store(true)
+			s := &countSlot{seen: make([]int, n)}
+			s.init()
+			if !d.dispatch(s, &s.chunks, n) {
+				t.Fatal("dispatch failed on an open device")
+			}
+			for len(d.work) > 0 {
+				it := <-d.work
+				it.slot.work(it.lo, it.hi)
+				it.slot.chunkDone()
+			}
+			if !s.wait(d.closed) {
+				t.Fatal("wait failed on an open device")
+			}
+			for i, c := range s.seen {
+				if c != 1 {
+					t.Fatalf("workers %d, %d messages: message %d worked on %d times", workers, n, i, c)
+				}
+			}
+			if want := min(workers, (n+minChunk-1)/minChunk); s.chunks.n != max(want, 1) {
+				t.Errorf("workers %d, %d messages: %d chunks, want %d", workers, n, s.chunks.n, max(want, 1))
+			}
+		}
+	}
+}
+
+// With the workers off (a busy system), the reader does the whole batch.
+func TestDispatchWithoutSpread(t *testing.T) {
+	d := &Device{workers: 4, work: make(chan workItem, 64), closed: make(chan struct{})}
+	s := &countSlot{seen: make([]int, 100)}
+	s.init()
+	d.dispatch(s, &s.chunks, 100)
+	if len(d.work) != 0 || s.chunks.n != 1 {
+		t.Errorf("%d chunks handed out, %d in all, with spreading off", len(d.work), s.chunks.n)
+	}
+	for i, c := range s.seen {
+		if c != 1 {
+			t.Fatalf("message %d worked on %d times", i, c)
+		}
+	}
+}
+
+type countSlot struct {
+	chunks
+	seen []int
+}
+
+func (s *countSlot) work(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		s.seen[i]++
+	}
+}
+
+func TestParseCPUTimes(t *testing.T) {
+	stat := []byte("cpu  100 5 50 800 45 3 2 1 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\nintr 1 2\n")
+	got, ok := parseCPUTimes(stat)
+	if want := (cpuTimes{idle: 845, total: 1006}); !ok || got != want {
+		t.Fatalf("parseCPUTimes = %+v, %v; want %+v", got, ok, want)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5\n", "cpu 1 2 x 4 5\n", "cpu 1 2 3\n"} {
+		if _, ok := parseCPUTimes([]byte(bad)); ok {
+			t.Errorf("parseCPUTimes(%q) accepted", bad)
+		}
+	}
+	prev := cpuTimes{idle: 100, total: 1000}
+	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 2); s != 0.5 {
+		t.Errorf("spareCPUs = %v, want 0.5 (a quarter of 2 CPUs idle)", s)
+	}
+	if s := spareCPUs(prev, prev, 2); s != 0 {
+		t.Errorf("spareCPUs with no time counted = %v", s)
+	}
+}
+
+// The workers stop getting work below spreadOff idle CPUs and start again
+// from spreadOn, not in between.
+func TestNextSpread(t *testing.T) {
+	for _, c := range []struct {
+		now   bool
+		spare float64
+		want  bool
+	}{
+		{true, 1.5, true}, {true, 0.4, true}, {true, 0.2, false},
+		{false, 0.2, false}, {false, 0.4, false}, {false, 0.6, true},
+	} {
+		if got := nextSpread(c.now, c.spare); got != c.want {
+			t.Errorf("nextSpread(%v, %v) = %v", c.now, c.spare, got)
+		}
+	}
+}
+
+// The TAP data path keeps order too: frames between a hub's tap and a
+// spoke, both ways, through every way of running the data path.
+func TestMemTapPipelinesKeepOrder(t *testing.T) {
+	t.Parallel()
+	for _, workers := range []int{1, 2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			t.Parallel()
+			w := newMemWorld()
+			w.workers = workers
+			own, spoke := macOf(0xaa), macOf(2)
+			hub, s := w.hub(t, own, 1)
+			sendFrame(t, s[0], own, spoke, "learn me")
+			expectFrame(t, hub, "learn me")
+			framesInOrder(t, s[0], hub, own, spoke, 2000)
+			framesInOrder(t, hub, s[0], spoke, own, 2000)
+		})
+	}
+}
+
+// framesInOrder sends n numbered frames from src to dst from a's host and
+// checks that b's host gets them all, in order.
+func framesInOrder(t *testing.T, a, b *memEnd, dst, src [6]byte, n int) {
+	t.Helper()
+	ctx := testCtx(t)
+	go func() {
+		payload := make([]byte, 1400)
+		for i := range n {
+			binary.BigEndian.PutUint32(payload, uint32(i))
+			if a.dev.Send(ctx, memnet.Frame(dst, src, 0x88b5, payload[:46+(i*89)%1350])) != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		f, err := b.dev.Recv(ctx)
+		if err != nil {
+			t.Fatalf("frame %d of %d never arrived: %v", i, n, err)
+		}
+		if len(f) < 18 {
+			t.Fatalf("frame %d: %x", i, f)
+		}
+		if got := binary.BigEndian.Uint32(f[14:]); got != uint32(i) {
+			t.Fatalf("frame %d arrived as number %d: out of order or lost", i, got)
+		}
+	}
+}
