@@ -39,6 +39,14 @@ type Coalescer struct {
 	// UDP also coalesces UDP datagrams into GSOUDPL4 super-packets. Only
 	// set it if the device accepted TUN_F_USO4|TUN_F_USO6 (Linux 6.2+).
 	UDP bool
+	// Trusted skips the verification of each packet's TCP or UDP checksum
+	// before it joins a run. Set it only for packets authenticated on
+	// their way, by a tunnel's AEAD say, which nothing can have corrupted
+	// since their sender checksummed them: the kernel's WireGuard marks
+	// decrypted packets CHECKSUM_UNNECESSARY for the same reason. (A
+	// merged super-packet gets a fresh checksum, so a segment whose
+	// checksum was wrong would no longer be caught by the receiver.)
+	Trusted bool
 
 	items    []groItem // heads of runs, in order of their first packet
 	slots    []int32   // open-addressing hash table: 1 + index into items of a flow's latest run, 0 = empty
@@ -148,8 +156,8 @@ const (
 // headers, truncated headers) could belong to any flow, so they end every
 // run open at that point.
 //
-// The checksums of the input packets are assumed to be valid; they are not
-// verified.
+// Each packet's transport checksum is verified before it joins a run (not
+// with Trusted); a packet whose checksum is wrong is written as it is.
 //
 // Coalesce panics if offset < VirtioNetHdrLen or a packet is shorter than
 // offset.
@@ -282,7 +290,7 @@ func (c *Coalescer) classify(p []byte, g *groPacket) int {
 			p[g.l4+tcpFlagsOffset]&(tcpFlagSYN|tcpFlagFIN|tcpFlagRST|tcpFlagURG) != 0 {
 			g.candidate = false
 		}
-		if g.candidate && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
+		if g.candidate && !c.Trusted && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
 			g.candidate = false
 		}
 		return groFlow
@@ -293,7 +301,7 @@ func (c *Coalescer) classify(p []byte, g *groPacket) int {
 		p[g.l4+udpCsumOffset] == 0 && p[g.l4+udpCsumOffset+1] == 0 {
 		g.candidate = false
 	}
-	if g.candidate && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
+	if g.candidate && !c.Trusted && !transportChecksumValid(p[l3:], p[g.l4:], proto, g.key.v6) {
 		g.candidate = false
 	}
 	return groFlow

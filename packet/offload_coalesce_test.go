@@ -524,6 +524,26 @@ func checkPartialChecksum(t *testing.T, p []byte, l2 int) {
 	}
 }
 
+// With Trusted (packets a tunnel authenticated) a segment whose checksum is
+// wrong is merged all the same: nothing verifies it; without, it is not.
+func TestCoalesceTrusted(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		a := newStream(pktSpec{df: true})
+		pkts := make([][]byte, 3)
+		for i := range pkts {
+			p := buildPacket(t, a.next(1000))
+			b := make([]byte, 12, 12+65535)
+			pkts[i] = append(b, p...)
+		}
+		pkts[1][len(pkts[1])-1] ^= 0xff
+		c := Coalescer{Trusted: trusted}
+		out := c.Coalesce(pkts, 12, nil)
+		if want := map[bool]int{false: 3, true: 1}[trusted]; len(out) != want {
+			t.Errorf("Trusted %v: %d packets written, want %d", trusted, len(out), want)
+		}
+	}
+}
+
 func TestCoalescePanics(t *testing.T) {
 	for name, f := range map[string]func(){
 		"offset":       func() { new(Coalescer).Coalesce([][]byte{make([]byte, 20)}, 9, nil) },

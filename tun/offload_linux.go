@@ -110,6 +110,7 @@ func probeOffloads(fd int) Offloads {
 type offloadState struct {
 	Offloads
 	noCoalesce atomic.Bool
+	trusted    atomic.Bool // TrustChecksums
 	warned     atomic.Bool
 	refuseGSO  bool // set by tests only: act as a kernel that refuses super-packets
 }
@@ -124,6 +125,18 @@ func (d *Device) Offloads() Offloads {
 		o.CoalesceTCP, o.CoalesceUDP = false, false
 	}
 	return o
+}
+
+// TrustChecksums tells the device whether the TCP and UDP checksums of
+// the packets written to it are known to be right, because they were
+// authenticated on their way (a tunnel's AEAD): coalescing then merges
+// them without verifying each first, as the kernel's WireGuard marks the
+// packets it decrypts CHECKSUM_UNNECESSARY. Off by default; without
+// offloads it changes nothing. Safe to call at any time.
+func (d *Device) TrustChecksums(on bool) {
+	if d.off != nil {
+		d.off.trusted.Store(on)
+	}
 }
 
 // vnetState is a queue's state for I/O with a virtio-net header.
@@ -303,6 +316,7 @@ func (q *Queue) writeVnetBatch(bufs [][]byte, offset int) (int, error) {
 	}
 	v.toWrite = v.toWrite[:0]
 	if !q.dev.off.noCoalesce.Load() && (q.dev.off.CoalesceTCP || q.dev.off.CoalesceUDP) {
+		v.co.Trusted = q.dev.off.trusted.Load()
 		v.toWrite = v.co.Coalesce(bufs, offset, v.toWrite)
 	} else {
 		for i, b := range bufs {

@@ -51,6 +51,10 @@ type Options struct {
 	Workers int
 }
 
+// checksumTruster is a PacketDevice whose coalescing can skip verifying
+// checksums (tun.Device.TrustChecksums on Linux).
+type checksumTruster interface{ TrustChecksums(on bool) }
+
 // Device is a WireGuard interface: a TUN device, a UDP socket and peers;
 // or, in TAP mode, a TAP device whose Ethernet frames the peers exchange
 // through a MAC learning switch.
@@ -246,6 +250,11 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 		d.net = newKernelNetwork(d.netNS, d.log)
 	}
 	d.rtmtu, _ = d.net.(routeMTUer)
+	if t, ok := dev.(checksumTruster); ok {
+		// What reaches the device was authenticated by ChaCha20-Poly1305
+		// (or made by the engine): its coalescing need not verify checksums.
+		t.TrustChecksums(true)
+	}
 	d.pinTapMAC(d.now())
 	d.onPathError = d.pathTooBig
 	d.indices.m = make(map[uint32]indexEntry)
