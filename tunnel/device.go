@@ -131,6 +131,7 @@ type Device struct {
 	work    chan workItem
 	spread  atomic.Bool
 	meter   *idleMeter
+	spun    atomic.Int64 // nanoseconds the workers spun waiting for work
 
 	stats  Stats
 	closed chan struct{}
@@ -274,8 +275,9 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 		return nil, err
 	}
 	if d.parallel() {
-		d.wg.Add(d.workers)
-		for range d.workers {
+		// The readers take chunks too: workers-1 goroutines beside them.
+		d.wg.Add(d.workers - 1)
+		for range d.workers - 1 {
 			go d.worker()
 		}
 	}
@@ -863,7 +865,7 @@ func (d *Device) timerTick(now time.Time) {
 	}
 	d.drainPathErrors(d.udpConn())
 	if d.meter != nil {
-		if spare, ok := d.meter.spare(); ok {
+		if spare, ok := d.meter.spare(d.spun.Load()); ok {
 			d.spread.Store(nextSpread(d.spread.Load(), spare))
 		}
 	}

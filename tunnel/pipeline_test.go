@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/tapwire/tapwire/internal/memnet"
+	"github.com/tapwire/tapwire/protocol"
 )
 
 // Every way of running the data path (the readers alone, workers, workers
@@ -134,10 +136,17 @@ func TestParseCPUTimes(t *testing.T) {
 		}
 	}
 	prev := cpuTimes{idle: 100, total: 1000}
-	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 2); s != 0.5 {
+	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 0, 2); s != 0.5 {
 		t.Errorf("spareCPUs = %v, want 0.5 (a quarter of 2 CPUs idle)", s)
 	}
-	if s := spareCPUs(prev, prev, 2); s != 0 {
+	// 200 ticks of 2 CPUs is 1 s; 0.5 s spun by workers is idle too.
+	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 5e8, 2); s != 1.0 {
+		t.Errorf("spareCPUs with 0.5 s spun = %v, want 1.0", s)
+	}
+	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 5e9, 2); s != 2.0 {
+		t.Errorf("spareCPUs with more spun than time = %v, want 2 (all)", s)
+	}
+	if s := spareCPUs(prev, prev, 0, 2); s != 0 {
 		t.Errorf("spareCPUs with no time counted = %v", s)
 	}
 }
@@ -202,6 +211,59 @@ func framesInOrder(t *testing.T, a, b *memEnd, dst, src [6]byte, n int) {
 		}
 		if got := binary.BigEndian.Uint32(f[14:]); got != uint32(i) {
 			t.Fatalf("frame %d arrived as number %d: out of order or lost", i, got)
+		}
+	}
+}
+
+// BenchmarkSealStage is one direction's crypto stage: a batch of 64
+// packets of 1420 bytes (one TUN read's worth), their counters taken in
+// order, then sealed by the reader and the workers (Workers = GOMAXPROCS,
+// so -cpu 1,2,4 compares the reader alone with the reader and workers),
+// waited for as the writer does. MB/s is plaintext sealed; compare it
+// with protocol's BenchmarkSealTransport/1400 for one core's ceiling.
+func BenchmarkSealStage(b *testing.B) {
+	const batch, size = 64, 1420
+	w := newMemWorld()
+	w.workers = 1
+	x, y := w.tunPair(b)
+	udpIn(b, x, y, "handshake")
+	expectUDP(b, y, "handshake")
+	p := x.peer(y)
+	p.mu.Lock()
+	kp := p.current
+	p.mu.Unlock()
+
+	d := &Device{workers: runtime.GOMAXPROCS(0), closed: make(chan struct{})}
+	if d.parallel() {
+		d.work = make(chan workItem, 4*pipeSlots*d.workers)
+		d.spread.Store(true)
+		d.wg.Add(d.workers - 1)
+		for range d.workers - 1 {
+			go d.worker()
+		}
+	}
+	b.Cleanup(func() { close(d.closed); d.wg.Wait() })
+	bufs := make([][]byte, batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, protocol.TransportOverhead+protocol.PaddedLen(size, size))
+	}
+	s := &txSlot{sb: &udpBatch{jobs: make([]sealJob, 0, batch)}}
+	s.init()
+	b.SetBytes(batch * size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N { // not b.Loop: its first run, at the default GOMAXPROCS, is reported as -cpu's first
+		s.sb.jobs = s.sb.jobs[:0]
+		for _, buf := range bufs {
+			j := sealJob{kp: kp, buf: buf, n: size, pad: size, typ: protocol.TypeTransport}
+			if _, ok := j.prepare(); !ok {
+				b.Fatal("prepare failed")
+			}
+			s.sb.jobs = append(s.sb.jobs, j)
+		}
+		d.dispatch(s, &s.chunks, batch)
+		if !s.wait(d.closed) {
+			b.Fatal("closed")
 		}
 	}
 }

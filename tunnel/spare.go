@@ -47,13 +47,21 @@ func parseCPUTimes(stat []byte) (cpuTimes, bool) {
 	return t, true
 }
 
+// userHZ is the unit of /proc/stat's times: clock ticks of 1/100 s
+// (USER_HZ, 100 on every Linux architecture Go supports).
+const userHZ = 100
+
 // spareCPUs returns how many CPUs, of ncpu, were idle on average between
-// two readings (0 when nothing was counted).
-func spareCPUs(prev, cur cpuTimes, ncpu int) float64 {
+// two readings (0 when nothing was counted), counting as idle too the
+// spun nanoseconds the workers spent spinning for work meanwhile: a
+// worker that waits for the next batch must not make the system look
+// busy and so turn itself off.
+func spareCPUs(prev, cur cpuTimes, spun int64, ncpu int) float64 {
 	if cur.total <= prev.total || cur.idle < prev.idle {
 		return 0
 	}
-	return float64(cur.idle-prev.idle) / float64(cur.total-prev.total) * float64(ncpu)
+	idle := float64(cur.idle-prev.idle) + float64(max(spun, 0))*userHZ/1e9
+	return min(idle/float64(cur.total-prev.total), 1) * float64(ncpu)
 }
 
 // nextSpread is whether to spread after a reading of spare idle CPUs,

@@ -9,10 +9,11 @@ import (
 // read again from its start, into a buffer of its own: nothing is
 // allocated per reading.
 type idleMeter struct {
-	f    *os.File
-	buf  [512]byte
-	last cpuTimes
-	ncpu int
+	f        *os.File
+	buf      [512]byte
+	last     cpuTimes
+	lastSpun int64
+	ncpu     int
 }
 
 // newIdleMeter returns a meter, or nil when /proc/stat cannot be read
@@ -36,14 +37,15 @@ func (m *idleMeter) read() (cpuTimes, bool) {
 }
 
 // spare returns the idle CPUs since the last call, and false when the
-// reading failed.
-func (m *idleMeter) spare() (float64, bool) {
+// reading failed; spun is the workers' spinning so far, in nanoseconds
+// (see spareCPUs).
+func (m *idleMeter) spare(spun int64) (float64, bool) {
 	t, ok := m.read()
 	if !ok {
 		return 0, false
 	}
-	s := spareCPUs(m.last, t, m.ncpu)
-	m.last = t
+	s := spareCPUs(m.last, t, spun-m.lastSpun, m.ncpu)
+	m.last, m.lastSpun = t, spun
 	return s, true
 }
 
