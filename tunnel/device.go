@@ -43,11 +43,11 @@ type Options struct {
 	// Clock tells the time and paces the timers; nil: the system's.
 	Clock Clock
 	// Workers is how many goroutines seal and authenticate data messages
-	// beside the readers (see pipeline.go). 0: one per CPU the Go runtime
-	// uses (GOMAXPROCS), given work while the system has about half a CPU
-	// idle or more (on Linux; elsewhere always), since on busy CPUs the
-	// handing over costs more than it gives; N > 1: N, always given work;
-	// 1: none, each direction on one goroutine.
+	// (see pipeline.go), the readers included: 1, each direction on one
+	// goroutine; N > 1, the readers and N-1 workers. 0: one per CPU the
+	// Go runtime uses (GOMAXPROCS) from 4 CPUs, 1 below: on 2 CPUs the
+	// two directions' readers already keep both busy under load, and
+	// workers cost 10-15% there (BENCHMARKS.md).
 	Workers int
 }
 
@@ -124,14 +124,10 @@ type Device struct {
 	hsCount   atomic.Int64
 	loadUntil atomic.Int64 // unix nanoseconds until which the device stays under load
 
-	// The pipelines' workers (see pipeline.go): how many, their work,
-	// whether chunks go to them now, and what tells (see spare.go; nil:
-	// they always do).
+	// The pipelines' workers (see pipeline.go): how many (the readers
+	// included), and their work.
 	workers int
 	work    chan workItem
-	spread  atomic.Bool
-	meter   *idleMeter
-	spun    atomic.Int64 // nanoseconds the workers spun waiting for work
 
 	stats  Stats
 	closed chan struct{}
@@ -261,14 +257,10 @@ func New(dev PacketDevice, opts Options) (*Device, error) {
 	d.indices.m = make(map[uint32]indexEntry)
 	d.workers = opts.Workers
 	if d.workers <= 0 {
-		d.workers = runtime.GOMAXPROCS(0)
+		d.workers = defaultWorkers(runtime.GOMAXPROCS(0))
 	}
 	if d.parallel() {
 		d.work = make(chan workItem, 4*pipeSlots*d.workers)
-		d.spread.Store(true)
-		if opts.Workers == 0 {
-			d.meter = newIdleMeter()
-		}
 	}
 	if err := d.bind(0); err != nil {
 		d.closeRouteMTUs()
@@ -335,9 +327,6 @@ func (d *Device) Close() error {
 func (d *Device) closeRouteMTUs() {
 	if d.rtmtu != nil {
 		d.rtmtu.close()
-	}
-	if d.meter != nil {
-		d.meter.close()
 	}
 }
 
@@ -864,11 +853,6 @@ func (d *Device) timerTick(now time.Time) {
 		d.expired = now
 	}
 	d.drainPathErrors(d.udpConn())
-	if d.meter != nil {
-		if spare, ok := d.meter.spare(d.spun.Load()); ok {
-			d.spread.Store(nextSpread(d.spread.Load(), spare))
-		}
-	}
 	d.tickPeers(now)
 }
 

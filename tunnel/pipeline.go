@@ -87,6 +87,18 @@ func (c *chunks) wait(closed <-chan struct{}) bool {
 	}
 }
 
+// minAutoWorkers is the fewest CPUs on which Options.Workers 0 gives
+// workers.
+const minAutoWorkers = 4
+
+// defaultWorkers is Options.Workers 0 on procs CPUs.
+func defaultWorkers(procs int) int {
+	if procs < minAutoWorkers {
+		return 1
+	}
+	return procs
+}
+
 // parallel reports whether the device has workers.
 func (d *Device) parallel() bool { return d.workers > 1 }
 
@@ -107,7 +119,7 @@ func (d *Device) worker() {
 	defer d.wg.Done()
 	var it workItem
 	for {
-		got, spun := spin(func() bool {
+		got, _ := spin(func() bool {
 			select {
 			case it = <-d.work:
 				return true
@@ -115,7 +127,6 @@ func (d *Device) worker() {
 				return false
 			}
 		})
-		d.spun.Add(int64(spun)) // waiting, as the idle meter sees it (see spare.go)
 		if !got {
 			select {
 			case it = <-d.work:
@@ -161,7 +172,7 @@ func spin(done func() bool) (bool, time.Duration) {
 // state. It returns false if the device closed meanwhile.
 func (d *Device) dispatch(s pipeSlot, c *chunks, n int) bool {
 	k := min(chunksPerWorker*d.workers, (n+minChunk-1)/minChunk)
-	if k <= 1 || !d.spread.Load() {
+	if k <= 1 {
 		c.n = 1
 		s.work(0, n)
 		return true

@@ -71,7 +71,6 @@ func TestDispatchCoversEveryMessage(t *testing.T) {
 	for _, workers := range []int{2, 3, 4, 7, 16} {
 		for n := 1; n <= 200; n++ {
 			d := &Device{workers: workers, work: make(chan workItem, 64), closed: make(chan struct{})}
-			d.spread.Store(true)
 			s := &countSlot{seen: make([]int, n)}
 			s.init()
 			if !d.dispatch(s, &s.chunks, n) {
@@ -97,22 +96,6 @@ func TestDispatchCoversEveryMessage(t *testing.T) {
 	}
 }
 
-// With the workers off (a busy system), the reader does the whole batch.
-func TestDispatchWithoutSpread(t *testing.T) {
-	d := &Device{workers: 4, work: make(chan workItem, 64), closed: make(chan struct{})}
-	s := &countSlot{seen: make([]int, 100)}
-	s.init()
-	d.dispatch(s, &s.chunks, 100)
-	if len(d.work) != 0 || s.chunks.n != 1 {
-		t.Errorf("%d chunks handed out, %d in all, with spreading off", len(d.work), s.chunks.n)
-	}
-	for i, c := range s.seen {
-		if c != 1 {
-			t.Fatalf("message %d worked on %d times", i, c)
-		}
-	}
-}
-
 type countSlot struct {
 	chunks
 	seen []int
@@ -124,46 +107,11 @@ func (s *countSlot) work(lo, hi int) {
 	}
 }
 
-func TestParseCPUTimes(t *testing.T) {
-	stat := []byte("cpu  100 5 50 800 45 3 2 1 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\nintr 1 2\n")
-	got, ok := parseCPUTimes(stat)
-	if want := (cpuTimes{idle: 845, total: 1006}); !ok || got != want {
-		t.Fatalf("parseCPUTimes = %+v, %v; want %+v", got, ok, want)
-	}
-	for _, bad := range []string{"", "cpu0 1 2 3 4 5\n", "cpu 1 2 x 4 5\n", "cpu 1 2 3\n"} {
-		if _, ok := parseCPUTimes([]byte(bad)); ok {
-			t.Errorf("parseCPUTimes(%q) accepted", bad)
-		}
-	}
-	prev := cpuTimes{idle: 100, total: 1000}
-	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 0, 2); s != 0.5 {
-		t.Errorf("spareCPUs = %v, want 0.5 (a quarter of 2 CPUs idle)", s)
-	}
-	// 200 ticks of 2 CPUs is 1 s; 0.5 s spun by workers is idle too.
-	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 5e8, 2); s != 1.0 {
-		t.Errorf("spareCPUs with 0.5 s spun = %v, want 1.0", s)
-	}
-	if s := spareCPUs(prev, cpuTimes{idle: 150, total: 1200}, 5e9, 2); s != 2.0 {
-		t.Errorf("spareCPUs with more spun than time = %v, want 2 (all)", s)
-	}
-	if s := spareCPUs(prev, prev, 0, 2); s != 0 {
-		t.Errorf("spareCPUs with no time counted = %v", s)
-	}
-}
-
-// The workers stop getting work below spreadOff idle CPUs and start again
-// from spreadOn, not in between.
-func TestNextSpread(t *testing.T) {
-	for _, c := range []struct {
-		now   bool
-		spare float64
-		want  bool
-	}{
-		{true, 1.5, true}, {true, 0.4, true}, {true, 0.2, false},
-		{false, 0.2, false}, {false, 0.4, false}, {false, 0.6, true},
-	} {
-		if got := nextSpread(c.now, c.spare); got != c.want {
-			t.Errorf("nextSpread(%v, %v) = %v", c.now, c.spare, got)
+// Options.Workers 0: none below 4 CPUs, one per CPU from 4.
+func TestDefaultWorkers(t *testing.T) {
+	for procs, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 4, 16: 16} {
+		if got := defaultWorkers(procs); got != want {
+			t.Errorf("defaultWorkers(%d) = %d, want %d", procs, got, want)
 		}
 	}
 }
@@ -236,7 +184,6 @@ func BenchmarkSealStage(b *testing.B) {
 	d := &Device{workers: runtime.GOMAXPROCS(0), closed: make(chan struct{})}
 	if d.parallel() {
 		d.work = make(chan workItem, 4*pipeSlots*d.workers)
-		d.spread.Store(true)
 		d.wg.Add(d.workers - 1)
 		for range d.workers - 1 {
 			go d.worker()

@@ -15,8 +15,9 @@
 // silent logs nothing. The log is text (key=value) on stderr, or with
 // LOG_FORMAT=json or --log-format json (the flag wins) one JSON object a
 // line. No level logs a private or preshared key. TAPWIRE_WORKERS=N sets
-// how many goroutines seal and open data messages (default: one per CPU;
-// 1: the two readers do it all, one goroutine per direction).
+// how many goroutines seal and open data messages, the two readers
+// included (1: one goroutine per direction; default: one per CPU from 4
+// CPUs, 1 below).
 //
 // Once the device, its UAPI socket (and the metrics port) exist, it drops
 // every capability but CAP_NET_ADMIN (SO_MARK, the device) and
@@ -56,8 +57,8 @@ func usage(w io.Writer) {
 const metricsEnv = "TAPWIRE_METRICS_ADDRESS"
 
 // workersEnv sets how many goroutines seal and open data messages
-// (tunnel.Options.Workers): unset or 0 one per CPU, 1 none beside the
-// readers (one goroutine per direction).
+// (tunnel.Options.Workers): unset or 0 the engine's default (one per CPU
+// from 4 CPUs), 1 the readers alone (one goroutine per direction).
 const workersEnv = "TAPWIRE_WORKERS"
 
 // options are tapwire-go's command line: wireguard-go's, the metrics
@@ -67,7 +68,7 @@ type options struct {
 	foreground    bool
 	help, version bool
 	metrics       netip.AddrPort // zero: no metrics
-	workers       int            // TAPWIRE_WORKERS: the engine's crypto workers (0: one per CPU)
+	workers       int            // TAPWIRE_WORKERS: tunnel.Options.Workers (0: the default)
 	logFormat     string         // logging.Text or logging.JSON
 	keepPrivs     bool           // --keep-privileges: no drop after start
 }
@@ -123,7 +124,7 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	if w := getenv(workersEnv); w != "" {
 		n, err := strconv.Atoi(w)
 		if err != nil || n < 0 || n > 1024 {
-			return o, fmt.Errorf("%s %q: want a number of workers from 0 (one per CPU) to 1024", workersEnv, w)
+			return o, fmt.Errorf("%s %q: want a number of workers from 0 (the default) to 1024", workersEnv, w)
 		}
 		o.workers = n
 	}

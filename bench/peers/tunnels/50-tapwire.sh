@@ -36,7 +36,7 @@ tunnel_tapwire_up() {
       wg genkey >"$WORK/a.key"; wg pubkey <"$WORK/a.key" >"$WORK/a.pub"
       wg genkey >"$WORK/b.key"; wg pubkey <"$WORK/b.key" >"$WORK/b.pub" ) || return 1
 
-    # TAPWIRE_ENV: more environment for both ends (the tapwire-1w config's).
+    # TAPWIRE_ENV: more environment for both ends (the tapwire-2w config's).
     # shellcheck disable=SC2086
     bench_spawn "$NS_A" tapwire-A env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error ${TAPWIRE_ENV:-} "$bin" -f "$TAPWIRE_IF_A"
     # shellcheck disable=SC2086
