@@ -28,48 +28,45 @@ import (
 // prescribes. When a checksum spans several calls, only the last chunk may
 // therefore have an odd length; every earlier chunk must be of even length.
 //
-// Sum reads b eight bytes at a time, accumulating 64-bit words with an
-// end-around carry; this gives the same result as adding 16-bit words, since
-// 2^16 ≡ 1 (mod 2^16-1).
+// Sum reads b as little-endian 64-bit words into two sums with
+// end-around carries, which do not depend on each other, so the processor
+// adds them in parallel; the folded little-endian sum is then swapped to
+// big-endian order. This gives the same result as adding
+// 16-bit big-endian words, since 2^16 ≡ 1 (mod 2^16-1) and a one's
+// complement sum commutes with swapping the bytes of every word.
 func Sum(b []byte, initial uint32) uint32 {
-	s := uint64(initial)
-	var c uint64
-	for len(b) >= 32 {
-		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[0:8]), c)
-		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[8:16]), c)
-		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[16:24]), c)
-		s, c = bits.Add64(s, binary.BigEndian.Uint64(b[24:32]), c)
-		b = b[32:]
+	var s0, s1, c0, c1 uint64
+	for len(b) >= 64 {
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[0:8]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[8:16]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[16:24]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[24:32]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[32:40]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[40:48]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[48:56]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[56:64]), c1)
+		b = b[64:]
 	}
 	for len(b) >= 8 {
-		s, c = bits.Add64(s, binary.BigEndian.Uint64(b), c)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b), c0)
 		b = b[8:]
 	}
-	var tail uint64
-	switch len(b) {
-	case 7:
-		tail = uint64(binary.BigEndian.Uint32(b))<<32 | uint64(binary.BigEndian.Uint16(b[4:]))<<16 | uint64(b[6])<<8
-	case 6:
-		tail = uint64(binary.BigEndian.Uint32(b))<<32 | uint64(binary.BigEndian.Uint16(b[4:]))<<16
-	case 5:
-		tail = uint64(binary.BigEndian.Uint32(b))<<32 | uint64(b[4])<<24
-	case 4:
-		tail = uint64(binary.BigEndian.Uint32(b)) << 32
-	case 3:
-		tail = uint64(binary.BigEndian.Uint16(b))<<48 | uint64(b[2])<<40
-	case 2:
-		tail = uint64(binary.BigEndian.Uint16(b)) << 48
-	case 1:
-		tail = uint64(b[0]) << 56
+	if len(b) > 0 {
+		// The tail, zero-padded: an odd last byte is the high byte of a
+		// big-endian word, the low byte of a little-endian one.
+		var t [8]byte
+		copy(t[:], b)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(t[:]), c1)
 	}
-	// The tail sits in the high bytes of a 64-bit word, which keeps each
-	// byte at the same position within its 16-bit word.
-	s, c = bits.Add64(s, tail, c)
-	// Fold the last carry in; if that overflows, s is 0 and the second
-	// addition cannot overflow.
-	s, c = bits.Add64(s, 0, c)
-	s += c
-	return uint32(fold64(s))
+	// End-around carries: fold each chain's last carry in, then the two.
+	s0, c0 = bits.Add64(s0, c0, 0)
+	s0 += c0
+	s1, c1 = bits.Add64(s1, c1, 0)
+	s1 += c1
+	s, c := bits.Add64(s0, s1, 0)
+	s += c // cannot overflow again: a carry out leaves s at most 2^64-2
+	le := fold64(s)
+	return uint32(fold64(uint64(bits.ReverseBytes16(uint16(le))) + uint64(initial)))
 }
 
 // fold64 reduces a 64-bit one's complement sum to 16 bits.
