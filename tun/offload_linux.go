@@ -148,6 +148,9 @@ type vnetState struct {
 	// lock); and segments of a super-packet the kernel refused, written one
 	// by one (wspill, under the write lock).
 	rspill, wspill spillSet
+	// lastSegs is how many segments the last super-packet read made: a
+	// read stops before the next when fewer buffers are left.
+	lastSegs int
 
 	co      packet.Coalescer
 	toWrite []int
@@ -228,6 +231,13 @@ func (s *spillSet) split(pkt []byte, hdr packet.VirtioNetHdr, l2Len int) error {
 func (q *Queue) readVnetFn(fd uintptr) bool {
 	v := q.vnet
 	for q.rn < len(q.rbufs) {
+		if q.rn > 0 && len(q.rbufs)-q.rn < v.lastSegs {
+			// The next super-packet is likely to be as long as the last,
+			// which would not fit: it goes to the next batch whole rather
+			// than through the spill buffers (a second copy of what does
+			// not fit).
+			return true
+		}
 		b := q.rbufs[q.rn]
 		direct := q.roffset >= vnetLen && len(b)-q.roffset >= MaxPacket
 		raw := v.vbuf
@@ -263,6 +273,7 @@ func (q *Queue) readVnetFn(fd uintptr) bool {
 		segs, err := packet.SplitGSO(pkt, hdr, q.dev.l2Len(), q.rbufs[q.rn:], q.rsizes[q.rn:], q.roffset)
 		if err == nil {
 			q.rn += segs
+			v.lastSegs = segs
 			if hdr.GSOType != packet.GSONone {
 				v.splitPkts.Add(1)
 				v.splitSegs.Add(uint64(segs))
@@ -273,6 +284,7 @@ func (q *Queue) readVnetFn(fd uintptr) bool {
 		// the spill buffers and hand out what fits now.
 		if errors.Is(err, packet.ErrTooManySegments) || errors.Is(err, packet.ErrShortBuffer) {
 			if err = v.rspill.split(pkt, hdr, q.dev.l2Len()); err == nil {
+				v.lastSegs = v.rspill.n
 				v.splitPkts.Add(1)
 				v.splitSegs.Add(uint64(v.rspill.n))
 				q.rn += v.rspill.drain(q.rbufs[q.rn:], q.rsizes[q.rn:], q.roffset)
