@@ -17,17 +17,21 @@ import (
 //     and does what must be done in order: looking up peers and keypairs,
 //     taking send counters, queueing the messages;
 //   - the sealing (or authenticating) of the batch's messages is cut in
-//     chunks, which the device's workers and the reader itself take;
-//   - its writer takes the slots in the order they were read, waits for
+//     even chunks, which the device's workers and the reader itself take
+//     (the reader then helps with any chunk still queued);
+//   - a writer takes the slots in the order they were read, waits for
 //     their chunks, and does what must again be done in order: sending the
 //     batch (sendmmsg), or checking the replay windows, delivering the
-//     packets and writing them to the device.
+//     packets and writing them to the device. From minPipelined workers
+//     that is a goroutine of its own, with pipeSlots batches in flight;
+//     with fewer, the reader waits for its chunks and writes the batch.
 //
 // So every packet of a direction, and a fortiori of a peer, leaves in the
 // order it came; nothing is allocated per packet (slots and their buffers
-// are made once, work items are values); and a slot waits for a free one,
-// so a slow writer slows its reader rather than dropping. With one worker
-// (Options.Workers 1) the reader does it all, as one goroutine did before.
+// are made once, work items are values); and a reader waits for a free
+// slot, so a slow writer slows its reader rather than dropping. With one
+// worker (Options.Workers 1, the default below 4 CPUs) the reader does it
+// all, as one goroutine per direction did before.
 
 // pipeSlots is how many batches a direction has in flight: one being
 // read, one being worked on, one being written.
@@ -38,7 +42,8 @@ const pipeSlots = 3
 const minChunk = 8
 
 // chunksPerWorker is how many chunks a batch is cut into per worker (at
-// most): smaller chunks even out the load when one goroutine starts late.
+// most). Two, to even out a late start, measured slower than one
+// (BenchmarkSealStage, 2 CPUs): each chunk is a handing over.
 const chunksPerWorker = 1
 
 // workItem is one chunk of a slot's work: messages lo to hi.

@@ -36,7 +36,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,11 +54,6 @@ func usage(w io.Writer) {
 
 // metricsEnv sets the metrics address when --metrics-address does not.
 const metricsEnv = "TAPWIRE_METRICS_ADDRESS"
-
-// workersEnv sets how many goroutines seal and open data messages
-// (tunnel.Options.Workers): unset or 0 the engine's default (one per CPU
-// from 4 CPUs), 1 the readers alone (one goroutine per direction).
-const workersEnv = "TAPWIRE_WORKERS"
 
 // options are tapwire-go's command line: wireguard-go's, the metrics
 // address and the log's format.
@@ -121,13 +115,11 @@ func parseArgs(args []string, getenv func(string) string) (options, error) {
 	if o.name == "" {
 		return o, errors.New("no interface name")
 	}
-	if w := getenv(workersEnv); w != "" {
-		n, err := strconv.Atoi(w)
-		if err != nil || n < 0 || n > 1024 {
-			return o, fmt.Errorf("%s %q: want a number of workers from 0 (the default) to 1024", workersEnv, w)
-		}
-		o.workers = n
+	n, err := service.ParseWorkers(getenv(service.WorkersEnv))
+	if err != nil {
+		return o, err
 	}
+	o.workers = n
 	if metrics != "" {
 		ap, err := netip.ParseAddrPort(metrics)
 		if err != nil || ap.Port() == 0 {

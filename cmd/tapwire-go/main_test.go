@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/tapwire/tapwire/internal/service"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -36,9 +38,9 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"wg0", "--log-format"}, wantErr: "needs text or json"},
 		{args: []string{"--keep-privileges", "wg0"}, want: options{name: "wg0", logFormat: "text", keepPrivs: true}},
 		// The engine's workers.
-		{args: []string{"wg0"}, env: map[string]string{workersEnv: "4"}, want: options{name: "wg0", logFormat: "text", workers: 4}},
-		{args: []string{"wg0"}, env: map[string]string{workersEnv: "many"}, wantErr: "TAPWIRE_WORKERS \"many\": want a number"},
-		{args: []string{"wg0"}, env: map[string]string{workersEnv: "-1"}, wantErr: "want a number of workers"},
+		{args: []string{"wg0"}, env: map[string]string{service.WorkersEnv: "4"}, want: options{name: "wg0", logFormat: "text", workers: 4}},
+		{args: []string{"wg0"}, env: map[string]string{service.WorkersEnv: "many"}, wantErr: "TAPWIRE_WORKERS \"many\": want a number"},
+		{args: []string{"wg0"}, env: map[string]string{service.WorkersEnv: "-1"}, wantErr: "want a number of workers"},
 		{args: []string{}, wantErr: "no interface name"},
 		{args: []string{"wg0", "wg1"}, wantErr: "one interface name"},
 		{args: []string{"--bogus", "wg0"}, wantErr: "unknown option --bogus"},

@@ -14,6 +14,7 @@ type upFlags struct {
 	keepPrivileges bool
 	logFormat      string // logging.Text or logging.JSON
 	logLevel       string // a logging.ParseLevel name
+	workers        int    // from TAPWIRE_WORKERS (0: the engine's default)
 }
 
 func upCommand() *command {

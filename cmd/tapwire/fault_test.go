@@ -533,3 +533,14 @@ func TestRunLock(t *testing.T) {
 	}
 	unlock2()
 }
+
+// A bad TAPWIRE_WORKERS is refused, naming the variable, before anything
+// is made (the configuration file is not even read).
+func TestUpBadWorkers(t *testing.T) {
+	t.Setenv("TAPWIRE_WORKERS", "lots")
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), &stdout, &stderr, []string{"up", "-f", filepath.Join(t.TempDir(), "twbad0.conf")})
+	if code == 0 || !strings.Contains(stderr.String(), `TAPWIRE_WORKERS "lots": want a number of workers`) {
+		t.Errorf("tapwire up with TAPWIRE_WORKERS=lots: exit %d\nstdout: %s\nstderr: %s", code, &stdout, &stderr)
+	}
+}

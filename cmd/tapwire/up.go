@@ -58,6 +58,9 @@ func bringUp(ctx context.Context, stdout, stderr io.Writer, f upFlags, pos []str
 	if err != nil {
 		return err
 	}
+	if f.workers, err = service.ParseWorkers(os.Getenv(service.WorkersEnv)); err != nil {
+		return err
+	}
 	// Everything is checked before anything is created.
 	log, err := upLogger(stderr, f)
 	if err != nil {
@@ -212,7 +215,7 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 	}}
 	up, err := r.Up(ctx, plan, func(sd wgquick.StartDevice) (wgquick.Device, error) {
 		var err error
-		if s, err = startDevice(cfg, sd, log); err != nil {
+		if s, err = startDevice(cfg, sd, f.workers, log); err != nil {
 			return nil, err
 		}
 		return upDevice{s}, nil
@@ -263,9 +266,10 @@ func upForeground(ctx context.Context, cfg *config.Config, path, name string, st
 
 // startDevice creates the tunnel device sd asks for and configures it from
 // cfg: keys, port, peers, the MAC table of a tap device, MSS clamping, the
-// metrics listener.
-func startDevice(cfg *config.Config, sd wgquick.StartDevice, log *slog.Logger) (*service.Service, error) {
+// metrics listener; workers is the engine's (TAPWIRE_WORKERS, 0: its default).
+func startDevice(cfg *config.Config, sd wgquick.StartDevice, workers int, log *slog.Logger) (*service.Service, error) {
 	opts := service.Options{Name: sd.Name, MTU: sd.MTU, Log: log, MetricsAddress: cfg.Interface.MetricsAddress}
+	opts.Engine.Workers = workers
 	if sd.TAP {
 		opts.Mode = tun.ModeTAP
 		opts.Engine.Switch = l2switch.Options{

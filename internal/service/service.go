@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -185,4 +186,21 @@ func (s *Service) Close() {
 	s.uapi.Close()
 	<-s.served
 	s.Device.Close()
+}
+
+// WorkersEnv is the environment variable that sets the engine's workers
+// (tunnel.Options.Workers) for tapwire up and tapwire-go.
+const WorkersEnv = "TAPWIRE_WORKERS"
+
+// ParseWorkers reads WorkersEnv's value: "" or "0" for the engine's
+// default, 1 for the readers alone, up to 1024.
+func ParseWorkers(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1024 {
+		return 0, fmt.Errorf("%s %q: want a number of workers from 0 (the default) to 1024", WorkersEnv, v)
+	}
+	return n, nil
 }
