@@ -131,8 +131,12 @@ func (d *Device) Offloads() Offloads {
 // the packets written to it are known to be right, because they were
 // authenticated on their way (a tunnel's AEAD): coalescing then merges
 // them without verifying each first, as the kernel's WireGuard marks the
-// packets it decrypts CHECKSUM_UNNECESSARY. Off by default; without
-// offloads it changes nothing. Safe to call at any time.
+// packets it decrypts CHECKSUM_UNNECESSARY. What the AEAD cannot vouch
+// for is the packet before its sender sealed it: a segment corrupted
+// before it reached the sender (on a LAN bridged into a TAP device, say,
+// and missed by the link's CRC) is merged under a fresh checksum, as with
+// kernel WireGuard. Off by default; without offloads it changes nothing.
+// Safe to call at any time.
 func (d *Device) TrustChecksums(on bool) {
 	if d.off != nil {
 		d.off.trusted.Store(on)
@@ -148,8 +152,9 @@ type vnetState struct {
 	// lock); and segments of a super-packet the kernel refused, written one
 	// by one (wspill, under the write lock).
 	rspill, wspill spillSet
-	// lastSegs is how many segments the last super-packet read made: a
-	// read stops before the next when fewer buffers are left.
+	// lastSegs is how many segments the last packet read made (1 for a
+	// plain one): a read stops before the next when fewer buffers are
+	// left.
 	lastSegs int
 
 	co      packet.Coalescer
@@ -268,6 +273,7 @@ func (q *Queue) readVnetFn(fd uintptr) bool {
 				q.rsizes[q.rn] = copy(b[q.roffset:], pkt)
 			}
 			q.rn++
+			v.lastSegs = 1 // what comes next need not be a super-packet
 			continue
 		}
 		segs, err := packet.SplitGSO(pkt, hdr, q.dev.l2Len(), q.rbufs[q.rn:], q.rsizes[q.rn:], q.roffset)
@@ -292,6 +298,7 @@ func (q *Queue) readVnetFn(fd uintptr) bool {
 			}
 		}
 		v.dropped.Add(1) // a super-packet we cannot make sense of
+		v.lastSegs = 1
 	}
 	return true
 }

@@ -40,7 +40,9 @@ type udpBatch struct {
 	sealed  int       // jobs[:sealed] are sealed
 	gsoMsgs int       // sends of the last flush that carried several datagrams
 	arena   []byte
-	used    int // bytes of arena handed out since the last flush
+	used    int      // bytes of arena handed out since the last flush
+	arenas  [][]byte // elastic: every arena made, arena being arenas[ai]
+	ai      int
 }
 
 // sealJob is a message queued before it was sealed: the plaintext
@@ -106,13 +108,18 @@ func (b *udpBatch) scratch(n int) []byte {
 	}
 	if b.arena == nil {
 		b.arena = make([]byte, arenaSize)
+		b.arenas = append(b.arenas[:0], b.arena)
 	}
 	if b.used+n > len(b.arena) {
 		if !b.elastic {
 			return nil
 		}
-		// The messages queued keep the old space alive until they leave.
-		b.arena, b.used = make([]byte, arenaSize), 0
+		// The next arena, made once and kept: the messages queued use
+		// the earlier ones until the flush.
+		if b.ai++; b.ai == len(b.arenas) {
+			b.arenas = append(b.arenas, make([]byte, arenaSize))
+		}
+		b.arena, b.used = b.arenas[b.ai], 0
 	}
 	buf := b.arena[b.used : b.used+n : b.used+n]
 	b.used += n
@@ -158,5 +165,8 @@ func (b *udpBatch) flush() error {
 	b.gsoMsgs, err = b.conn.WriteBatch(b.msgs)
 	clear(b.msgs) // let go of the buffers
 	b.msgs, b.used = b.msgs[:0], 0
+	if b.ai > 0 {
+		b.ai, b.arena = 0, b.arenas[0]
+	}
 	return err
 }

@@ -47,7 +47,7 @@ type Options struct {
 	// goroutine; N > 1, the readers and N-1 workers. 0: one per CPU the
 	// Go runtime uses (GOMAXPROCS) from 4 CPUs, 1 below: on 2 CPUs the
 	// two directions' readers already keep both busy under load, and
-	// workers cost 10-15% there (BENCHMARKS.md).
+	// workers cost 6-16% there (BENCHMARKS.md).
 	Workers int
 }
 
@@ -599,7 +599,9 @@ func (d *Device) classify(s *rxSlot, msg []byte, src netip.AddrPort) {
 		d.stats.UnknownIndex.Add(1)
 		return
 	}
-	s.jobs = append(s.jobs, openJob{msg: msg, typ: typ, src: src, peer: e.peer, kp: e.kp})
+	// Failed until a worker authenticates it: a job no chunk covered
+	// could never pass for authentic.
+	s.jobs = append(s.jobs, openJob{msg: msg, typ: typ, src: src, peer: e.peer, kp: e.kp, err: errNotOpened})
 }
 
 // tunWriter gathers decrypted packets into buffers with headroom and writes

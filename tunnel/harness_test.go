@@ -143,7 +143,7 @@ func startEngineKey(t testing.TB, ns *nstest.NS, name string, key protocol.Key, 
 	}
 	opts.NetNS = ns.Name
 	if opts.Workers == 0 {
-		opts.Workers = 4 // the pipelines with writers (TestWorkers runs the other ways)
+		opts.Workers = 4 // the pipelines with writers (the memory tests run the other ways)
 	}
 	eng, err := tunnel.New(dev, opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"errors"
 	"net/netip"
 	"runtime"
 	"sync/atomic"
@@ -26,8 +27,10 @@ import (
 //     that is a goroutine of its own, with pipeSlots batches in flight;
 //     with fewer, the reader waits for its chunks and writes the batch.
 //
-// So every packet of a direction, and a fortiori of a peer, leaves in the
-// order it came; nothing is allocated per packet (slots and their buffers
+// So the batches of a direction, and every packet in them, leave in the
+// order read (what is sent beside the pipelines, a keepalive from the
+// timers or packets staged during a handshake, may overtake a few batches,
+// well within the receiver's replay window); nothing is allocated per packet (slots and their buffers
 // are made once, work items are values); and a reader waits for a free
 // slot, so a slow writer slows its reader rather than dropping. With one
 // worker (Options.Workers 1, the default below 4 CPUs) the reader does it
@@ -308,6 +311,9 @@ func (d *Device) writeTx(p *txPipe) {
 		p.free <- s
 	}
 }
+
+// errNotOpened is an openJob's error until a worker authenticates it.
+var errNotOpened = errors.New("tunnel: message not authenticated")
 
 // rxSlot is a batch read from a socket: its datagrams and the transport
 // messages among them, to authenticate.

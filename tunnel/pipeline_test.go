@@ -214,3 +214,41 @@ func BenchmarkSealStage(b *testing.B) {
 		}
 	}
 }
+
+// A pipeline's batch that needs more scratch space than one arena makes
+// more once and reuses them after each flush: nothing allocated per batch
+// in the steady state.
+func TestElasticArenasReused(t *testing.T) {
+	var conn sinkConn
+	b := newUDPBatch(&conn, batchSize, 0)
+	b.elastic = true
+	to := netip.MustParseAddrPort("192.0.2.2:51820")
+	batch := func() {
+		for range 3 * arenaSize / 4096 { // three arenas' worth
+			buf := b.scratch(4096)
+			if buf == nil {
+				t.Fatal("an elastic batch refused scratch space")
+			}
+			b.add(buf[:64], to)
+		}
+		b.flush()
+	}
+	batch() // the arenas and the grown queue are made here
+	if n := testing.AllocsPerRun(20, batch); n != 0 {
+		t.Errorf("%v allocations per batch once the arenas exist", n)
+	}
+	// Sent: the first batch, AllocsPerRun's warm-up and its 20.
+	if len(b.arenas) != 3 || conn.sent != 22*3*arenaSize/4096 {
+		t.Errorf("%d arenas for three arenas' worth, %d datagrams sent", len(b.arenas), conn.sent)
+	}
+}
+
+// sinkConn counts what is written to it.
+type sinkConn struct{ sent int }
+
+func (c *sinkConn) LocalPort() uint16                       { return 51820 }
+func (c *sinkConn) IPv6() bool                              { return false }
+func (c *sinkConn) ReadBatch(msgs []Datagram) (int, error)  { return 0, nil }
+func (c *sinkConn) WriteBatch(msgs []Datagram) (int, error) { c.sent += len(msgs); return 0, nil }
+func (c *sinkConn) SetMark(mark uint32) error               { return nil }
+func (c *sinkConn) Close() error                            { return nil }
