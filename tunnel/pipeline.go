@@ -127,7 +127,7 @@ func (d *Device) worker() {
 	defer d.wg.Done()
 	var it workItem
 	for {
-		got, _ := spin(func() bool {
+		got := spin(func() bool {
 			select {
 			case it = <-d.work:
 				return true
@@ -152,23 +152,19 @@ func (d *Device) worker() {
 const spinTime = 50 * time.Microsecond
 
 // spin calls done until it reports true or spinTime went by, yielding
-// the processor between calls; it returns done's last answer and how long
-// it spun.
-func spin(done func() bool) (bool, time.Duration) {
+// the processor between calls; it returns done's last answer.
+func spin(done func() bool) bool {
 	var start time.Time
 	for i := 0; ; i++ {
 		if done() {
-			if start.IsZero() {
-				return true, 0
-			}
-			return true, time.Since(start)
+			return true
 		}
 		if i%32 == 0 {
 			now := time.Now()
 			if start.IsZero() {
 				start = now
 			} else if now.Sub(start) > spinTime {
-				return false, now.Sub(start)
+				return false
 			}
 		}
 		runtime.Gosched()
@@ -224,27 +220,17 @@ type txSlot struct {
 
 func (s *txSlot) work(lo, hi int) { s.sb.sealRange(lo, hi) }
 
-// txPipe is the device reader's pipeline: its slots, the free ones and
-// those to write, in order.
-type txPipe struct {
-	free, ordered chan *txSlot
-}
+// txPipe is the device reader's pipeline.
+type txPipe = pipe[txSlot]
 
 func (d *Device) newTxPipe(batch int) *txPipe {
-	k := 1
-	if d.pipelined() {
-		k = pipeSlots
-	}
-	p := &txPipe{free: make(chan *txSlot, k), ordered: make(chan *txSlot, k)}
-	for range k {
+	return newPipe(d.pipelined(), func() *txSlot {
 		s := &txSlot{bufs: make([][]byte, batch), sizes: make([]int, batch)}
 		for i := range s.bufs {
 			s.bufs[i] = make([]byte, tun.Headroom+tun.MaxPacket)
 		}
-		s.init()
-		p.free <- s
-	}
-	return p
+		return s
+	})
 }
 
 // setConn makes conn the socket s's messages leave on.
@@ -344,18 +330,33 @@ func (s *rxSlot) work(lo, hi int) {
 }
 
 // rxPipe is a socket reader's pipeline.
-type rxPipe struct {
-	free, ordered chan *rxSlot
-}
+type rxPipe = pipe[rxSlot]
 
 func (d *Device) newRxPipe(conn PacketConn) *rxPipe {
+	return newPipe(d.pipelined(), func() *rxSlot {
+		return &rxSlot{b: newUDPBatch(conn, batchSize, maxDatagram), jobs: make([]openJob, 0, batchSize)}
+	})
+}
+
+// pipe is a direction's slots: the free ones, and those to write, in the
+// order read.
+type pipe[S any] struct {
+	free, ordered chan *S
+}
+
+// newPipe makes a pipe of pipeSlots slots (one when not pipelined), each
+// made by mk, its chunk state ready, all free.
+func newPipe[S any, P interface {
+	*S
+	init()
+}](pipelined bool, mk func() P) *pipe[S] {
 	k := 1
-	if d.pipelined() {
+	if pipelined {
 		k = pipeSlots
 	}
-	p := &rxPipe{free: make(chan *rxSlot, k), ordered: make(chan *rxSlot, k)}
+	p := &pipe[S]{free: make(chan *S, k), ordered: make(chan *S, k)}
 	for range k {
-		s := &rxSlot{b: newUDPBatch(conn, batchSize, maxDatagram), jobs: make([]openJob, 0, batchSize)}
+		s := mk()
 		s.init()
 		p.free <- s
 	}
